@@ -1,0 +1,66 @@
+package v1alpha1
+
+import (
+	"context"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// Defaults the proxy and pull secrets use when the spec is silent.
+const (
+	DefaultAudience          = "oci-connector.dev"
+	DefaultMinScale          = int32(1)
+	DefaultMaxScale          = int32(10)
+	DefaultTargetConcurrency = int32(100)
+	DefaultRefreshBefore     = 15 * time.Minute
+	DefaultTokenTTL          = time.Hour
+	DefaultServiceAccount    = "default"
+)
+
+// SetDefaults fills in what the spec leaves out.
+func (c *Connector) SetDefaults(ctx context.Context) {
+	c.Spec.SetDefaults(ctx)
+}
+
+// SetDefaults fills in what the spec leaves out.
+func (s *ConnectorSpec) SetDefaults(context.Context) {
+	if s.ConnectorClassName == "" {
+		s.ConnectorClassName = ConnectorClassOCI
+	}
+	if s.Auth.Name == "" {
+		s.Auth.Name = AuthBasic
+	}
+	s.Proxy.setDefaults()
+	if s.PullSecrets != nil {
+		s.PullSecrets.setDefaults()
+	}
+}
+
+func (p *ProxySpec) setDefaults() {
+	if p.MinScale == nil {
+		p.MinScale = ptr.To(DefaultMinScale)
+	}
+	if p.MaxScale == nil {
+		p.MaxScale = ptr.To(max(DefaultMaxScale, *p.MinScale))
+	}
+	if p.TargetConcurrency == nil {
+		p.TargetConcurrency = ptr.To(DefaultTargetConcurrency)
+	}
+	if p.Audience == "" {
+		p.Audience = DefaultAudience
+	}
+}
+
+func (p *PullSecretsSpec) setDefaults() {
+	if len(p.ServiceAccounts) == 0 {
+		p.ServiceAccounts = []string{DefaultServiceAccount}
+	}
+	if p.RefreshBefore == nil {
+		p.RefreshBefore = &metav1.Duration{Duration: DefaultRefreshBefore}
+	}
+	if p.TokenTTL == nil {
+		p.TokenTTL = &metav1.Duration{Duration: DefaultTokenTTL}
+	}
+}

@@ -1,0 +1,110 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"knative.dev/pkg/apis"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+)
+
+const (
+	// ConditionReady is true when the proxy can serve pulls and pushes.
+	ConditionReady = apis.ConditionReady
+	// ConditionSecretResolved is true when the credentials Secret was read.
+	ConditionSecretResolved apis.ConditionType = "SecretResolved"
+	// ConditionUpstreamAuthenticated is true when the upstream accepted the credentials.
+	ConditionUpstreamAuthenticated apis.ConditionType = "UpstreamAuthenticated"
+	// ConditionProxyReady is true when the proxy's Knative Service is Ready.
+	ConditionProxyReady apis.ConditionType = "ProxyReady"
+)
+
+// Reasons a condition is not true, for users and for tests.
+const (
+	ReasonSecretNotFound     = "SecretNotFound"
+	ReasonSecretKeyMissing   = "SecretKeyMissing"
+	ReasonUnreachable        = "Unreachable"
+	ReasonTLSError           = "TLSError"
+	ReasonUnauthorized       = "Unauthorized"
+	ReasonRepositoryNotFound = "RepositoryNotFound"
+	ReasonUpstreamError      = "UpstreamError"
+	ReasonServiceNotOwned    = "ServiceNotOwned"
+	ReasonServiceNotReady    = "ServiceNotReady"
+	ReasonServiceFailed      = "ServiceFailed"
+)
+
+var connectorCondSet = apis.NewLivingConditionSet(
+	ConditionSecretResolved,
+	ConditionUpstreamAuthenticated,
+	ConditionProxyReady,
+)
+
+// GetConditionSet returns the conditions that make a Connector Ready.
+func (*Connector) GetConditionSet() apis.ConditionSet {
+	return connectorCondSet
+}
+
+// GetCondition returns the condition of type t, or nil.
+func (s *ConnectorStatus) GetCondition(t apis.ConditionType) *apis.Condition {
+	return connectorCondSet.Manage(s).GetCondition(t)
+}
+
+// IsReady says whether the Connector is Ready.
+func (s *ConnectorStatus) IsReady() bool {
+	return connectorCondSet.Manage(s).IsHappy()
+}
+
+// InitializeConditions sets every unset condition to Unknown.
+func (s *ConnectorStatus) InitializeConditions() {
+	connectorCondSet.Manage(s).InitializeConditions()
+}
+
+// MarkSecretResolved records that the credentials were read.
+func (s *ConnectorStatus) MarkSecretResolved() {
+	connectorCondSet.Manage(s).MarkTrue(ConditionSecretResolved)
+}
+
+// MarkSecretNotResolved records why the credentials could not be read.
+func (s *ConnectorStatus) MarkSecretNotResolved(reason, messageFormat string, messageA ...interface{}) {
+	connectorCondSet.Manage(s).MarkFalse(ConditionSecretResolved, reason, messageFormat, messageA...)
+}
+
+// MarkUpstreamAuthenticated records that the upstream accepted the credentials.
+func (s *ConnectorStatus) MarkUpstreamAuthenticated() {
+	connectorCondSet.Manage(s).MarkTrue(ConditionUpstreamAuthenticated)
+}
+
+// MarkUpstreamNotAuthenticated records why the upstream check failed.
+func (s *ConnectorStatus) MarkUpstreamNotAuthenticated(reason, messageFormat string, messageA ...interface{}) {
+	connectorCondSet.Manage(s).MarkFalse(ConditionUpstreamAuthenticated, reason, messageFormat, messageA...)
+}
+
+// MarkProxyNotOwned records that a Service of the proxy's name belongs to someone else.
+func (s *ConnectorStatus) MarkProxyNotOwned(name string) {
+	connectorCondSet.Manage(s).MarkFalse(ConditionProxyReady, ReasonServiceNotOwned,
+		"There is an existing Service %q that this Connector does not own; delete or rename it.", name)
+}
+
+// PropagateServiceStatus copies the proxy Service's readiness and addresses.
+func (s *ConnectorStatus) PropagateServiceStatus(ksvc *servingv1.Service) {
+	s.URL = ksvc.Status.URL
+	s.Address = ksvc.Status.Address.DeepCopy()
+
+	if ksvc.Generation != ksvc.Status.ObservedGeneration {
+		connectorCondSet.Manage(s).MarkUnknown(ConditionProxyReady, ReasonServiceNotReady,
+			"Service %q has not yet observed generation %d.", ksvc.Name, ksvc.Generation)
+		return
+	}
+	ready := ksvc.Status.GetCondition(apis.ConditionReady)
+	switch {
+	case ready == nil:
+		connectorCondSet.Manage(s).MarkUnknown(ConditionProxyReady, ReasonServiceNotReady,
+			"Service %q has no Ready condition yet.", ksvc.Name)
+	case ready.Status == corev1.ConditionTrue:
+		connectorCondSet.Manage(s).MarkTrue(ConditionProxyReady)
+	case ready.Status == corev1.ConditionFalse:
+		connectorCondSet.Manage(s).MarkFalse(ConditionProxyReady, ReasonServiceFailed,
+			"Service %q: %s: %s", ksvc.Name, ready.Reason, ready.Message)
+	default:
+		connectorCondSet.Manage(s).MarkUnknown(ConditionProxyReady, ReasonServiceNotReady,
+			"Service %q: %s: %s", ksvc.Name, ready.Reason, ready.Message)
+	}
+}
