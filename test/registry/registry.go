@@ -1,0 +1,146 @@
+// Package registry runs a real upstream registry, distribution/distribution v3,
+// in the test process on 127.0.0.1: one variant behind htpasswd Basic auth and
+// one behind a token server issuing JWTs that the registry trusts (the token
+// flow of Harbor, Docker Hub and most clouds). Each is seeded with a small image.
+package registry
+
+import (
+	"context"
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/sirupsen/logrus"
+	"golang.org/x/crypto/bcrypt"
+
+	// The auth and storage implementations register themselves by import.
+	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+)
+
+// Credentials the test registries accept.
+const (
+	Username = "robot"
+	Password = "s3cret-robot-password"
+	// SeedRepository is the repository every registry is seeded with.
+	SeedRepository = "testing/busybox"
+	// SeedTag is the seeded image's tag.
+	SeedTag = "latest"
+)
+
+// Registry is a running upstream registry.
+type Registry struct {
+	// URL is the registry's base URL (http://127.0.0.1:port, or https with TLS).
+	URL string
+	// Host is host:port, as image references name it.
+	Host string
+	// CAPEM is the PEM of the certificate the TLS variant serves; nil for plain HTTP.
+	CAPEM []byte
+	// SeedDigest is the digest of the seeded image's manifest.
+	SeedDigest string
+
+	server *httptest.Server
+}
+
+// Option changes how a Registry starts.
+type Option func(*options)
+
+type options struct {
+	tls bool
+}
+
+// WithTLS serves the registry over HTTPS with a certificate only CAPEM trusts.
+func WithTLS() Option { return func(o *options) { o.tls = true } }
+
+// NewHtpasswd starts a registry that takes Basic auth against an htpasswd file.
+func NewHtpasswd(t testing.TB, opts ...Option) *Registry {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "htpasswd")
+	hash, err := bcrypt.GenerateFromPassword([]byte(Password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatalf("hashing the test password: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(Username+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatalf("writing htpasswd: %v", err)
+	}
+	return start(t, configuration.Auth{"htpasswd": configuration.Parameters{
+		"realm": "test-registry",
+		"path":  path,
+	}}, opts...)
+}
+
+// NewTokenAuth starts a registry that sends clients to a token server, which
+// checks Username/Password and issues JWTs the registry trusts.
+func NewTokenAuth(t testing.TB, opts ...Option) *Registry {
+	t.Helper()
+	ts := newTokenServer(t)
+	return start(t, configuration.Auth{"token": configuration.Parameters{
+		"realm":             ts.URL + "/token",
+		"service":           tokenService,
+		"issuer":            tokenIssuer,
+		"jwks":              ts.jwksPath,
+		"signingalgorithms": []any{"ES256"},
+	}}, opts...)
+}
+
+func start(t testing.TB, auth configuration.Auth, opts ...Option) *Registry {
+	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	quietLogs()
+
+	cfg := &configuration.Configuration{
+		Storage: configuration.Storage{"inmemory": configuration.Parameters{}},
+		Auth:    auth,
+	}
+	cfg.Log.Level = "error"
+	cfg.Log.AccessLog.Disabled = true
+	cfg.HTTP.Secret = "test-registry-http-secret"
+	app := handlers.NewApp(context.Background(), cfg)
+
+	srv := httptest.NewUnstartedServer(app)
+	r := &Registry{server: srv}
+	if o.tls {
+		srv.StartTLS()
+		r.CAPEM = certPEM(srv.Certificate())
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	r.URL = srv.URL
+	r.Host = srv.Listener.Addr().String()
+	r.SeedDigest = seed(t, r)
+	return r
+}
+
+// Client returns an HTTP client that trusts the registry's certificate.
+func (r *Registry) Client() *http.Client {
+	if r.server.TLS == nil {
+		return http.DefaultClient
+	}
+	return r.server.Client()
+}
+
+// TLSConfig returns a TLS configuration that trusts the registry, or nil.
+func (r *Registry) TLSConfig() *tls.Config {
+	if r.server.TLS == nil {
+		return nil
+	}
+	return r.server.Client().Transport.(*http.Transport).TLSClientConfig
+}
+
+// quietLogs keeps distribution's per-request error lines (every 404 a client
+// probes for) out of test output; set REGISTRY_LOGS=1 to see them.
+func quietLogs() {
+	if os.Getenv("REGISTRY_LOGS") == "" {
+		logrus.SetLevel(logrus.FatalLevel)
+	}
+}
