@@ -26,6 +26,18 @@ func (c *Connector) SetDefaults(ctx context.Context) {
 
 // SetDefaults fills in what the spec leaves out.
 func (s *ConnectorSpec) SetDefaults(context.Context) {
+	s.setDefaults()
+}
+
+// WithDefaults returns a defaulted copy: what the controller acts on, also
+// for Connectors stored before a default existed or without the webhook.
+func (s *ConnectorSpec) WithDefaults() *ConnectorSpec {
+	out := s.DeepCopy()
+	out.setDefaults()
+	return out
+}
+
+func (s *ConnectorSpec) setDefaults() {
 	if s.ConnectorClassName == "" {
 		s.ConnectorClassName = ConnectorClassOCI
 	}

@@ -1,0 +1,24 @@
+// Package proxyenv names the environment through which the controller tells a
+// proxy which Connector it serves. The reconciler writes it into the proxy's
+// Knative Service; functions/proxy reads it.
+package proxyenv
+
+// Environment variable names.
+const (
+	ConnectorNamespace = "CONNECTOR_NAMESPACE"
+	ConnectorName      = "CONNECTOR_NAME"
+	UpstreamAddress    = "UPSTREAM_ADDRESS"
+	UpstreamAuth       = "UPSTREAM_AUTH"
+	Audience           = "AUDIENCE"
+	// Repository is the auth.params repository glob, if any.
+	Repository = "REPOSITORY"
+	// Repositories is spec.repositories as JSON, if any.
+	Repositories = "REPOSITORIES"
+	// CredentialsDir is where the upstream Secret is mounted.
+	CredentialsDir = "CREDENTIALS_DIR"
+	// Sink is the CloudEvents sink, the name Knative sources use.
+	Sink = "K_SINK"
+)
+
+// DefaultCredentialsDir is where the reconciler mounts the Secret.
+const DefaultCredentialsDir = "/var/run/oci-connector/credentials"

@@ -1,0 +1,255 @@
+// Package connector is the Connector reconciler: it resolves the upstream
+// Secret, checks the upstream, and keeps the proxy's Knative Service.
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrs "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1listers "k8s.io/client-go/listers/core/v1"
+	"knative.dev/pkg/logging"
+	"knative.dev/pkg/controller"
+	pkgreconciler "knative.dev/pkg/reconciler"
+	"knative.dev/pkg/resolver"
+	"knative.dev/pkg/tracker"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
+	servinglisters "knative.dev/serving/pkg/client/listers/serving/v1"
+
+	"go.uber.org/zap"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	connectorreconciler "github.com/oci-connector/oci-connector/pkg/client/injection/reconciler/connector/v1alpha1/connector"
+	"github.com/oci-connector/oci-connector/pkg/credentials"
+	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
+)
+
+// Reconciler keeps one Connector's proxy running and its status true.
+type Reconciler struct {
+	servingClient servingclientset.Interface
+	secretLister  corev1listers.SecretLister
+	serviceLister servinglisters.ServiceLister
+	tracker       tracker.Interface
+	sinkResolver  *resolver.URIResolver
+
+	checker       upstream.Checker
+	checks        *upstreamResults
+	secretDigests *secretDigests
+
+	settings Settings
+	// enqueueAfter schedules the periodic upstream re-check.
+	enqueueAfter func(obj interface{}, after time.Duration)
+	// clock is time.Now outside tests.
+	clock func() time.Time
+}
+
+// Check that our Reconciler implements the generated interface.
+var _ connectorreconciler.Interface = (*Reconciler)(nil)
+
+// ReconcileKind implements connectorreconciler.Interface.
+func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) pkgreconciler.Event {
+	spec := c.Spec.WithDefaults()
+	c.Status.Audience = spec.Proxy.Audience
+
+	secret, creds, err := r.resolveSecret(ctx, c, spec)
+	if err != nil {
+		return err
+	}
+	c.Status.MarkSecretResolved()
+
+	r.checkUpstream(ctx, c, spec, secret, creds)
+
+	ksvc, err := r.reconcileService(ctx, c, spec, secret)
+	if err != nil {
+		return err
+	}
+	c.Status.PropagateServiceStatus(ksvc)
+
+	r.enqueueAfter(c, r.settings.RecheckInterval)
+	return nil
+}
+
+// resolveSecret reads the upstream credentials. When that fails it marks
+// SecretResolved False and returns the event to report.
+func (r *Reconciler) resolveSecret(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec) (*corev1.Secret, credentials.Basic, pkgreconciler.Event) {
+	name := spec.Auth.SecretRef.Name
+	// Track first, so that a Secret created later wakes this Connector up.
+	if err := r.tracker.TrackReference(tracker.Reference{
+		APIVersion: "v1", Kind: "Secret", Namespace: c.Namespace, Name: name,
+	}, c); err != nil {
+		return nil, credentials.Basic{}, fmt.Errorf("tracking Secret %q: %w", name, err)
+	}
+	secret, err := r.secretLister.Secrets(c.Namespace).Get(name)
+	if apierrs.IsNotFound(err) {
+		c.Status.MarkSecretNotResolved(v1alpha1.ReasonSecretNotFound,
+			"Secret %q not found in namespace %q; create it with the keys username and password.", name, c.Namespace)
+		return nil, credentials.Basic{}, pkgreconciler.NewEvent(corev1.EventTypeWarning, v1alpha1.ReasonSecretNotFound,
+			"Secret %q not found", name)
+	} else if err != nil {
+		return nil, credentials.Basic{}, fmt.Errorf("reading Secret %q: %w", name, err)
+	}
+	creds, err := credentials.FromSecretData(secret.Data, upstreamHost(spec.Address))
+	if err != nil {
+		// The error names keys and hosts only, never values.
+		c.Status.MarkSecretNotResolved(v1alpha1.ReasonSecretKeyMissing, "Secret %q: %v.", name, err)
+		return nil, credentials.Basic{}, pkgreconciler.NewEvent(corev1.EventTypeWarning, v1alpha1.ReasonSecretKeyMissing,
+			"Secret %q: %v", name, err)
+	}
+	return secret, creds, nil
+}
+
+// checkUpstream sets UpstreamAuthenticated, calling the registry only when the
+// inputs changed or the last check is older than the re-check interval.
+func (r *Reconciler) checkUpstream(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secret *corev1.Secret, creds credentials.Basic) {
+	target := upstream.Target{
+		Address:     spec.Address,
+		Credentials: creds,
+		Repository:  resources.RepositoryScope(spec),
+	}
+	inputs := fmt.Sprintf("%d|%s|%s|%s", c.Generation, spec.Auth.Name, r.secretDigests.Of(secret), target.Repository)
+	now := r.clock()
+	err, cached := r.checks.Get(c.UID, inputs, now, r.settings.RecheckInterval)
+	if !cached {
+		err = r.checker.Check(ctx, target)
+		r.checks.Put(c.UID, inputs, now, err)
+		if err != nil {
+			logging.FromContext(ctx).Warnw("Upstream check failed", zap.String("address", spec.Address), zap.Error(err))
+		}
+	}
+	if err == nil {
+		c.Status.MarkUpstreamAuthenticated()
+		return
+	}
+	reason := upstreamReason(err)
+	// Report only a change, not every periodic re-check of the same failure.
+	if prev := c.Status.GetCondition(v1alpha1.ConditionUpstreamAuthenticated); prev == nil || prev.Reason != reason {
+		controllerEvent(ctx, c, corev1.EventTypeWarning, reason, "Upstream %s: %v", spec.Address, err)
+	}
+	c.Status.MarkUpstreamNotAuthenticated(reason, "%v", err)
+}
+
+func upstreamReason(err error) string {
+	switch {
+	case errors.Is(err, upstream.ErrTLS):
+		return v1alpha1.ReasonTLSError
+	case errors.Is(err, upstream.ErrUnauthorized):
+		return v1alpha1.ReasonUnauthorized
+	case errors.Is(err, upstream.ErrRepositoryNotFound):
+		return v1alpha1.ReasonRepositoryNotFound
+	case errors.Is(err, upstream.ErrUnreachable):
+		return v1alpha1.ReasonUnreachable
+	default:
+		return v1alpha1.ReasonUpstreamError
+	}
+}
+
+// reconcileService creates the proxy's Knative Service, or puts it back to
+// the desired spec when it drifted.
+func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secret *corev1.Secret) (*servingv1.Service, error) {
+	desired := resources.MakeService(c, resources.ServiceArgs{
+		Image:          r.settings.ProxyImage,
+		TimeoutSeconds: r.settings.TimeoutSeconds,
+		SecretDigest:   r.secretDigests.Of(secret),
+		SinkURI:        r.resolveSink(ctx, c, spec),
+	})
+
+	existing, err := r.serviceLister.Services(c.Namespace).Get(desired.Name)
+	if apierrs.IsNotFound(err) {
+		created, err := r.servingClient.ServingV1().Services(c.Namespace).Create(ctx, desired, metav1.CreateOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("creating Service %q: %w", desired.Name, err)
+		}
+		controllerEvent(ctx, c, corev1.EventTypeNormal, "ServiceCreated", "Created proxy Service %q", desired.Name)
+		return created, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("reading Service %q: %w", desired.Name, err)
+	}
+	if !metav1.IsControlledBy(existing, c) {
+		c.Status.MarkProxyNotOwned(desired.Name)
+		return nil, fmt.Errorf("connector %q does not own Service %q", c.Name, desired.Name)
+	}
+	if serviceMatches(desired, existing) {
+		return existing, nil
+	}
+
+	want := existing.DeepCopy()
+	want.Spec = desired.Spec
+	want.Labels = mergeMaps(want.Labels, desired.Labels)
+	updated, err := r.servingClient.ServingV1().Services(c.Namespace).Update(ctx, want, metav1.UpdateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("updating Service %q: %w", desired.Name, err)
+	}
+	oldDigest := existing.Spec.Template.Annotations[resources.SecretDigestAnnotation]
+	if newDigest := desired.Spec.Template.Annotations[resources.SecretDigestAnnotation]; oldDigest != "" && oldDigest != newDigest {
+		controllerEvent(ctx, c, corev1.EventTypeNormal, "CredentialsRotated",
+			"Secret %q changed; rolling a new proxy revision", spec.Auth.SecretRef.Name)
+	}
+	controllerEvent(ctx, c, corev1.EventTypeNormal, "ServiceUpdated", "Updated proxy Service %q", desired.Name)
+	return updated, nil
+}
+
+// serviceMatches says whether existing already has everything desired asks
+// for. DeepDerivative ignores fields that Knative's defaulting filled in.
+func serviceMatches(desired, existing *servingv1.Service) bool {
+	if !equality.Semantic.DeepDerivative(desired.Spec, existing.Spec) {
+		return false
+	}
+	for k, v := range desired.Labels {
+		if existing.Labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// resolveSink turns spec.sink into a URI. A sink that cannot be resolved must
+// not keep the proxy from serving pulls: the proxy runs without one and the
+// user gets a warning.
+func (r *Reconciler) resolveSink(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec) string {
+	if spec.Sink == nil {
+		return ""
+	}
+	dest := *spec.Sink.DeepCopy()
+	if dest.Ref != nil && dest.Ref.Namespace == "" {
+		dest.Ref.Namespace = c.Namespace
+	}
+	uri, err := r.sinkResolver.URIFromDestinationV1(ctx, dest, c)
+	if err != nil {
+		controllerEvent(ctx, c, corev1.EventTypeWarning, "SinkNotResolved", "Sink not resolved, events are not sent: %v", err)
+		return ""
+	}
+	return uri.String()
+}
+
+// upstreamHost is the address's host[:port], as dockerconfigjson keys name it.
+func upstreamHost(address string) string {
+	u, err := url.Parse(address)
+	if err != nil {
+		return address
+	}
+	return u.Host
+}
+
+// controllerEvent records a Kubernetes event on the Connector.
+func controllerEvent(ctx context.Context, c *v1alpha1.Connector, eventType, reason, messageFormat string, args ...interface{}) {
+	controller.GetEventRecorder(ctx).Eventf(c, eventType, reason, messageFormat, args...)
+}
+
+func mergeMaps(base, overlay map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(overlay))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range overlay {
+		out[k] = v
+	}
+	return out
+}

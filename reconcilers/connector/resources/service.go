@@ -1,0 +1,141 @@
+// Package resources builds the objects the Connector reconciler keeps, as pure
+// functions of their inputs.
+package resources
+
+import (
+	"encoding/json"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"knative.dev/pkg/kmeta"
+	"knative.dev/serving/pkg/apis/autoscaling"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/proxyenv"
+)
+
+// ProxyImage is the proxy's image as ko resolves it.
+const ProxyImage = "ko://github.com/oci-connector/oci-connector/functions/proxy"
+
+// DefaultTimeoutSeconds lets one request stream a multi-GB layer. Knative
+// refuses a timeout above its max-revision-timeout-seconds (600 by default);
+// the README says how to raise it.
+const DefaultTimeoutSeconds = int64(3600)
+
+const credentialsVolume = "upstream-credentials"
+
+// ServiceArgs are the inputs of MakeService besides the Connector.
+type ServiceArgs struct {
+	// Image is the proxy's container image.
+	Image string
+	// TimeoutSeconds is the revision's request timeout.
+	TimeoutSeconds int64
+	// SecretDigest identifies the upstream Secret's content.
+	SecretDigest string
+	// SinkURI is where the proxy sends CloudEvents; empty for none.
+	SinkURI string
+}
+
+// MakeService builds the Knative Service that runs the Connector's proxy.
+func MakeService(c *v1alpha1.Connector, args ServiceArgs) *servingv1.Service {
+	spec := c.Spec.WithDefaults()
+
+	labels := map[string]string{
+		ConnectorLabel: c.Name,
+		managedByLabel: managedByValue,
+		componentLabel: componentValue,
+	}
+	return &servingv1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            ServiceName(c),
+			Namespace:       c.Namespace,
+			Labels:          labels,
+			OwnerReferences: []metav1.OwnerReference{*kmeta.NewControllerRef(c)},
+		},
+		Spec: servingv1.ServiceSpec{
+			ConfigurationSpec: servingv1.ConfigurationSpec{
+				Template: servingv1.RevisionTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{
+						Labels:      labels,
+						Annotations: templateAnnotations(spec.Proxy, args.SecretDigest),
+					},
+					Spec: servingv1.RevisionSpec{
+						TimeoutSeconds:       ptr.To(args.TimeoutSeconds),
+						ContainerConcurrency: ptr.To(int64(0)),
+						PodSpec: corev1.PodSpec{
+							Containers: []corev1.Container{{
+								Name:  "proxy",
+								Image: args.Image,
+								Env:   proxyEnv(c, spec, args.SinkURI),
+								VolumeMounts: []corev1.VolumeMount{{
+									Name:      credentialsVolume,
+									MountPath: proxyenv.DefaultCredentialsDir,
+									ReadOnly:  true,
+								}},
+								SecurityContext: &corev1.SecurityContext{
+									AllowPrivilegeEscalation: ptr.To(false),
+									ReadOnlyRootFilesystem:   ptr.To(true),
+									RunAsNonRoot:             ptr.To(true),
+									Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+									SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+								},
+							}},
+							Volumes: []corev1.Volume{{
+								Name: credentialsVolume,
+								VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+									SecretName:  spec.Auth.SecretRef.Name,
+									DefaultMode: ptr.To(int32(0o400)),
+								}},
+							}},
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func templateAnnotations(p v1alpha1.ProxySpec, secretDigest string) map[string]string {
+	return map[string]string{
+		autoscaling.MinScaleAnnotationKey: strconv.Itoa(int(*p.MinScale)),
+		autoscaling.MaxScaleAnnotationKey: strconv.Itoa(int(*p.MaxScale)),
+		autoscaling.TargetAnnotationKey:   strconv.Itoa(int(*p.TargetConcurrency)),
+		SecretDigestAnnotation:            secretDigest,
+	}
+}
+
+func proxyEnv(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, sinkURI string) []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: proxyenv.ConnectorNamespace, Value: c.Namespace},
+		{Name: proxyenv.ConnectorName, Value: c.Name},
+		{Name: proxyenv.UpstreamAddress, Value: spec.Address},
+		{Name: proxyenv.UpstreamAuth, Value: string(spec.Auth.Name)},
+		{Name: proxyenv.Audience, Value: spec.Proxy.Audience},
+		{Name: proxyenv.CredentialsDir, Value: proxyenv.DefaultCredentialsDir},
+	}
+	if repo := RepositoryScope(spec); repo != "" {
+		env = append(env, corev1.EnvVar{Name: proxyenv.Repository, Value: repo})
+	}
+	if len(spec.Repositories) > 0 {
+		// Marshalling a slice of plain structs cannot fail.
+		raw, _ := json.Marshal(spec.Repositories)
+		env = append(env, corev1.EnvVar{Name: proxyenv.Repositories, Value: string(raw)})
+	}
+	if sinkURI != "" {
+		env = append(env, corev1.EnvVar{Name: proxyenv.Sink, Value: sinkURI})
+	}
+	return env
+}
+
+// RepositoryScope is the auth.params repository glob, or "".
+func RepositoryScope(spec *v1alpha1.ConnectorSpec) string {
+	for _, p := range spec.Auth.Params {
+		if p.Name == v1alpha1.ParamRepository {
+			return p.Value
+		}
+	}
+	return ""
+}
