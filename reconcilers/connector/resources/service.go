@@ -94,6 +94,12 @@ func MakeService(c *v1alpha1.Connector, args ServiceArgs) *servingv1.Service {
 					},
 				},
 			},
+			// What defaulting would fill in, spelled out so the Service
+			// validates as written.
+			RouteSpec: servingv1.RouteSpec{Traffic: []servingv1.TrafficTarget{{
+				LatestRevision: ptr.To(true),
+				Percent:        ptr.To(int64(100)),
+			}}},
 		},
 	}
 }

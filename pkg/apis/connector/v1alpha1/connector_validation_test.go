@@ -1,0 +1,139 @@
+package v1alpha1
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+func validConnector() *Connector {
+	c := &Connector{Spec: ConnectorSpec{
+		Address: "https://harbor.example.com",
+		Auth: ConnectorAuth{
+			SecretRef: &SecretReference{Name: "harbor-secret"},
+			Params:    []Param{{Name: "repository", Value: "testing/busybox"}},
+		},
+		Repositories: []RepositoryAccess{{Path: "team-a/*", Access: []Verb{VerbPull, VerbPush}}},
+		PullSecrets:  &PullSecretsSpec{ServiceAccounts: []string{"*"}},
+	}}
+	c.SetDefaults(context.Background())
+	return c
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Connector)
+		// wantPaths are field paths that must appear in the error; none means valid.
+		wantPaths []string
+		// notInError must not appear in the error text (credentials).
+		notInError string
+	}{
+		{name: "the DESIGN example is valid", mutate: func(*Connector) {}},
+		{name: "plain http with a port is valid", mutate: func(c *Connector) { c.Spec.Address = "http://127.0.0.1:5000" }},
+		{name: "another class", mutate: func(c *Connector) { c.Spec.ConnectorClassName = "git" }, wantPaths: []string{"spec.connectorClassName"}},
+		{name: "missing address", mutate: func(c *Connector) { c.Spec.Address = "" }, wantPaths: []string{"spec.address"}},
+		{name: "address without scheme", mutate: func(c *Connector) { c.Spec.Address = "harbor.example.com" }, wantPaths: []string{"spec.address"}},
+		{name: "ftp address", mutate: func(c *Connector) { c.Spec.Address = "ftp://harbor.example.com" }, wantPaths: []string{"spec.address"}},
+		{name: "address without host", mutate: func(c *Connector) { c.Spec.Address = "https://" }, wantPaths: []string{"spec.address"}},
+		{
+			name:       "user info in the address is refused without echoing it",
+			mutate:     func(c *Connector) { c.Spec.Address = "https://robot:hunter2@harbor.example.com" },
+			wantPaths:  []string{"spec.address"},
+			notInError: "hunter2",
+		},
+		{name: "address with a path", mutate: func(c *Connector) { c.Spec.Address = "https://harbor.example.com/v2/team" }, wantPaths: []string{"spec.address"}},
+		{name: "unknown auth method", mutate: func(c *Connector) { c.Spec.Auth.Name = "oauth" }, wantPaths: []string{"spec.auth.name"}},
+		{name: "secretRef missing", mutate: func(c *Connector) { c.Spec.Auth.SecretRef = nil }, wantPaths: []string{"spec.auth.secretRef"}},
+		{name: "secretRef without a name", mutate: func(c *Connector) { c.Spec.Auth.SecretRef.Name = "" }, wantPaths: []string{"spec.auth.secretRef.name"}},
+		{name: "secretRef name not a DNS name", mutate: func(c *Connector) { c.Spec.Auth.SecretRef.Name = "Bad_Name" }, wantPaths: []string{"spec.auth.secretRef.name"}},
+		{name: "unknown param", mutate: func(c *Connector) { c.Spec.Auth.Params[0].Name = "project" }, wantPaths: []string{"spec.auth.params[0].name"}},
+		{name: "param without a name", mutate: func(c *Connector) { c.Spec.Auth.Params[0].Name = "" }, wantPaths: []string{"spec.auth.params[0].name"}},
+		{
+			name:      "repeated param",
+			mutate:    func(c *Connector) { c.Spec.Auth.Params = append(c.Spec.Auth.Params, c.Spec.Auth.Params[0]) },
+			wantPaths: []string{"spec.auth.params[1].name"},
+		},
+		{name: "repository glob with uppercase", mutate: func(c *Connector) { c.Spec.Auth.Params[0].Value = "Team/*" }, wantPaths: []string{"spec.auth.params[0].value"}},
+		{name: "malformed glob", mutate: func(c *Connector) { c.Spec.Auth.Params[0].Value = "team/[a" }, wantPaths: []string{"spec.auth.params[0].value"}},
+		{name: "repository without access", mutate: func(c *Connector) { c.Spec.Repositories[0].Access = nil }, wantPaths: []string{"spec.repositories[0].access"}},
+		{name: "repository with an unknown verb", mutate: func(c *Connector) { c.Spec.Repositories[0].Access = []Verb{"delete"} }, wantPaths: []string{"spec.repositories[0].access[0]"}},
+		{name: "repository without a path", mutate: func(c *Connector) { c.Spec.Repositories[0].Path = "" }, wantPaths: []string{"spec.repositories[0].path"}},
+		{name: "negative minScale", mutate: func(c *Connector) { c.Spec.Proxy.MinScale = ptr.To(int32(-1)) }, wantPaths: []string{"spec.proxy.minScale"}},
+		{name: "minScale above maxScale", mutate: func(c *Connector) { c.Spec.Proxy.MinScale = ptr.To(int32(20)) }, wantPaths: []string{"spec.proxy.minScale", "spec.proxy.maxScale"}},
+		{name: "zero target concurrency", mutate: func(c *Connector) { c.Spec.Proxy.TargetConcurrency = ptr.To(int32(0)) }, wantPaths: []string{"spec.proxy.targetConcurrency"}},
+		{name: "token TTL too short", mutate: func(c *Connector) { c.Spec.PullSecrets.TokenTTL = &metav1.Duration{Duration: time.Minute} }, wantPaths: []string{"spec.pullSecrets.tokenTTL"}},
+		{
+			name:      "refreshBefore not shorter than tokenTTL",
+			mutate:    func(c *Connector) { c.Spec.PullSecrets.RefreshBefore = &metav1.Duration{Duration: 2 * time.Hour} },
+			wantPaths: []string{"spec.pullSecrets.refreshBefore"},
+		},
+		{name: "bad ServiceAccount name", mutate: func(c *Connector) { c.Spec.PullSecrets.ServiceAccounts = []string{"Not Valid"} }, wantPaths: []string{"spec.pullSecrets.serviceAccounts[0]"}},
+		{
+			name: "every problem is reported at once",
+			mutate: func(c *Connector) {
+				c.Spec.Address = ""
+				c.Spec.Auth.SecretRef = nil
+			},
+			wantPaths: []string{"spec.address", "spec.auth.secretRef"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validConnector()
+			tc.mutate(c)
+			err := c.Validate(context.Background())
+			if len(tc.wantPaths) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want valid", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want errors at %v", tc.wantPaths)
+			}
+			got := err.Error()
+			for _, p := range tc.wantPaths {
+				if !strings.Contains(got, p) {
+					t.Errorf("error %q does not name %s", got, p)
+				}
+			}
+			if tc.notInError != "" && strings.Contains(got, tc.notInError) {
+				t.Errorf("error %q echoes %q", got, tc.notInError)
+			}
+		})
+	}
+}
+
+func TestSetDefaults(t *testing.T) {
+	c := &Connector{Spec: ConnectorSpec{
+		Address:     "https://harbor.example.com",
+		Auth:        ConnectorAuth{SecretRef: &SecretReference{Name: "s"}},
+		PullSecrets: &PullSecretsSpec{},
+	}}
+	c.SetDefaults(context.Background())
+	s := c.Spec
+	if s.ConnectorClassName != "oci" || s.Auth.Name != AuthBasic {
+		t.Errorf("class/auth = %q/%q", s.ConnectorClassName, s.Auth.Name)
+	}
+	if *s.Proxy.MinScale != 1 || *s.Proxy.MaxScale != 10 || *s.Proxy.TargetConcurrency != 100 || s.Proxy.Audience != "oci-connector.dev" {
+		t.Errorf("proxy defaults = %+v", s.Proxy)
+	}
+	if got := s.PullSecrets; got.ServiceAccounts[0] != "default" || got.RefreshBefore.Duration != 15*time.Minute || got.TokenTTL.Duration != time.Hour {
+		t.Errorf("pullSecrets defaults = %+v", got)
+	}
+	if err := c.Validate(context.Background()); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+
+	// A minScale above the default maxScale raises maxScale with it.
+	c = &Connector{Spec: ConnectorSpec{Proxy: ProxySpec{MinScale: ptr.To(int32(12))}}}
+	c.SetDefaults(context.Background())
+	if *c.Spec.Proxy.MaxScale != 12 {
+		t.Errorf("maxScale = %d, want 12", *c.Spec.Proxy.MaxScale)
+	}
+}

@@ -1,0 +1,320 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgotesting "k8s.io/client-go/testing"
+	"knative.dev/pkg/configmap"
+	"knative.dev/pkg/controller"
+	"knative.dev/pkg/logging"
+	rtesting "knative.dev/pkg/reconciler/testing"
+	servingconfig "knative.dev/serving/pkg/apis/config"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	servingclient "knative.dev/serving/pkg/client/injection/client"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	connectorclient "github.com/oci-connector/oci-connector/pkg/client/injection/client"
+	connectorreconciler "github.com/oci-connector/oci-connector/pkg/client/injection/reconciler/connector/v1alpha1/connector"
+	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
+	. "github.com/oci-connector/oci-connector/reconcilers/testing"
+)
+
+const (
+	testNS      = "platform"
+	testName    = "harbor"
+	testSecret  = "harbor-secret"
+	goodAddress = "https://harbor.example.com"
+	testImage   = "example.com/oci-connector/proxy@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+)
+
+var testSettings = Settings{
+	ProxyImage:      testImage,
+	TimeoutSeconds:  resources.DefaultTimeoutSeconds,
+	RecheckInterval: DefaultRecheckInterval,
+}
+
+// fakeChecker answers upstream checks from a table of addresses.
+type fakeChecker map[string]error
+
+func (f fakeChecker) Check(_ context.Context, t upstream.Target) error {
+	return f[t.Address]
+}
+
+var (
+	errUnreachable  = fmt.Errorf("%w: cannot reach down.example.com: connection refused", upstream.ErrUnreachable)
+	errUnauthorized = fmt.Errorf("%w: bad.example.com answered 401 Unauthorized; check the username and password in the Secret", upstream.ErrUnauthorized)
+)
+
+var checker = fakeChecker{
+	"https://down.example.com": errUnreachable,
+	"https://bad.example.com":  errUnauthorized,
+}
+
+func goodSecret() *corev1.Secret {
+	return NewSecret(testNS, testSecret, map[string]string{"username": "robot", "password": "s3cret"})
+}
+
+func rotatedSecret() *corev1.Secret {
+	s := NewSecret(testNS, testSecret, map[string]string{"username": "robot", "password": "n3w-s3cret"})
+	s.ResourceVersion = "2"
+	return s
+}
+
+func connector(address string, opts ...ConnectorOption) *v1alpha1.Connector {
+	return NewConnector(testNS, testName, address, testSecret, opts...)
+}
+
+// desiredService is what MakeService yields for the Connector at address and secret.
+func desiredService(address string, secret *corev1.Secret, opts ...ServiceOption) *servingv1.Service {
+	ksvc := resources.MakeService(connector(address), resources.ServiceArgs{
+		Image:          testImage,
+		TimeoutSeconds: resources.DefaultTimeoutSeconds,
+		SecretDigest:   scryptDigest(secret),
+	})
+	return ApplyServiceOptions(ksvc, opts...)
+}
+
+func TestReconcile(t *testing.T) {
+	readyService := func() *servingv1.Service {
+		return desiredService(goodAddress, goodSecret(), WithServiceReady("c-harbor.platform.example.com", "c-harbor.platform.svc.cluster.local"))
+	}
+	drifted := readyService()
+	drifted.Spec.Template.Spec.Containers[0].Image = "evil.example.com/not-the-proxy:latest"
+	drifted.Spec.Template.Annotations["autoscaling.knative.dev/min-scale"] = "0"
+	repaired := readyService()
+	repaired.Spec = desiredService(goodAddress, goodSecret()).Spec
+
+	foreign := desiredService(goodAddress, goodSecret())
+	foreign.OwnerReferences = nil
+
+	table := rtesting.TableTest{{
+		Name: "bad workqueue key",
+		Key:  "too/many/parts",
+	}, {
+		Name: "key not found",
+		Key:  "platform/missing",
+	}, {
+		Name:    "missing Secret: SecretResolved False, no Service",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector(goodAddress)},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration,
+				WithSecretNotResolved(v1alpha1.ReasonSecretNotFound,
+					`Secret "harbor-secret" not found in namespace "platform"; create it with the keys username and password.`)),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeWarning, v1alpha1.ReasonSecretNotFound, `Secret "harbor-secret" not found`),
+		},
+	}, {
+		Name: "Secret without password: SecretResolved False naming the key",
+		Key:  testNS + "/" + testName,
+		Objects: []runtime.Object{
+			connector(goodAddress),
+			NewSecret(testNS, testSecret, map[string]string{"username": "robot"}),
+		},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration,
+				WithSecretNotResolved(v1alpha1.ReasonSecretKeyMissing,
+					`Secret "harbor-secret": missing key: password (or .dockerconfigjson with an entry for harbor.example.com).`)),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeWarning, v1alpha1.ReasonSecretKeyMissing,
+				`Secret "harbor-secret": missing key: password (or .dockerconfigjson with an entry for harbor.example.com)`),
+		},
+	}, {
+		Name:    "upstream unreachable: UpstreamAuthenticated False, the proxy still deployed",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector("https://down.example.com"), goodSecret()},
+		WantCreates: []runtime.Object{
+			desiredService("https://down.example.com", goodSecret()),
+		},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector("https://down.example.com", WithInitConditions, WithObservedGeneration, WithSecretResolved,
+				WithUpstreamNotAuthenticated(v1alpha1.ReasonUnreachable, errUnreachable.Error()),
+				WithProxyStatusFrom(desiredService("https://down.example.com", goodSecret()))),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeWarning, v1alpha1.ReasonUnreachable, "Upstream https://down.example.com: %v", errUnreachable),
+			rtesting.Eventf(corev1.EventTypeNormal, "ServiceCreated", `Created proxy Service "c-harbor"`),
+		},
+	}, {
+		Name:    "upstream refuses the credentials: Unauthorized",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector("https://bad.example.com"), goodSecret()},
+		WantCreates: []runtime.Object{
+			desiredService("https://bad.example.com", goodSecret()),
+		},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector("https://bad.example.com", WithInitConditions, WithObservedGeneration, WithSecretResolved,
+				WithUpstreamNotAuthenticated(v1alpha1.ReasonUnauthorized, errUnauthorized.Error()),
+				WithProxyStatusFrom(desiredService("https://bad.example.com", goodSecret()))),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeWarning, v1alpha1.ReasonUnauthorized, "Upstream https://bad.example.com: %v", errUnauthorized),
+			rtesting.Eventf(corev1.EventTypeNormal, "ServiceCreated", `Created proxy Service "c-harbor"`),
+		},
+	}, {
+		Name:    "happy path creates the Service; ProxyReady waits for it",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector(goodAddress), goodSecret()},
+		WantCreates: []runtime.Object{
+			desiredService(goodAddress, goodSecret()),
+		},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+				WithProxyStatusFrom(desiredService(goodAddress, goodSecret()))),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeNormal, "ServiceCreated", `Created proxy Service "c-harbor"`),
+		},
+	}, {
+		Name: "Service not ready: ProxyReady False with its reason",
+		Key:  testNS + "/" + testName,
+		Objects: []runtime.Object{
+			connector(goodAddress), goodSecret(),
+			desiredService(goodAddress, goodSecret(), WithServiceFailed("RevisionMissing", "image pull failed")),
+		},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+				WithProxyStatusFrom(desiredService(goodAddress, goodSecret(), WithServiceFailed("RevisionMissing", "image pull failed")))),
+		}},
+	}, {
+		Name:    "Service ready: Connector Ready with the Service's URLs",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector(goodAddress), goodSecret(), readyService()},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+				WithProxyStatusFrom(readyService())),
+		}},
+		PostConditions: []func(*testing.T, *rtesting.TableRow){assertReady},
+	}, {
+		Name: "steady state: nothing to write",
+		Key:  testNS + "/" + testName,
+		Objects: []runtime.Object{
+			connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+				WithProxyStatusFrom(readyService())),
+			goodSecret(), readyService(),
+		},
+	}, {
+		Name:    "a drifted Service is put back",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector(goodAddress), goodSecret(), drifted},
+		WantUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: repaired,
+		}},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+				WithProxyStatusFrom(repaired)),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeNormal, "ServiceUpdated", `Updated proxy Service "c-harbor"`),
+		},
+	}, {
+		Name:    "a Secret rotation changes the digest annotation and rolls a revision",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector(goodAddress), rotatedSecret(), readyService()},
+		WantUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: desiredService(goodAddress, rotatedSecret(), WithServiceReady("c-harbor.platform.example.com", "c-harbor.platform.svc.cluster.local")),
+		}},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+				WithProxyStatusFrom(desiredService(goodAddress, rotatedSecret(), WithServiceReady("c-harbor.platform.example.com", "c-harbor.platform.svc.cluster.local")))),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeNormal, "CredentialsRotated", `Secret "harbor-secret" changed; rolling a new proxy revision`),
+			rtesting.Eventf(corev1.EventTypeNormal, "ServiceUpdated", `Updated proxy Service "c-harbor"`),
+		},
+	}, {
+		Name:    "a Service of the same name that the Connector does not own is left alone",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector(goodAddress), goodSecret(), foreign},
+		WantErr: true,
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+				WithProxyNotOwned("c-harbor")),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeWarning, "InternalError", `connector "harbor" does not own Service "c-harbor"`),
+		},
+	}, {
+		Name:    "Service create fails: the error is reported",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector(goodAddress), goodSecret()},
+		WithReactors: []clientgotesting.ReactionFunc{
+			rtesting.InduceFailure("create", "services"),
+		},
+		WantErr: true,
+		WantCreates: []runtime.Object{
+			desiredService(goodAddress, goodSecret()),
+		},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeWarning, "InternalError", `creating Service "c-harbor": inducing failure for create services`),
+		},
+	}}
+
+	for i := range table {
+		table[i].Ctx = installContext(t)
+	}
+	table.Test(t, MakeFactory(func(ctx context.Context, listers *Listers, _ configmap.Watcher) controller.Reconciler {
+		return newTestReconciler(ctx, listers)
+	}))
+}
+
+// newTestReconciler wires a Reconciler to the table's fakes.
+func newTestReconciler(ctx context.Context, listers *Listers) controller.Reconciler {
+	r := &Reconciler{
+		servingClient: servingclient.Get(ctx),
+		secretLister:  listers.GetSecretLister(),
+		serviceLister: listers.GetServiceLister(),
+		tracker:       &rtesting.FakeTracker{},
+		checker:       checker,
+		checks:        newUpstreamResults(),
+		secretDigests: newSecretDigests(),
+		settings:      testSettings,
+		clock:         time.Now,
+		enqueueAfter:  func(interface{}, time.Duration) {},
+	}
+	return connectorreconciler.NewReconciler(ctx, logging.FromContext(ctx), connectorclient.Get(ctx),
+		listers.GetConnectorLister(), controller.GetEventRecorder(ctx), r)
+}
+
+func assertReady(t *testing.T, row *rtesting.TableRow) {
+	t.Helper()
+	got, err := connectorclient.Get(row.Ctx).ConnectorV1alpha1().Connectors(testNS).Get(row.Ctx, testName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("reading back the Connector: %v", err)
+	}
+	if !got.Status.IsReady() {
+		t.Errorf("Connector not Ready: %+v", got.Status.Conditions)
+	}
+	if got.Status.URL.String() != "http://c-harbor.platform.example.com" {
+		t.Errorf("status.url = %s", got.Status.URL)
+	}
+	if got.Status.Address == nil || got.Status.Address.URL.String() != "http://c-harbor.platform.svc.cluster.local" {
+		t.Errorf("status.address = %v", got.Status.Address)
+	}
+}
+
+// installContext carries the Knative limits an install must set (see the
+// README): max-revision-timeout-seconds raised to fit DefaultTimeoutSeconds.
+// The factory's validation of every written Service runs with it.
+func installContext(t *testing.T) context.Context {
+	t.Helper()
+	defaults, err := servingconfig.NewDefaultsConfigFromMap(map[string]string{
+		"max-revision-timeout-seconds": fmt.Sprint(resources.DefaultTimeoutSeconds),
+	})
+	if err != nil {
+		t.Fatalf("serving defaults: %v", err)
+	}
+	return servingconfig.ToContext(context.Background(), &servingconfig.Config{Defaults: defaults})
+}

@@ -1,0 +1,120 @@
+package resources
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"knative.dev/serving/pkg/apis/autoscaling"
+	servingconfig "knative.dev/serving/pkg/apis/config"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/proxyenv"
+)
+
+func testConnector() *v1alpha1.Connector {
+	return &v1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "platform", Name: "harbor", UID: "uid-1"},
+		Spec: v1alpha1.ConnectorSpec{
+			Address: "https://harbor.example.com",
+			Auth: v1alpha1.ConnectorAuth{
+				SecretRef: &v1alpha1.SecretReference{Name: "harbor-secret"},
+				Params:    []v1alpha1.Param{{Name: "repository", Value: "testing/*"}},
+			},
+			Repositories: []v1alpha1.RepositoryAccess{{Path: "team-a/*", Access: []v1alpha1.Verb{"pull"}}},
+			Proxy:        v1alpha1.ProxySpec{MaxScale: ptr.To(int32(4))},
+		},
+	}
+}
+
+func TestMakeService(t *testing.T) {
+	ksvc := MakeService(testConnector(), ServiceArgs{Image: "img", TimeoutSeconds: 3600, SecretDigest: "d1", SinkURI: "http://audit.platform.svc"})
+
+	if ksvc.Name != "c-harbor" || ksvc.Namespace != "platform" {
+		t.Errorf("name = %s/%s, want platform/c-harbor", ksvc.Namespace, ksvc.Name)
+	}
+	if len(ksvc.OwnerReferences) != 1 || ksvc.OwnerReferences[0].UID != "uid-1" || !*ksvc.OwnerReferences[0].Controller {
+		t.Errorf("owner references = %+v, want the Connector as controller", ksvc.OwnerReferences)
+	}
+	ann := ksvc.Spec.Template.Annotations
+	for k, want := range map[string]string{
+		autoscaling.MinScaleAnnotationKey: "1", // default: no cold start on a pull
+		autoscaling.MaxScaleAnnotationKey: "4",
+		autoscaling.TargetAnnotationKey:   "100",
+		SecretDigestAnnotation:            "d1",
+	} {
+		if ann[k] != want {
+			t.Errorf("annotation %s = %q, want %q", k, ann[k], want)
+		}
+	}
+	spec := ksvc.Spec.Template.Spec
+	if *spec.TimeoutSeconds != 3600 {
+		t.Errorf("timeoutSeconds = %d", *spec.TimeoutSeconds)
+	}
+	c := spec.Containers[0]
+	if c.Image != "img" {
+		t.Errorf("image = %s", c.Image)
+	}
+	if len(c.VolumeMounts) != 1 || !c.VolumeMounts[0].ReadOnly || c.VolumeMounts[0].MountPath != proxyenv.DefaultCredentialsDir {
+		t.Errorf("volume mounts = %+v, want the Secret read-only at %s", c.VolumeMounts, proxyenv.DefaultCredentialsDir)
+	}
+	if spec.Volumes[0].Secret == nil || spec.Volumes[0].Secret.SecretName != "harbor-secret" {
+		t.Errorf("volumes = %+v, want Secret harbor-secret", spec.Volumes)
+	}
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	for k, want := range map[string]string{
+		proxyenv.ConnectorNamespace: "platform",
+		proxyenv.ConnectorName:      "harbor",
+		proxyenv.UpstreamAddress:    "https://harbor.example.com",
+		proxyenv.UpstreamAuth:       "basicAuth",
+		proxyenv.Audience:           "oci-connector.dev",
+		proxyenv.Repository:         "testing/*",
+		proxyenv.Repositories:       `[{"path":"team-a/*","access":["pull"]}]`,
+		proxyenv.Sink:               "http://audit.platform.svc",
+	} {
+		if env[k] != want {
+			t.Errorf("env %s = %q, want %q", k, env[k], want)
+		}
+	}
+	for _, e := range c.Env {
+		if e.ValueFrom != nil || strings.Contains(strings.ToLower(e.Name), "password") {
+			t.Errorf("env %s carries a credential; the Secret is only mounted", e.Name)
+		}
+	}
+}
+
+func TestMakeServiceValidatesInAnInstall(t *testing.T) {
+	defaults, err := servingconfig.NewDefaultsConfigFromMap(map[string]string{
+		"max-revision-timeout-seconds": fmt.Sprint(DefaultTimeoutSeconds),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := servingconfig.ToContext(context.Background(), &servingconfig.Config{Defaults: defaults})
+	ksvc := MakeService(testConnector(), ServiceArgs{Image: "example.com/proxy:v1", TimeoutSeconds: DefaultTimeoutSeconds, SecretDigest: "d"})
+	ksvc.SetDefaults(ctx)
+	if err := ksvc.Validate(ctx); err != nil {
+		t.Fatalf("Knative refuses the Service: %v", err)
+	}
+
+	// Without the README's max-revision-timeout-seconds, Knative refuses an
+	// hour-long timeout: the note there is needed.
+	if err := ksvc.Validate(context.Background()); err == nil {
+		t.Fatal("Knative's default 600s maximum accepted a 3600s timeout; the README note is wrong")
+	}
+}
+
+func TestServiceNameFitsADNSLabel(t *testing.T) {
+	c := testConnector()
+	c.Name = strings.Repeat("a", 70)
+	if n := ServiceName(c); len(n) > 63 || !strings.HasPrefix(n, "c-") {
+		t.Errorf("ServiceName = %q (%d chars), want c-... within 63", n, len(n))
+	}
+}
+
