@@ -11,7 +11,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"testing"
+
+	"github.com/oci-connector/oci-connector/test/harness"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
@@ -59,7 +60,7 @@ type options struct {
 func WithTLS() Option { return func(o *options) { o.tls = true } }
 
 // NewHtpasswd starts a registry that takes Basic auth against an htpasswd file.
-func NewHtpasswd(t testing.TB, opts ...Option) *Registry {
+func NewHtpasswd(t harness.T, opts ...Option) *Registry {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "htpasswd")
 	hash, err := bcrypt.GenerateFromPassword([]byte(Password), bcrypt.MinCost)
@@ -77,7 +78,7 @@ func NewHtpasswd(t testing.TB, opts ...Option) *Registry {
 
 // NewTokenAuth starts a registry that sends clients to a token server, which
 // checks Username/Password and issues JWTs the registry trusts.
-func NewTokenAuth(t testing.TB, opts ...Option) *Registry {
+func NewTokenAuth(t harness.T, opts ...Option) *Registry {
 	t.Helper()
 	ts := newTokenServer(t)
 	return start(t, configuration.Auth{"token": configuration.Parameters{
@@ -89,7 +90,7 @@ func NewTokenAuth(t testing.TB, opts ...Option) *Registry {
 	}}, opts...)
 }
 
-func start(t testing.TB, auth configuration.Auth, opts ...Option) *Registry {
+func start(t harness.T, auth configuration.Auth, opts ...Option) *Registry {
 	t.Helper()
 	var o options
 	for _, opt := range opts {

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/oci-connector/oci-connector/test/harness"
 )
 
 // Both variants must refuse anonymous reads and serve the seeded image to the
@@ -14,7 +15,7 @@ import (
 func TestRegistriesAuthenticate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		new  func(testing.TB, ...Option) *Registry
+		new  func(harness.T, ...Option) *Registry
 	}{{"htpasswd", NewHtpasswd}, {"token", NewTokenAuth}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.new(t)

@@ -2,7 +2,8 @@ package registry
 
 import (
 	"net/http"
-	"testing"
+
+	"github.com/oci-connector/oci-connector/test/harness"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -12,7 +13,7 @@ import (
 
 // seed pushes a small random image as SeedRepository:SeedTag and returns its
 // manifest digest.
-func seed(t testing.TB, r *Registry) string {
+func seed(t harness.T, r *Registry) string {
 	t.Helper()
 	img, err := random.Image(2048, 2)
 	if err != nil {

@@ -10,8 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
+
+	"github.com/oci-connector/oci-connector/test/harness"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -39,7 +40,7 @@ type accessClaim struct {
 	Actions []string `json:"actions"`
 }
 
-func newTokenServer(t testing.TB) *tokenServer {
+func newTokenServer(t harness.T) *tokenServer {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

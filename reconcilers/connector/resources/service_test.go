@@ -117,4 +117,3 @@ func TestServiceNameFitsADNSLabel(t *testing.T) {
 		t.Errorf("ServiceName = %q (%d chars), want c-... within 63", n, len(n))
 	}
 }
-
