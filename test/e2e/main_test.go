@@ -1,0 +1,126 @@
+// Package e2e runs oci-connector against real parts: kube-apiserver and etcd,
+// distribution registries, and the controller in-process.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
+	"github.com/oci-connector/oci-connector/reconcilers/connector"
+	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	"github.com/oci-connector/oci-connector/test/controlplane"
+	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/kube"
+)
+
+// One control plane for the package: starting it costs seconds.
+var (
+	cluster    *kube.Cluster
+	connectors connectorclientset.Interface
+	serving    servingclientset.Interface
+)
+
+// testImage stands in for the ko-built proxy image.
+const testImage = "registry.example.com/oci-connector/proxy:e2e"
+
+func TestMain(m *testing.M) {
+	runner := &harness.Runner{}
+	cluster = kube.Start(runner)
+	var err error
+	if connectors, err = connectorclientset.NewForConfig(cluster.Config); err != nil {
+		runner.Fatalf("connector client: %v", err)
+	}
+	if serving, err = servingclientset.NewForConfig(cluster.Config); err != nil {
+		runner.Fatalf("serving client: %v", err)
+	}
+	controlplane.Start(runner, cluster.Config, controlplane.Options{Settings: connector.Settings{
+		ProxyImage:      testImage,
+		TimeoutSeconds:  resources.DefaultTimeoutSeconds,
+		RecheckInterval: connector.DefaultRecheckInterval,
+	}})
+	code := m.Run()
+	runner.Close()
+	os.Exit(code)
+}
+
+// waitFor polls until cond holds, or fails t with the last state seen.
+func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var last string
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var ok bool
+		ok, last = cond(ctx)
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v; last seen: %s", what, err, last)
+	}
+}
+
+// waitForCondition waits until the Connector's condition has the status and reason.
+func waitForCondition(t *testing.T, ns, name string, typ apis.ConditionType, status corev1.ConditionStatus, reason string) *v1alpha1.Connector {
+	t.Helper()
+	var got *v1alpha1.Connector
+	waitFor(t, fmt.Sprintf("%s/%s %s=%s (%s)", ns, name, typ, status, reason), func(ctx context.Context) (bool, string) {
+		c, err := connectors.ConnectorV1alpha1().Connectors(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		got = c
+		cond := c.Status.GetCondition(typ)
+		if cond == nil {
+			return false, fmt.Sprintf("no %s condition: %+v", typ, c.Status.Conditions)
+		}
+		return cond.Status == status && (reason == "" || cond.Reason == reason) && c.Status.ObservedGeneration == c.Generation,
+			fmt.Sprintf("%+v", c.Status.Conditions)
+	})
+	return got
+}
+
+// waitForService waits for the proxy Service of a Connector.
+func waitForService(t *testing.T, ns, name string, cond func(*servingv1.Service) bool) *servingv1.Service {
+	t.Helper()
+	var got *servingv1.Service
+	waitFor(t, "Service "+ns+"/"+name, func(ctx context.Context) (bool, string) {
+		s, err := serving.ServingV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		got = s
+		return cond == nil || cond(s), fmt.Sprintf("%+v", s.Spec.Template.Annotations)
+	})
+	return got
+}
+
+// actAsKnative marks a Service Ready with URLs, as Knative Serving's
+// controller would; no Knative controller runs against this API server.
+func actAsKnative(t *testing.T, ksvc *servingv1.Service) {
+	t.Helper()
+	ctx := context.Background()
+	ksvc = ksvc.DeepCopy()
+	ksvc.Status.ObservedGeneration = ksvc.Generation
+	ksvc.Status.Conditions = duckv1.Conditions{{
+		Type: apis.ConditionReady, Status: corev1.ConditionTrue,
+		LastTransitionTime: apis.VolatileTime{Inner: metav1.Now()},
+	}}
+	ksvc.Status.URL = apis.HTTP(ksvc.Name + "." + ksvc.Namespace + ".example.com")
+	ksvc.Status.Address = &duckv1.Addressable{URL: apis.HTTP(ksvc.Name + "." + ksvc.Namespace + ".svc.cluster.local")}
+	if _, err := serving.ServingV1().Services(ksvc.Namespace).UpdateStatus(ctx, ksvc, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("marking Service %s Ready: %v", ksvc.Name, err)
+	}
+}
