@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// kubectl runs .bin/kubectl against the test cluster.
+func kubectl(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(harness.Bin(t, "kubectl"), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Every manifest in config/ is accepted by the API server: the namespace is
+// created for real (a dry run cannot make the objects inside it), then the
+// whole directory is applied with --dry-run=server. ko:// images become a
+// plain reference, as ko would make them.
+func TestConfigAppliesWithServerDryRun(t *testing.T) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "config", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests in config/: %v", err)
+	}
+	dir := t.TempDir()
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resolved := strings.ReplaceAll(string(raw), "ko://github.com/oci-connector/oci-connector/", "registry.example.com/oci-connector/")
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), []byte(resolved), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := kubectl(t, "apply", "-f", filepath.Join(dir, "100-namespace.yaml")); err != nil {
+		t.Fatalf("kubectl apply of the namespace: %v\n%s", err, out)
+	}
+	out, err := kubectl(t, "apply", "--dry-run=server", "-f", dir)
+	if err != nil {
+		t.Fatalf("kubectl apply --dry-run=server -f config/: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"customresourcedefinition.apiextensions.k8s.io/connectors.oci-connector.dev",
+		"clusterrole.rbac.authorization.k8s.io/oci-connector-puller",
+		"clusterrole.rbac.authorization.k8s.io/oci-connector-pusher",
+		"deployment.apps/oci-connector-controller",
+		"configmap/config-logging",
+		"configmap/config-observability",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl did not apply %s:\n%s", want, out)
+		}
+	}
+}
+
+// The CRD's schema refuses malformed Connectors even before the validating
+// webhook runs, and kubectl shows the printer columns.
+func TestConnectorCRDSchemaAndColumns(t *testing.T) {
+	ns := "schema"
+	cluster.EnsureNamespace(t, ns)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(`apiVersion: oci-connector.dev/v1alpha1
+kind: Connector
+metadata: {name: bad, namespace: schema}
+spec:
+  connectorClassName: git
+  address: ftp://robot:pw@harbor.example.com
+  auth: {name: oauth}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kubectl(t, "apply", "-f", bad)
+	if err == nil {
+		t.Fatalf("a malformed Connector was accepted:\n%s", out)
+	}
+	for _, field := range []string{"spec.connectorClassName", "spec.address", "spec.auth.name", "spec.auth.secretRef"} {
+		if !strings.Contains(out, field) {
+			t.Errorf("the refusal does not name %s:\n%s", field, out)
+		}
+	}
+
+	reg := registry.NewHtpasswd(t)
+	createSecret(t, ns, "upstream", registry.Username, registry.Password)
+	createConnector(t, ns, "shown", reg.URL, "basicAuth", "upstream")
+	ksvc := waitForService(t, ns, "c-shown", nil)
+	actAsKnative(t, ksvc)
+	waitForCondition(t, ns, "shown", "Ready", "True", "")
+
+	out, err = kubectl(t, "get", "conn", "-n", ns)
+	if err != nil {
+		t.Fatalf("kubectl get conn: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "NAME READY REASON URL AGE" {
+		t.Fatalf("kubectl get conn printed:\n%s", out)
+	}
+	if f := strings.Fields(lines[1]); f[0] != "shown" || f[1] != "True" || f[2] != "http://c-shown.schema.example.com" {
+		t.Errorf("row = %q, want shown True <no reason> http://c-shown.schema.example.com", lines[1])
+	}
+	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Get(context.Background(), "bad", metav1.GetOptions{}); err == nil {
+		t.Error("the refused Connector exists")
+	}
+}
