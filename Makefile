@@ -1,0 +1,47 @@
+# oci-connector's entry points. `make run` and `make test` are all a fresh
+# machine needs (see README.md).
+
+SHELL := /usr/bin/env bash
+export PATH := /usr/local/go/bin:$(PATH)
+export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
+
+BIN := $(CURDIR)/.bin
+TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl
+
+.PHONY: run test tools codegen verify-codegen vet unit e2e clean-tools
+
+## run: start a local API server, a registry and the controller; show a Connector going Ready.
+run: tools
+	go run ./hack/localrun
+
+## test: everything CI checks: generated code, vet, unit, real-API-server and end-to-end tests.
+test: tools verify-codegen vet
+	go test -count=1 -timeout 20m ./...
+
+## tools: build the test binaries into .bin/, each only when missing (about 10 minutes the first time).
+tools: $(TOOLS)
+
+$(BIN)/etcd:
+	cd test/tools && go build -o $(BIN)/etcd ./cmd/etcd
+
+$(BIN)/kube-apiserver:
+	cd test/tools && go build -o $(BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+
+$(BIN)/kubectl:
+	cd test/tools && go build -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
+
+## codegen: regenerate clients, listers, informers, injection and deepcopy.
+codegen:
+	./hack/update-codegen.sh
+
+## verify-codegen: fail when generated code is stale.
+verify-codegen:
+	./hack/verify-codegen.sh
+
+vet:
+	go vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^pkg/client/')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt wants to change: $$unformatted"; exit 1; fi
+
+clean-tools:
+	rm -rf $(BIN)
