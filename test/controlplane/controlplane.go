@@ -18,6 +18,8 @@ import (
 	"github.com/oci-connector/oci-connector/test/harness"
 )
 
+const informerSyncTimeout = 30 * time.Second
+
 // Options configure the in-process controller.
 type Options struct {
 	// Checker checks upstreams; the real regclient checker by default.
@@ -53,7 +55,19 @@ func Start(t harness.T, cfg *rest.Config, opts Options) {
 	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), opts.Logger))
 	ctx, startInformers := injection.EnableInjectionOrDie(ctx, rest.CopyConfig(cfg))
 	impl := connector.NewControllerWith(ctx, configmap.NewStaticWatcher(), opts.Checker, opts.Settings)
-	startInformers()
+
+	// Informers that may not list (RBAC) never sync and would block forever.
+	synced := make(chan struct{})
+	go func() {
+		startInformers()
+		close(synced)
+	}()
+	select {
+	case <-synced:
+	case <-time.After(informerSyncTimeout):
+		cancel()
+		t.Fatalf("the controller's informers did not sync within %s: can its identity list and watch what it needs?", informerSyncTimeout)
+	}
 
 	done := make(chan struct{})
 	go func() {

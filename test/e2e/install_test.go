@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,12 +13,10 @@ import (
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
-// kubectl runs .bin/kubectl against the test cluster.
+// kubectl runs .bin/kubectl against the test cluster as its admin.
 func kubectl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(harness.Bin(t, "kubectl"), append([]string{"--kubeconfig", cluster.Kubeconfig}, args...)...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return cluster.Kubectl(t, args...)
 }
 
 // Every manifest in config/ is accepted by the API server: the namespace is

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,7 +47,19 @@ func TestMain(m *testing.M) {
 	if serving, err = servingclientset.NewForConfig(cluster.Config); err != nil {
 		runner.Fatalf("serving client: %v", err)
 	}
-	controlplane.Start(runner, cluster.Config, controlplane.Options{Settings: connector.Settings{
+	// The controller runs as its own ServiceAccount with the shipped RBAC, so
+	// every test also proves that config/'s ClusterRole is enough.
+	root, err := harness.RepoRoot()
+	if err != nil {
+		runner.Fatalf("finding the repository: %v", err)
+	}
+	for _, f := range []string{"100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml"} {
+		if out, err := cluster.Kubectl(runner, "apply", "-f", filepath.Join(root, "config", f)); err != nil {
+			runner.Fatalf("applying config/%s: %v\n%s", f, err, out)
+		}
+	}
+	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
+	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{
 		ProxyImage:      testImage,
 		TimeoutSeconds:  resources.DefaultTimeoutSeconds,
 		RecheckInterval: connector.DefaultRecheckInterval,

@@ -262,3 +262,20 @@ func tail(path string) string {
 	}
 	return string(raw)
 }
+
+// Kubectl runs .bin/kubectl as the cluster admin and returns its output.
+func (c *Cluster) Kubectl(t harness.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(harness.Bin(t, "kubectl"), append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// ConfigAs returns a rest.Config that authenticates as namespace/serviceAccount
+// with a fresh token: what a pod running as that ServiceAccount would have.
+func (c *Cluster) ConfigAs(t harness.T, namespace, serviceAccount string) *rest.Config {
+	t.Helper()
+	cfg := rest.CopyConfig(c.Config)
+	cfg.BearerToken = c.Token(t, namespace, serviceAccount, "", time.Hour)
+	return cfg
+}
