@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		runner.Fatalf("finding the repository: %v", err)
 	}
-	for _, f := range []string{"100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml"} {
+	for _, f := range []string{"100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml"} {
 		if out, err := cluster.Kubectl(runner, "apply", "-f", filepath.Join(root, "config", f)); err != nil {
 			runner.Fatalf("applying config/%s: %v\n%s", f, err, out)
 		}

@@ -157,7 +157,20 @@ func (c *Cluster) Token(t harness.T, namespace, serviceAccount, audience string,
 
 func (c *Cluster) writeKubeconfig(t harness.T) string {
 	t.Helper()
-	path := filepath.Join(c.Dir, "kubeconfig")
+	return c.writeKubeconfigFor(t, "kubeconfig", c.Config.BearerToken)
+}
+
+// KubeconfigAs writes a kubeconfig that authenticates as
+// namespace/serviceAccount, for a process running as that ServiceAccount.
+func (c *Cluster) KubeconfigAs(t harness.T, namespace, serviceAccount string) string {
+	t.Helper()
+	token := c.Token(t, namespace, serviceAccount, "", time.Hour)
+	return c.writeKubeconfigFor(t, "kubeconfig-"+namespace+"-"+serviceAccount, token)
+}
+
+func (c *Cluster) writeKubeconfigFor(t harness.T, file, token string) string {
+	t.Helper()
+	path := filepath.Join(c.Dir, file)
 	cfg := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -173,7 +186,7 @@ contexts:
 - name: local
   context: {cluster: local, user: admin}
 current-context: local
-`, c.Config.Host, c.Config.BearerToken)
+`, c.Config.Host, token)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatalf("writing kubeconfig: %v", err)
 	}

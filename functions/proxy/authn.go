@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Cache lifetimes: a token answer lives until the token expires or this TTL,
+// whichever is sooner; a refusal is remembered only briefly.
+const (
+	tokenCacheTTL         = time.Minute
+	tokenNegativeCacheTTL = 5 * time.Second
+	authCacheMaxEntries   = 10000
+)
+
+var (
+	errNoCredentials = errors.New("no credentials")
+	errBadToken      = errors.New("the token was not accepted")
+)
+
+// identity is who a client is, as TokenReview says.
+type identity struct {
+	authenticationv1.UserInfo
+}
+
+// tokenFrom reads the ServiceAccount token from Basic (password) or Bearer.
+func tokenFrom(r *http.Request) (string, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return "", errNoCredentials
+	}
+	if _, password, ok := r.BasicAuth(); ok {
+		if password == "" {
+			return "", errNoCredentials
+		}
+		return password, nil
+	}
+	scheme, token, ok := strings.Cut(h, " ")
+	if ok && strings.EqualFold(scheme, "Bearer") && strings.TrimSpace(token) != "" {
+		return strings.TrimSpace(token), nil
+	}
+	return "", errNoCredentials
+}
+
+// authenticator checks tokens with TokenReview for one audience.
+type authenticator struct {
+	client   kubernetes.Interface
+	audience string
+	cache    *ttlCache[*identity]
+	now      func() time.Time
+}
+
+func newAuthenticator(client kubernetes.Interface, audience string) *authenticator {
+	return &authenticator{client: client, audience: audience, cache: newTTLCache[*identity](authCacheMaxEntries), now: time.Now}
+}
+
+// authenticate returns the token's identity, or errBadToken.
+func (a *authenticator) authenticate(ctx context.Context, token string) (*identity, error) {
+	sum := sha256.Sum256([]byte(token))
+	id, _, err := a.cache.get(hex.EncodeToString(sum[:]), func() (*identity, time.Duration, error) {
+		review, err := a.client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+			Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{a.audience}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			// Not cached: the API server may be back in a moment.
+			return nil, 0, fmt.Errorf("TokenReview: %w", err)
+		}
+		if !review.Status.Authenticated {
+			return nil, tokenNegativeCacheTTL, nil
+		}
+		return &identity{review.Status.User}, a.ttlFor(token), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if id == nil {
+		return nil, errBadToken
+	}
+	return id, nil
+}
+
+// ttlFor bounds a cached answer by the token's own expiry. TokenReview has
+// already verified the token; its exp claim is read here only for that bound.
+func (a *authenticator) ttlFor(token string) time.Duration {
+	ttl := tokenCacheTTL
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ttl
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return ttl
+	}
+	var claims struct {
+		Exp int64 `json:"exp"`
+	}
+	if json.Unmarshal(raw, &claims) != nil || claims.Exp == 0 {
+		return ttl
+	}
+	return min(ttl, time.Unix(claims.Exp, 0).Sub(a.now()))
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// ttlCache remembers answers for a while, bounded in size, and collapses
+// concurrent misses for one key into one call.
+type ttlCache[V any] struct {
+	mu      sync.Mutex
+	entries map[string]ttlEntry[V]
+	max     int
+	group   singleflight.Group
+	now     func() time.Time
+}
+
+type ttlEntry[V any] struct {
+	value   V
+	expires time.Time
+}
+
+func newTTLCache[V any](max int) *ttlCache[V] {
+	return &ttlCache[V]{entries: map[string]ttlEntry[V]{}, max: max, now: time.Now}
+}
+
+// get returns the cached value for key, or calls load once for all callers
+// waiting on key; load says how long its answer may be kept (0: not at all).
+func (c *ttlCache[V]) get(key string, load func() (V, time.Duration, error)) (V, bool, error) {
+	if v, ok := c.lookup(key); ok {
+		return v, true, nil
+	}
+	res, err, _ := c.group.Do(key, func() (any, error) {
+		v, ttl, err := load()
+		if err == nil && ttl > 0 {
+			c.store(key, v, ttl)
+		}
+		return v, err
+	})
+	v, _ := res.(V)
+	return v, false, err
+}
+
+func (c *ttlCache[V]) lookup(key string) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok || !c.now().Before(e.expires) {
+		var zero V
+		return zero, false
+	}
+	return e.value, true
+}
+
+func (c *ttlCache[V]) store(key string, v V, ttl time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	if len(c.entries) >= c.max {
+		// Drop what has expired; if that frees nothing, drop entries at
+		// random (map order) until there is room.
+		for k, e := range c.entries {
+			if !now.Before(e.expires) {
+				delete(c.entries, k)
+			}
+		}
+		for k := range c.entries {
+			if len(c.entries) < c.max {
+				break
+			}
+			delete(c.entries, k)
+		}
+	}
+	c.entries[key] = ttlEntry[V]{value: v, expires: now.Add(ttl)}
+}
+
+func (c *ttlCache[V]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

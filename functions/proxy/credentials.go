@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"go.uber.org/zap"
+
+	"github.com/oci-connector/oci-connector/pkg/credentials"
+)
+
+// credentialsReloadInterval is how often the mounted Secret is read again.
+// The kubelet updates a Secret volume within about a minute of a change.
+const credentialsReloadInterval = 5 * time.Second
+
+// mountedCredentials serves the upstream credentials from the mounted Secret
+// directory and reloads them when the files change. Requests in flight keep
+// the transport they started with; new ones use the new credentials.
+type mountedCredentials struct {
+	dir     string
+	host    string
+	current atomic.Pointer[credentials.Basic]
+
+	mu       sync.Mutex
+	lastRaw  []byte
+	onChange func()
+}
+
+var _ authn.Authenticator = (*mountedCredentials)(nil)
+
+// loadMountedCredentials reads dir once; it fails when the Secret lacks what
+// the connector needs.
+func loadMountedCredentials(dir, host string) (*mountedCredentials, error) {
+	m := &mountedCredentials{dir: dir, host: host}
+	if _, err := m.reload(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Authorization implements authn.Authenticator for go-containerregistry.
+func (m *mountedCredentials) Authorization() (*authn.AuthConfig, error) {
+	b := m.current.Load()
+	return &authn.AuthConfig{Username: b.Username, Password: b.Password}, nil
+}
+
+// watch reloads the credentials until ctx ends.
+func (m *mountedCredentials) watch(ctx context.Context, logger *zap.SugaredLogger) {
+	t := time.NewTicker(credentialsReloadInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			changed, err := m.reload()
+			switch {
+			case err != nil:
+				// Keep serving with the last good credentials.
+				logger.Errorw("Reloading upstream credentials failed; keeping the previous ones", zap.Error(err))
+			case changed:
+				logger.Infow("Upstream credentials changed; new requests use them")
+			}
+		}
+	}
+}
+
+// reload reads the directory and swaps the credentials in if they changed.
+func (m *mountedCredentials) reload() (bool, error) {
+	data, raw, err := readSecretDir(m.dir)
+	if err != nil {
+		return false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lastRaw != nil && bytes.Equal(raw, m.lastRaw) {
+		return false, nil
+	}
+	b, err := credentials.FromSecretData(data, m.host)
+	if err != nil {
+		return false, fmt.Errorf("credentials in %s: %w", m.dir, err)
+	}
+	first := m.lastRaw == nil
+	m.current.Store(&b)
+	m.lastRaw = raw
+	if !first && m.onChange != nil {
+		m.onChange()
+	}
+	return !first, nil
+}
+
+// readSecretDir reads a mounted Secret: one file per key, skipping the
+// kubelet's ..data bookkeeping entries. raw is a fingerprint of the content.
+func readSecretDir(dir string) (map[string][]byte, []byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the credentials directory: %w", err)
+	}
+	data := map[string][]byte{}
+	var raw []byte
+	for _, e := range entries {
+		name := e.Name()
+		if len(name) >= 2 && name[:2] == ".." {
+			continue
+		}
+		content, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			// A directory entry (not a key) or a file swapped away mid-read.
+			continue
+		}
+		data[name] = content
+		raw = append(raw, name...)
+		raw = append(raw, 0)
+		raw = append(raw, content...)
+		raw = append(raw, 0)
+	}
+	return data, raw, nil
+}

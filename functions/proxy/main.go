@@ -1,0 +1,199 @@
+// Command proxy is the registry proxy of one Connector. Knative runs it with
+// its settings in the environment (see pkg/proxyenv); it also runs as a plain
+// process with flags, on a CI runner or in tests.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/proxyenv"
+)
+
+// config is every setting of the proxy.
+type config struct {
+	listen             string
+	upstream           string
+	auth               string
+	credentialsDir     string
+	upstreamCAFile     string
+	insecureSkipVerify bool
+	namespace, name    string
+	audience           string
+	kubeconfig         string
+	repository         string
+	repositories       string
+	shutdownGrace      time.Duration
+}
+
+func parseConfig(args []string) (config, error) {
+	env := func(key, def string) string {
+		if v := os.Getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	port := env("PORT", "8080")
+	var c config
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.StringVar(&c.listen, "listen", ":"+port, "address to serve on ($PORT sets the port)")
+	fs.StringVar(&c.upstream, "upstream", env(proxyenv.UpstreamAddress, ""), "upstream registry URL")
+	fs.StringVar(&c.auth, "upstream-auth", env(proxyenv.UpstreamAuth, string(v1alpha1.AuthBasic)), "basicAuth or tokenAuth (both are negotiated from the upstream's challenge)")
+	fs.StringVar(&c.credentialsDir, "credentials-dir", env(proxyenv.CredentialsDir, proxyenv.DefaultCredentialsDir), "directory of the mounted upstream Secret")
+	fs.StringVar(&c.upstreamCAFile, "upstream-ca-file", env("UPSTREAM_CA_FILE", ""), "PEM bundle to trust for the upstream, beside the system roots")
+	fs.BoolVar(&c.insecureSkipVerify, "upstream-insecure-skip-verify", os.Getenv("UPSTREAM_INSECURE_SKIP_VERIFY") == "true", "do not verify the upstream's certificate")
+	fs.StringVar(&c.namespace, "namespace", env(proxyenv.ConnectorNamespace, ""), "the Connector's namespace")
+	fs.StringVar(&c.name, "name", env(proxyenv.ConnectorName, ""), "the Connector's name")
+	fs.StringVar(&c.audience, "audience", env(proxyenv.Audience, v1alpha1.DefaultAudience), "the token audience to accept")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig; in-cluster configuration when empty")
+	fs.StringVar(&c.repository, "repository", env(proxyenv.Repository, ""), "repository glob the connector is scoped to")
+	fs.StringVar(&c.repositories, "repositories", env(proxyenv.Repositories, ""), "spec.repositories as JSON")
+	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Minute, "how long transfers in flight may finish on shutdown")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	var missing []string
+	for flagName, v := range map[string]string{"upstream": c.upstream, "namespace": c.namespace, "name": c.name} {
+		if v == "" {
+			missing = append(missing, flagName)
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("missing settings: %v", missing)
+	}
+	return c, nil
+}
+
+// newProxy builds the handler from a config and a Kubernetes client.
+func newProxy(ctx context.Context, c config, client kubernetes.Interface, logger *zap.SugaredLogger) (*proxy, error) {
+	u, err := url.Parse(c.upstream)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("upstream %q is not an http(s) URL with a host", c.upstream)
+	}
+	creds, err := loadMountedCredentials(c.credentialsDir, u.Host)
+	if err != nil {
+		return nil, err
+	}
+	var caPEM []byte
+	if c.upstreamCAFile != "" {
+		if caPEM, err = os.ReadFile(c.upstreamCAFile); err != nil {
+			return nil, fmt.Errorf("reading the upstream CA: %w", err)
+		}
+	}
+	up, err := newUpstream(c.upstream, creds, caPEM, c.insecureSkipVerify)
+	if err != nil {
+		return nil, err
+	}
+	creds.onChange = up.forget
+	go creds.watch(ctx, logger)
+
+	s := scope{repository: c.repository}
+	if c.repositories != "" {
+		if err := json.Unmarshal([]byte(c.repositories), &s.repositories); err != nil {
+			return nil, fmt.Errorf("repositories is not JSON: %w", err)
+		}
+	}
+	return &proxy{
+		connector: c.namespace + "/" + c.name,
+		authn:     newAuthenticator(client, c.audience),
+		authz:     newAuthorizer(client, c.namespace, c.name),
+		scope:     s,
+		upstream:  up,
+		logger:    logger,
+	}, nil
+}
+
+// newServer serves h with HTTP/1.1 and h2c, with the limits a public
+// endpoint needs.
+func newServer(h http.Handler) *http.Server {
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           h,
+		Protocols:         protocols,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("Kubernetes configuration: %w", err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+func main() {
+	zl, err := zap.NewProduction()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	logger := zl.Sugar()
+	defer func() { _ = logger.Sync() }()
+	if err := run(logger); err != nil {
+		logger.Fatalw("Proxy failed", zap.Error(err))
+	}
+}
+
+func run(logger *zap.SugaredLogger) error {
+	c, err := parseConfig(os.Args[1:])
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	client, err := kubeClient(c.kubeconfig)
+	if err != nil {
+		return err
+	}
+	p, err := newProxy(ctx, c, client, logger.With("connector", c.namespace+"/"+c.name))
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	srv := newServer(p)
+	logger.Infow("Serving", "address", l.Addr().String(), "upstream", c.upstream, "auth", c.auth)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Drain: stop accepting, let transfers in flight finish.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,426 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/base64"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// runningProxy is the proxy binary serving one Connector on 127.0.0.1.
+type runningProxy struct {
+	host    string // host:port
+	logPath string
+}
+
+var buildProxyOnce = sync.OnceValues(func() (string, error) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "oci-connector-proxy-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "proxy")
+	cmd := exec.Command("go", "build", "-o", bin, "./functions/proxy")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./functions/proxy: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// startProxy runs the proxy binary for namespace/connector in front of reg,
+// as the ServiceAccount oci-connector/oci-connector-proxy with the shipped
+// ClusterRole, its credentials in a directory laid out like a Secret volume.
+func startProxy(t *testing.T, reg *registry.Registry, namespace, connector string, extraArgs ...string) *runningProxy {
+	t.Helper()
+	bin, err := buildProxyOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bindClusterRole(t, "oci-connector", "oci-connector-proxy", "oci-connector-proxy", "")
+	kubeconfig := cluster.KubeconfigAs(t, "oci-connector", "oci-connector-proxy")
+
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	writeSecretVolume(t, creds, map[string]string{"username": registry.Username, "password": registry.Password})
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	logPath := filepath.Join(dir, "proxy.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{
+		"--listen", addr,
+		"--upstream", reg.URL,
+		"--credentials-dir", creds,
+		"--namespace", namespace,
+		"--name", connector,
+		"--kubeconfig", kubeconfig,
+		"--shutdown-grace", "2s",
+	}, extraArgs...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		logFile.Close()
+	})
+	waitFor(t, "the proxy to listen", func(context.Context) (bool, string) {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false, err.Error()
+		}
+		c.Close()
+		return true, ""
+	})
+	return &runningProxy{host: addr, logPath: logPath}
+}
+
+// writeSecretVolume lays files out as the kubelet does for a Secret volume:
+// keys are symlinks into a ..data directory.
+func writeSecretVolume(t *testing.T, dir string, data map[string]string) {
+	t.Helper()
+	ts := filepath.Join(dir, "..2026_11_22_"+fmt.Sprint(time.Now().UnixNano()))
+	if err := os.MkdirAll(ts, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range data {
+		if err := os.WriteFile(filepath.Join(ts, k), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	for k := range data {
+		link := filepath.Join(dir, k)
+		if _, err := os.Lstat(link); err == nil {
+			continue
+		}
+		if err := os.Symlink(filepath.Join("..data", k), link); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// bindClusterRole binds a ClusterRole to a ServiceAccount: cluster-wide when
+// inNamespace is empty, else with a RoleBinding in that namespace.
+func bindClusterRole(t *testing.T, saNamespace, saName, role, inNamespace string) {
+	t.Helper()
+	cluster.EnsureServiceAccount(t, saNamespace, saName)
+	ctx := context.Background()
+	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: saName, Namespace: saNamespace}}
+	roleRef := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role}
+	bindingName := fmt.Sprintf("%s-%s-%s", role, saNamespace, saName)
+	var err error
+	if inNamespace == "" {
+		_, err = cluster.Client.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: bindingName}, Subjects: subjects, RoleRef: roleRef,
+		}, metav1.CreateOptions{})
+	} else {
+		cluster.EnsureNamespace(t, inNamespace)
+		_, err = cluster.Client.RbacV1().RoleBindings(inNamespace).Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: bindingName}, Subjects: subjects, RoleRef: roleRef,
+		}, metav1.CreateOptions{})
+	}
+	if err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("binding %s to %s/%s: %v", role, saNamespace, saName, err)
+	}
+}
+
+func basicAuth(token string) authn.Authenticator {
+	return authn.FromConfig(authn.AuthConfig{Username: "u", Password: token})
+}
+
+// proxySetup is one Connector's proxy with ServiceAccounts of every kind.
+type proxySetup struct {
+	reg                                  *registry.Registry
+	proxy                                *runningProxy
+	ns                                   string
+	puller, pusher, nobody, otherNSToken string
+}
+
+func setupProxy(t *testing.T, reg *registry.Registry, ns string, extraArgs ...string) *proxySetup {
+	t.Helper()
+	cluster.EnsureNamespace(t, ns)
+	bindClusterRole(t, ns, "puller", "oci-connector-puller", ns)
+	bindClusterRole(t, ns, "pusher", "oci-connector-pusher", ns)
+	// A puller elsewhere: its RoleBinding is in its own namespace, not the Connector's.
+	bindClusterRole(t, ns+"-other", "puller", "oci-connector-puller", ns+"-other")
+	s := &proxySetup{reg: reg, ns: ns, proxy: startProxy(t, reg, ns, "harbor", extraArgs...)}
+	s.puller = cluster.Token(t, ns, "puller", "oci-connector.dev", time.Hour)
+	s.pusher = cluster.Token(t, ns, "pusher", "oci-connector.dev", time.Hour)
+	s.nobody = cluster.Token(t, ns, "nobody", "oci-connector.dev", time.Hour)
+	s.otherNSToken = cluster.Token(t, ns+"-other", "puller", "oci-connector.dev", time.Hour)
+	return s
+}
+
+func (s *proxySetup) ref(t *testing.T, repoAndTag string) name.Reference {
+	t.Helper()
+	ref, err := name.ParseReference(s.proxy.host+"/"+repoAndTag, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// A ServiceAccount with the puller role pulls the seeded image through the
+// proxy, and one with the pusher role pushes a new one, with go-containerregistry
+// (crane's library) as the client, for both upstream auth flows.
+func TestProxyPullAndPush(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		reg  *registry.Registry
+	}{
+		{"htpasswd", registry.NewHtpasswd(t)},
+		{"token", registry.NewTokenAuth(t)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := setupProxy(t, tc.reg, "proxy-"+tc.name)
+
+			img, err := remote.Image(s.ref(t, registry.SeedRepository+":"+registry.SeedTag), remote.WithAuth(basicAuth(s.puller)))
+			if err != nil {
+				t.Fatalf("pull through the proxy: %v", err)
+			}
+			if d, _ := img.Digest(); d.String() != tc.reg.SeedDigest {
+				t.Fatalf("pulled digest %s, want %s", d, tc.reg.SeedDigest)
+			}
+			layers, err := img.Layers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range layers {
+				rc, err := l.Compressed()
+				if err != nil {
+					t.Fatalf("layer through the proxy: %v", err)
+				}
+				// Reading to the end verifies the layer's digest.
+				if _, err := io.Copy(io.Discard, rc); err != nil {
+					t.Fatalf("reading a layer: %v", err)
+				}
+				rc.Close()
+			}
+
+			// Bearer works as well as Basic.
+			bearer := authn.FromConfig(authn.AuthConfig{RegistryToken: s.puller})
+			if _, err := remote.Head(s.ref(t, registry.SeedRepository+":"+registry.SeedTag), remote.WithAuth(bearer)); err != nil {
+				t.Fatalf("HEAD with Bearer: %v", err)
+			}
+
+			pushed, err := random.Image(4096, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := s.ref(t, "testing/pushed:v1")
+			if err := remote.Write(dst, pushed, remote.WithAuth(basicAuth(s.pusher))); err != nil {
+				t.Fatalf("push through the proxy: %v", err)
+			}
+			// The image is really upstream: read it there directly.
+			direct, err := name.ParseReference(tc.reg.Host+"/testing/pushed:v1", name.Insecure)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := remote.Image(direct, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: registry.Username, Password: registry.Password})))
+			if err != nil {
+				t.Fatalf("the pushed image is not upstream: %v", err)
+			}
+			want, _ := pushed.Digest()
+			if d, _ := got.Digest(); d != want {
+				t.Fatalf("upstream has %s, pushed %s", d, want)
+			}
+
+			// Tag listing goes through, and pagination links point at the proxy.
+			tags, err := remote.List(s.ref(t, "testing/pushed:v1").Context(), remote.WithAuth(basicAuth(s.puller)))
+			if err != nil || len(tags) != 1 || tags[0] != "v1" {
+				t.Fatalf("tags = %v, %v", tags, err)
+			}
+			assertNoPasswordInLog(t, s.proxy)
+		})
+	}
+}
+
+// Every refusal path answers with the OCI error JSON and the right status,
+// before anything reaches the upstream, and never shows the upstream password.
+func TestProxyRefusals(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	s := setupProxy(t, reg, "proxy-refusals", "--repository", "testing/*")
+	apiServerToken := cluster.Token(t, s.ns, "puller", "", time.Hour)
+	seedManifest := "/v2/" + registry.SeedRepository + "/manifests/" + registry.SeedTag
+
+	tests := []struct {
+		name       string
+		method     string
+		path       string
+		auth       string // the Authorization header
+		wantStatus int
+		wantCode   string
+		wantInMsg  string
+	}{
+		{"no token on /v2/", "GET", "/v2/", "", 401, "UNAUTHORIZED", "ServiceAccount token"},
+		{"no token on a manifest", "GET", seedManifest, "", 401, "UNAUTHORIZED", ""},
+		{"a token that is not a token", "GET", seedManifest, bearerHeader("not-a-token"), 401, "UNAUTHORIZED", "audience"},
+		{"a Basic login with an empty password", "GET", seedManifest, "Basic " + b64("u:"), 401, "UNAUTHORIZED", ""},
+		{"a token for the API server's audience", "GET", seedManifest, basicHeader(apiServerToken), 401, "UNAUTHORIZED", "oci-connector.dev"},
+		{"no RBAC", "GET", seedManifest, basicHeader(s.nobody), 403, "DENIED", "oci-connector-puller"},
+		{"RBAC in another namespace only", "GET", seedManifest, basicHeader(s.otherNSToken), 403, "DENIED", "may not pull"},
+		{"out of the repository scope", "GET", "/v2/private/app/manifests/v1", basicHeader(s.puller), 403, "DENIED", "outside the scope"},
+		{"a push with pull-only rights", "POST", "/v2/testing/new/blobs/uploads/", basicHeader(s.puller), 403, "DENIED", "oci-connector-pusher"},
+		{"a delete with pull-only rights", "DELETE", seedManifest, basicHeader(s.puller), 403, "DENIED", "may not push"},
+		{"a malformed name", "GET", "/v2/Testing/BusyBox/manifests/v1", basicHeader(s.puller), 400, "NAME_INVALID", ""},
+		{"a malformed digest", "GET", "/v2/testing/busybox/blobs/sha256:xyz!", basicHeader(s.puller), 400, "DIGEST_INVALID", ""},
+		{"a malformed tag", "GET", "/v2/testing/busybox/manifests/-x", basicHeader(s.puller), 400, "MANIFEST_INVALID", ""},
+		{"the catalog", "GET", "/v2/_catalog", basicHeader(s.puller), 403, "DENIED", "catalog"},
+		{"a mount from outside the scope", "POST", "/v2/testing/new/blobs/uploads/?mount=sha256:" + strings.Repeat("a", 64) + "&from=private/app", basicHeader(s.pusher), 403, "DENIED", "mount source"},
+		{"an unknown method", "OPTIONS", seedManifest, basicHeader(s.puller), 405, "UNSUPPORTED", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, "http://"+s.proxy.host+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.wantStatus, body)
+			}
+			var oci struct {
+				Errors []struct{ Code, Message string }
+			}
+			if err := json.Unmarshal(body, &oci); err != nil || len(oci.Errors) != 1 || oci.Errors[0].Code != tc.wantCode {
+				t.Fatalf("body %s, want one OCI error %s", body, tc.wantCode)
+			}
+			if !strings.Contains(oci.Errors[0].Message, tc.wantInMsg) {
+				t.Errorf("message %q does not say %q", oci.Errors[0].Message, tc.wantInMsg)
+			}
+			if resp.StatusCode == 401 && resp.Header.Get("WWW-Authenticate") != `Basic realm="proxy-refusals/harbor"` {
+				t.Errorf("challenge = %q", resp.Header.Get("WWW-Authenticate"))
+			}
+			if bytes.Contains(body, []byte(registry.Password)) {
+				t.Fatal("the response holds the upstream password")
+			}
+		})
+	}
+
+	// With the right token the same manifest is served: the refusals above
+	// are about the caller, not a broken proxy.
+	req, _ := http.NewRequest("GET", "http://"+s.proxy.host+seedManifest, nil)
+	req.Header.Set("Authorization", basicHeader(s.puller))
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != reg.SeedDigest {
+		t.Fatalf("allowed pull: status %d, digest %q", resp.StatusCode, resp.Header.Get("Docker-Content-Digest"))
+	}
+	if resp.Header.Get("WWW-Authenticate") != "" {
+		t.Error("the upstream's challenge reached the client")
+	}
+	assertNoPasswordInLog(t, s.proxy)
+}
+
+// skopeo, a real client from Debian, copies through the proxy in both
+// directions, logging in with a ServiceAccount token as the password.
+func TestProxyWithSkopeo(t *testing.T) {
+	skopeo, err := exec.LookPath("skopeo")
+	if err != nil {
+		t.Fatal("skopeo is not installed; .ci/run installs it (apt-get install skopeo)")
+	}
+	reg := registry.NewTokenAuth(t)
+	s := setupProxy(t, reg, "proxy-skopeo")
+	ociDir := filepath.Join(t.TempDir(), "image")
+	run := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(skopeo, append([]string{"--insecure-policy"}, args...)...)
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("skopeo %s: %v\n%s", redactTokens(args), err, out)
+		}
+	}
+	run("copy", "--src-tls-verify=false", "--src-creds", "u:"+s.puller,
+		"docker://"+s.proxy.host+"/"+registry.SeedRepository+":"+registry.SeedTag, "oci:"+ociDir+":seed")
+	run("copy", "--dest-tls-verify=false", "--dest-creds", "u:"+s.pusher,
+		"oci:"+ociDir+":seed", "docker://"+s.proxy.host+"/testing/from-skopeo:v1")
+	run("inspect", "--tls-verify=false", "--creds", "u:"+s.puller, "docker://"+s.proxy.host+"/testing/from-skopeo:v1")
+	assertNoPasswordInLog(t, s.proxy)
+}
+
+func assertNoPasswordInLog(t *testing.T, p *runningProxy) {
+	t.Helper()
+	raw, err := os.ReadFile(p.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(registry.Password)) {
+		t.Fatal("the proxy's log holds the upstream password")
+	}
+	if !bytes.Contains(raw, []byte(`"msg":"request"`)) {
+		t.Fatal("the proxy logged no request; the log check above proves nothing")
+	}
+}
+
+func basicHeader(token string) string { return "Basic " + b64("u:"+token) }
+func bearerHeader(token string) string { return "Bearer " + token }
+
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// redactTokens hides the u:<token> credentials of a command line in messages.
+func redactTokens(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if strings.HasPrefix(a, "u:") {
+			a = "u:<token>"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
