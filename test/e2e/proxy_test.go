@@ -2,8 +2,8 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -407,9 +407,8 @@ func assertNoPasswordInLog(t *testing.T, p *runningProxy) {
 	}
 }
 
-func basicHeader(token string) string { return "Basic " + b64("u:"+token) }
+func basicHeader(token string) string  { return "Basic " + b64("u:"+token) }
 func bearerHeader(token string) string { return "Bearer " + token }
-
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
