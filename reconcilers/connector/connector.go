@@ -13,7 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrs "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
+	rbacv1listers "k8s.io/client-go/listers/rbac/v1"
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/logging"
 	pkgreconciler "knative.dev/pkg/reconciler"
@@ -34,11 +36,14 @@ import (
 
 // Reconciler keeps one Connector's proxy running and its status true.
 type Reconciler struct {
-	servingClient servingclientset.Interface
-	secretLister  corev1listers.SecretLister
-	serviceLister servinglisters.ServiceLister
-	tracker       tracker.Interface
-	sinkResolver  *resolver.URIResolver
+	kubeClient               kubernetes.Interface
+	servingClient            servingclientset.Interface
+	secretLister             corev1listers.SecretLister
+	serviceLister            servinglisters.ServiceLister
+	serviceAccountLister     corev1listers.ServiceAccountLister
+	clusterRoleBindingLister rbacv1listers.ClusterRoleBindingLister
+	tracker                  tracker.Interface
+	sinkResolver             *resolver.URIResolver
 
 	checker       upstream.Checker
 	checks        *upstreamResults
@@ -67,6 +72,9 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) p
 
 	r.checkUpstream(ctx, c, spec, secret, creds)
 
+	if err := r.reconcileProxyIdentity(ctx, c); err != nil {
+		return err
+	}
 	ksvc, err := r.reconcileService(ctx, c, spec, secret)
 	if err != nil {
 		return err

@@ -7,9 +7,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgotesting "k8s.io/client-go/testing"
+	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/logging"
@@ -134,7 +136,11 @@ func TestReconcile(t *testing.T) {
 		Objects: []runtime.Object{connector("https://down.example.com"), goodSecret()},
 		WantCreates: []runtime.Object{
 			desiredService("https://down.example.com", goodSecret()),
+			resources.MakeProxyServiceAccount(connector(goodAddress)),
+			resources.MakeProxyBinding(testNS),
 		},
+		// The proxy's ClusterRoleBinding is cluster-scoped.
+		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
 			Object: connector("https://down.example.com", WithInitConditions, WithObservedGeneration, WithSecretResolved,
 				WithUpstreamNotAuthenticated(v1alpha1.ReasonUnreachable, errUnreachable.Error()),
@@ -150,7 +156,11 @@ func TestReconcile(t *testing.T) {
 		Objects: []runtime.Object{connector("https://bad.example.com"), goodSecret()},
 		WantCreates: []runtime.Object{
 			desiredService("https://bad.example.com", goodSecret()),
+			resources.MakeProxyServiceAccount(connector(goodAddress)),
+			resources.MakeProxyBinding(testNS),
 		},
+		// The proxy's ClusterRoleBinding is cluster-scoped.
+		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
 			Object: connector("https://bad.example.com", WithInitConditions, WithObservedGeneration, WithSecretResolved,
 				WithUpstreamNotAuthenticated(v1alpha1.ReasonUnauthorized, errUnauthorized.Error()),
@@ -166,7 +176,11 @@ func TestReconcile(t *testing.T) {
 		Objects: []runtime.Object{connector(goodAddress), goodSecret()},
 		WantCreates: []runtime.Object{
 			desiredService(goodAddress, goodSecret()),
+			resources.MakeProxyServiceAccount(connector(goodAddress)),
+			resources.MakeProxyBinding(testNS),
 		},
+		// The proxy's ClusterRoleBinding is cluster-scoped.
+		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
 			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(desiredService(goodAddress, goodSecret()))),
@@ -178,7 +192,7 @@ func TestReconcile(t *testing.T) {
 		Name: "Service not ready: ProxyReady False with its reason",
 		Key:  testNS + "/" + testName,
 		Objects: []runtime.Object{
-			connector(goodAddress), goodSecret(),
+			connector(goodAddress), goodSecret(), proxyServiceAccount(), proxyBinding(),
 			desiredService(goodAddress, goodSecret(), WithServiceFailed("RevisionMissing", "image pull failed")),
 		},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
@@ -188,7 +202,7 @@ func TestReconcile(t *testing.T) {
 	}, {
 		Name:    "Service ready: Connector Ready with the Service's URLs",
 		Key:     testNS + "/" + testName,
-		Objects: []runtime.Object{connector(goodAddress), goodSecret(), readyService()},
+		Objects: []runtime.Object{connector(goodAddress), goodSecret(), proxyServiceAccount(), proxyBinding(), readyService()},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
 			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(readyService())),
@@ -200,12 +214,12 @@ func TestReconcile(t *testing.T) {
 		Objects: []runtime.Object{
 			connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(readyService())),
-			goodSecret(), readyService(),
+			goodSecret(), proxyServiceAccount(), proxyBinding(), readyService(),
 		},
 	}, {
 		Name:    "a drifted Service is put back",
 		Key:     testNS + "/" + testName,
-		Objects: []runtime.Object{connector(goodAddress), goodSecret(), drifted},
+		Objects: []runtime.Object{connector(goodAddress), goodSecret(), proxyServiceAccount(), proxyBinding(), drifted},
 		WantUpdates: []clientgotesting.UpdateActionImpl{{
 			Object: repaired,
 		}},
@@ -219,7 +233,7 @@ func TestReconcile(t *testing.T) {
 	}, {
 		Name:    "a Secret rotation changes the digest annotation and rolls a revision",
 		Key:     testNS + "/" + testName,
-		Objects: []runtime.Object{connector(goodAddress), rotatedSecret(), readyService()},
+		Objects: []runtime.Object{connector(goodAddress), rotatedSecret(), proxyServiceAccount(), proxyBinding(), readyService()},
 		WantUpdates: []clientgotesting.UpdateActionImpl{{
 			Object: desiredService(goodAddress, rotatedSecret(), WithServiceReady("c-harbor.platform.example.com", "c-harbor.platform.svc.cluster.local")),
 		}},
@@ -234,7 +248,7 @@ func TestReconcile(t *testing.T) {
 	}, {
 		Name:    "a Service of the same name that the Connector does not own is left alone",
 		Key:     testNS + "/" + testName,
-		Objects: []runtime.Object{connector(goodAddress), goodSecret(), foreign},
+		Objects: []runtime.Object{connector(goodAddress), goodSecret(), proxyServiceAccount(), proxyBinding(), foreign},
 		WantErr: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
 			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
@@ -246,7 +260,7 @@ func TestReconcile(t *testing.T) {
 	}, {
 		Name:    "Service create fails: the error is reported",
 		Key:     testNS + "/" + testName,
-		Objects: []runtime.Object{connector(goodAddress), goodSecret()},
+		Objects: []runtime.Object{connector(goodAddress), goodSecret(), proxyServiceAccount(), proxyBinding()},
 		WithReactors: []clientgotesting.ReactionFunc{
 			rtesting.InduceFailure("create", "services"),
 		},
@@ -259,6 +273,37 @@ func TestReconcile(t *testing.T) {
 		}},
 		WantEvents: []string{
 			rtesting.Eventf(corev1.EventTypeWarning, "InternalError", `creating Service "c-harbor": inducing failure for create services`),
+		},
+	}, {
+		Name: "a proxy ServiceAccount made for another Connector gains this one as owner",
+		Key:  testNS + "/" + testName,
+		Objects: []runtime.Object{
+			connector(goodAddress), goodSecret(), proxyBinding(), readyService(),
+			resources.MakeProxyServiceAccount(NewConnector(testNS, "other", goodAddress, testSecret)),
+		},
+		WantUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: withOwners(resources.MakeProxyServiceAccount(NewConnector(testNS, "other", goodAddress, testSecret)), connector(goodAddress)),
+		}},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+				WithProxyStatusFrom(readyService())),
+		}},
+	}, {
+		Name:    "the proxy ServiceAccount cannot be created: the error is reported, no Service",
+		Key:     testNS + "/" + testName,
+		Objects: []runtime.Object{connector(goodAddress), goodSecret()},
+		WithReactors: []clientgotesting.ReactionFunc{
+			rtesting.InduceFailure("create", "serviceaccounts"),
+		},
+		WantErr: true,
+		WantCreates: []runtime.Object{
+			resources.MakeProxyServiceAccount(connector(goodAddress)),
+		},
+		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated),
+		}},
+		WantEvents: []string{
+			rtesting.Eventf(corev1.EventTypeWarning, "InternalError", `creating ServiceAccount "oci-connector-proxy": inducing failure for create serviceaccounts`),
 		},
 	}}
 
@@ -273,16 +318,19 @@ func TestReconcile(t *testing.T) {
 // newTestReconciler wires a Reconciler to the table's fakes.
 func newTestReconciler(ctx context.Context, listers *Listers) controller.Reconciler {
 	r := &Reconciler{
-		servingClient: servingclient.Get(ctx),
-		secretLister:  listers.GetSecretLister(),
-		serviceLister: listers.GetServiceLister(),
-		tracker:       &rtesting.FakeTracker{},
-		checker:       checker,
-		checks:        newUpstreamResults(),
-		secretDigests: newSecretDigests(),
-		settings:      testSettings,
-		clock:         time.Now,
-		enqueueAfter:  func(interface{}, time.Duration) {},
+		kubeClient:               kubeclient.Get(ctx),
+		servingClient:            servingclient.Get(ctx),
+		secretLister:             listers.GetSecretLister(),
+		serviceLister:            listers.GetServiceLister(),
+		serviceAccountLister:     listers.GetServiceAccountLister(),
+		clusterRoleBindingLister: listers.GetClusterRoleBindingLister(),
+		tracker:                  &rtesting.FakeTracker{},
+		checker:                  checker,
+		checks:                   newUpstreamResults(),
+		secretDigests:            newSecretDigests(),
+		settings:                 testSettings,
+		clock:                    time.Now,
+		enqueueAfter:             func(interface{}, time.Duration) {},
 	}
 	return connectorreconciler.NewReconciler(ctx, logging.FromContext(ctx), connectorclient.Get(ctx),
 		listers.GetConnectorLister(), controller.GetEventRecorder(ctx), r)
@@ -317,4 +365,19 @@ func installContext(t *testing.T) context.Context {
 		t.Fatalf("serving defaults: %v", err)
 	}
 	return servingconfig.ToContext(context.Background(), &servingconfig.Config{Defaults: defaults})
+}
+
+func proxyServiceAccount() *corev1.ServiceAccount {
+	return resources.MakeProxyServiceAccount(connector(goodAddress))
+}
+
+func proxyBinding() *rbacv1.ClusterRoleBinding {
+	return resources.MakeProxyBinding(testNS)
+}
+
+func withOwners(sa *corev1.ServiceAccount, owners ...*v1alpha1.Connector) *corev1.ServiceAccount {
+	for _, o := range owners {
+		sa.OwnerReferences = append(sa.OwnerReferences, resources.OwnerReference(o))
+	}
+	return sa
 }

@@ -6,7 +6,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
+	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	secretinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/secret"
+	serviceaccountinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/serviceaccount"
+	clusterrolebindinginformer "knative.dev/pkg/client/injection/kube/informers/rbac/v1/clusterrolebinding"
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/logging"
@@ -36,16 +39,21 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 	connectorInformer := connectorinformer.Get(ctx)
 	serviceInformer := serviceinformer.Get(ctx)
 	secretInformer := secretinformer.Get(ctx)
+	serviceAccountInformer := serviceaccountinformer.Get(ctx)
+	clusterRoleBindingInformer := clusterrolebindinginformer.Get(ctx)
 
 	r := &Reconciler{
-		servingClient: servingclient.Get(ctx),
-		secretLister:  secretInformer.Lister(),
-		serviceLister: serviceInformer.Lister(),
-		checker:       checker,
-		checks:        newUpstreamResults(),
-		secretDigests: newSecretDigests(),
-		settings:      settings,
-		clock:         time.Now,
+		kubeClient:               kubeclient.Get(ctx),
+		servingClient:            servingclient.Get(ctx),
+		secretLister:             secretInformer.Lister(),
+		serviceLister:            serviceInformer.Lister(),
+		serviceAccountLister:     serviceAccountInformer.Lister(),
+		clusterRoleBindingLister: clusterRoleBindingInformer.Lister(),
+		checker:                  checker,
+		checks:                   newUpstreamResults(),
+		secretDigests:            newSecretDigests(),
+		settings:                 settings,
+		clock:                    time.Now,
 	}
 	impl := connectorreconciler.NewImpl(ctx, r)
 	r.enqueueAfter = impl.EnqueueAfter

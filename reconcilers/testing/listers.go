@@ -4,9 +4,11 @@ package testing
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	fakekubeclientset "k8s.io/client-go/kubernetes/fake"
 	corev1listers "k8s.io/client-go/listers/core/v1"
+	rbacv1listers "k8s.io/client-go/listers/rbac/v1"
 	"k8s.io/client-go/tools/cache"
 	rtesting "knative.dev/pkg/reconciler/testing"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -80,4 +82,14 @@ func (l *Listers) GetServiceLister() servinglisters.ServiceLister {
 // GetSecretLister lists Secrets.
 func (l *Listers) GetSecretLister() corev1listers.SecretLister {
 	return corev1listers.NewSecretLister(l.IndexerFor(&corev1.Secret{}))
+}
+
+// GetServiceAccountLister lists ServiceAccounts.
+func (l *Listers) GetServiceAccountLister() corev1listers.ServiceAccountLister {
+	return corev1listers.NewServiceAccountLister(l.IndexerFor(&corev1.ServiceAccount{}))
+}
+
+// GetClusterRoleBindingLister lists ClusterRoleBindings.
+func (l *Listers) GetClusterRoleBindingLister() rbacv1listers.ClusterRoleBindingLister {
+	return rbacv1listers.NewClusterRoleBindingLister(l.IndexerFor(&rbacv1.ClusterRoleBinding{}))
 }

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	servingconfig "knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
@@ -117,6 +119,11 @@ func checkProxyService(t *testing.T, c *v1alpha1.Connector, ksvc *servingv1.Serv
 	if got := ksvc.Spec.Template.Spec.Containers[0].Image; got != testImage {
 		t.Errorf("image = %s, want %s", got, testImage)
 	}
+	if got := ksvc.Spec.Template.Spec.ServiceAccountName; got != resources.ProxyServiceAccount {
+		t.Errorf("serviceAccountName = %q, want %s", got, resources.ProxyServiceAccount)
+	}
+	checkProxyIdentity(t, c)
+
 	// The stored object, as the API server's schema pruned and accepted it,
 	// must also pass Knative's own defaulting and validation.
 	ctx := installContext(t)
@@ -222,4 +229,39 @@ func TestSecretRotationRollsTheProxy(t *testing.T) {
 	}
 	// The registry still has the old password, so the check now fails.
 	waitForCondition(t, ns, "harbor", v1alpha1.ConditionUpstreamAuthenticated, corev1.ConditionFalse, v1alpha1.ReasonUnauthorized)
+}
+
+// checkProxyIdentity checks that the proxy's ServiceAccount exists, owned by
+// the Connector, and that its token may do what the proxy does: review tokens
+// and access.
+func checkProxyIdentity(t *testing.T, c *v1alpha1.Connector) {
+	t.Helper()
+	ctx := context.Background()
+	sa, err := cluster.Client.CoreV1().ServiceAccounts(c.Namespace).Get(ctx, resources.ProxyServiceAccount, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("proxy ServiceAccount: %v", err)
+	}
+	owned := false
+	for _, ref := range sa.OwnerReferences {
+		owned = owned || ref.UID == c.UID
+	}
+	if !owned {
+		t.Errorf("proxy ServiceAccount owners = %+v, want the Connector among them", sa.OwnerReferences)
+	}
+	proxyClient, err := kubernetes.NewForConfig(cluster.ConfigAs(t, c.Namespace, resources.ProxyServiceAccount))
+	if err != nil {
+		t.Fatal(err)
+	}
+	review, err := proxyClient.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+		Spec: authenticationv1.TokenReviewSpec{Token: "not-a-token", Audiences: []string{v1alpha1.DefaultAudience}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("the proxy's identity cannot create a TokenReview: %v", err)
+	}
+	if review.Status.Authenticated {
+		t.Error("a bogus token was authenticated")
+	}
+	if _, err := proxyClient.CoreV1().Secrets(c.Namespace).List(ctx, metav1.ListOptions{}); err == nil {
+		t.Error("the proxy's identity can list Secrets; it must not")
+	}
 }

@@ -66,6 +66,7 @@ func MakeService(c *v1alpha1.Connector, args ServiceArgs) *servingv1.Service {
 						TimeoutSeconds:       ptr.To(args.TimeoutSeconds),
 						ContainerConcurrency: ptr.To(int64(0)),
 						PodSpec: corev1.PodSpec{
+							ServiceAccountName: ProxyServiceAccount,
 							Containers: []corev1.Container{{
 								Name:  "proxy",
 								Image: args.Image,
