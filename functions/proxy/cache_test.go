@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestTTLCache(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	c := newTTLCache[string](3)
+	c.now = func() time.Time { return now }
+	calls := 0
+	load := func(v string, ttl time.Duration, err error) func() (string, time.Duration, error) {
+		return func() (string, time.Duration, error) { calls++; return v, ttl, err }
+	}
+
+	if v, hit, _ := c.get("a", load("1", time.Second, nil)); v != "1" || hit {
+		t.Fatalf("first get = %q, hit %v", v, hit)
+	}
+	if v, hit, _ := c.get("a", load("2", time.Second, nil)); v != "1" || !hit {
+		t.Fatalf("second get = %q, hit %v; want the cached 1", v, hit)
+	}
+	now = now.Add(time.Second)
+	if v, _, _ := c.get("a", load("3", time.Second, nil)); v != "3" {
+		t.Fatalf("after the TTL got %q, want a fresh 3", v)
+	}
+	if _, _, err := c.get("e", load("", time.Second, errors.New("boom"))); err == nil {
+		t.Fatal("an error was swallowed")
+	}
+	before := calls
+	c.get("e", load("ok", time.Second, nil))
+	if calls != before+1 {
+		t.Fatal("an error was cached")
+	}
+	c.get("z", load("no-keep", 0, nil))
+	c.get("z", load("no-keep", 0, nil))
+	if c.len() > 3 {
+		t.Fatalf("the cache holds %d entries, bound is 3", c.len())
+	}
+	for i := 0; i < 10; i++ {
+		c.get(fmt.Sprint(i), load("v", time.Hour, nil))
+	}
+	if c.len() > 3 {
+		t.Fatalf("the cache grew to %d entries past its bound of 3", c.len())
+	}
+}
+
+func TestTTLCacheCollapsesConcurrentMisses(t *testing.T) {
+	c := newTTLCache[int](10)
+	var calls atomic.Int32
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, _, err := c.get("k", func() (int, time.Duration, error) {
+				calls.Add(1)
+				<-release
+				return 7, time.Minute, nil
+			})
+			if err != nil || v != 7 {
+				t.Errorf("get = %d, %v", v, err)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let the goroutines reach the cache
+	close(release)
+	wg.Wait()
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("20 concurrent misses made %d calls, want 1", n)
+	}
+}
