@@ -30,8 +30,9 @@ import (
 
 // runningProxy is the proxy binary serving one Connector on 127.0.0.1.
 type runningProxy struct {
-	host    string // host:port
-	logPath string
+	host           string // host:port
+	logPath        string
+	credentialsDir string // laid out like a Secret volume
 }
 
 var buildProxyOnce = sync.OnceValues(func() (string, error) {
@@ -107,7 +108,7 @@ func startProxy(t *testing.T, reg *registry.Registry, namespace, connector strin
 		c.Close()
 		return true, ""
 	})
-	return &runningProxy{host: addr, logPath: logPath}
+	return &runningProxy{host: addr, logPath: logPath, credentialsDir: creds}
 }
 
 // writeSecretVolume lays files out as the kubelet does for a Secret volume:

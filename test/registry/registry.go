@@ -46,7 +46,8 @@ type Registry struct {
 	// SeedDigest is the digest of the seeded image's manifest.
 	SeedDigest string
 
-	server *httptest.Server
+	server       *httptest.Server
+	htpasswdPath string
 }
 
 // Option changes how a Registry starts.
@@ -63,17 +64,40 @@ func WithTLS() Option { return func(o *options) { o.tls = true } }
 func NewHtpasswd(t harness.T, opts ...Option) *Registry {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "htpasswd")
-	hash, err := bcrypt.GenerateFromPassword([]byte(Password), bcrypt.MinCost)
-	if err != nil {
-		t.Fatalf("hashing the test password: %v", err)
-	}
-	if err := os.WriteFile(path, []byte(Username+":"+string(hash)+"\n"), 0o600); err != nil {
-		t.Fatalf("writing htpasswd: %v", err)
-	}
-	return start(t, configuration.Auth{"htpasswd": configuration.Parameters{
+	writeHtpasswd(t, path, Password)
+	r := start(t, configuration.Auth{"htpasswd": configuration.Parameters{
 		"realm": "test-registry",
 		"path":  path,
 	}}, opts...)
+	r.htpasswdPath = path
+	return r
+}
+
+// RotatePassword makes an htpasswd registry accept only password from now on,
+// as rotating a robot account's secret does.
+func (r *Registry) RotatePassword(t harness.T, password string) {
+	t.Helper()
+	if r.htpasswdPath == "" {
+		t.Fatalf("RotatePassword needs an htpasswd registry")
+	}
+	writeHtpasswd(t, r.htpasswdPath, password)
+}
+
+func writeHtpasswd(t harness.T, path, password string) {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatalf("hashing the test password: %v", err)
+	}
+	// distribution re-reads the file when its modification time changes;
+	// write a new file and rename it so the change is atomic and visible.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(Username+":"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatalf("writing htpasswd: %v", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatalf("replacing htpasswd: %v", err)
+	}
 }
 
 // NewTokenAuth starts a registry that sends clients to a token server, which
@@ -99,7 +123,11 @@ func start(t harness.T, auth configuration.Auth, opts ...Option) *Registry {
 	quietLogs()
 
 	cfg := &configuration.Configuration{
-		Storage: configuration.Storage{"inmemory": configuration.Parameters{}},
+		Storage: configuration.Storage{
+			"inmemory": configuration.Parameters{},
+			// Deletes are part of the API the proxy must pass through.
+			"delete": configuration.Parameters{"enabled": true},
+		},
 		Auth:    auth,
 	}
 	cfg.Log.Level = "error"
