@@ -8,7 +8,7 @@ export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl
 
-.PHONY: run test tools codegen verify-codegen vet unit e2e clean-tools
+.PHONY: run test tools codegen verify-codegen vet fuzz clean-tools
 
 ## run: start a local API server, a registry and the controller; show a Connector going Ready.
 run: tools
@@ -17,6 +17,13 @@ run: tools
 ## test: everything CI checks: generated code, vet, unit, real-API-server and end-to-end tests.
 test: tools verify-codegen vet
 	go test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+## fuzz: run each fuzz target briefly (FUZZTIME, 10s by default).
+FUZZTIME ?= 10s
+fuzz:
+	go test ./functions/proxy -run '^$$' -fuzz '^FuzzParseRoute$$' -fuzztime $(FUZZTIME)
+	go test ./functions/proxy -run '^$$' -fuzz '^FuzzScopeAllows$$' -fuzztime $(FUZZTIME)
 
 ## tools: build the test binaries into .bin/, each only when missing (about 10 minutes the first time).
 tools: $(TOOLS)

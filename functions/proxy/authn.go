@@ -58,29 +58,34 @@ func tokenFrom(r *http.Request) (string, error) {
 type authenticator struct {
 	client   kubernetes.Interface
 	audience string
-	cache    *ttlCache[*identity]
-	now      func() time.Time
+	// acceptAPIServer also accepts tokens for the API server's own audience.
+	acceptAPIServer bool
+	cache           *ttlCache[*identity]
+	now             func() time.Time
 }
 
-func newAuthenticator(client kubernetes.Interface, audience string) *authenticator {
-	return &authenticator{client: client, audience: audience, cache: newTTLCache[*identity](authCacheMaxEntries), now: time.Now}
+func newAuthenticator(client kubernetes.Interface, audience string, acceptAPIServer bool) *authenticator {
+	return &authenticator{client: client, audience: audience, acceptAPIServer: acceptAPIServer, cache: newTTLCache[*identity](authCacheMaxEntries), now: time.Now}
 }
 
 // authenticate returns the token's identity, or errBadToken.
 func (a *authenticator) authenticate(ctx context.Context, token string) (*identity, error) {
 	sum := sha256.Sum256([]byte(token))
 	id, _, err := a.cache.get(hex.EncodeToString(sum[:]), func() (*identity, time.Duration, error) {
-		review, err := a.client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
-			Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: []string{a.audience}},
-		}, metav1.CreateOptions{})
-		if err != nil {
+		id, err := a.review(ctx, token, []string{a.audience})
+		if id == nil && err == nil && a.acceptAPIServer {
+			// No audiences: the API server checks against its own.
+			id, err = a.review(ctx, token, nil)
+		}
+		switch {
+		case err != nil:
 			// Not cached: the API server may be back in a moment.
-			return nil, 0, fmt.Errorf("TokenReview: %w", err)
-		}
-		if !review.Status.Authenticated {
+			return nil, 0, err
+		case id == nil:
 			return nil, tokenNegativeCacheTTL, nil
+		default:
+			return id, a.ttlFor(token), nil
 		}
-		return &identity{review.Status.User}, a.ttlFor(token), nil
 	})
 	if err != nil {
 		return nil, err
@@ -89,6 +94,20 @@ func (a *authenticator) authenticate(ctx context.Context, token string) (*identi
 		return nil, errBadToken
 	}
 	return id, nil
+}
+
+// review asks TokenReview; a nil identity and nil error mean "not authenticated".
+func (a *authenticator) review(ctx context.Context, token string, audiences []string) (*identity, error) {
+	review, err := a.client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+		Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("TokenReview: %w", err)
+	}
+	if !review.Status.Authenticated {
+		return nil, nil
+	}
+	return &identity{review.Status.User}, nil
 }
 
 // ttlFor bounds a cached answer by the token's own expiry. TokenReview has

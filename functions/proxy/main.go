@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
 )
 
@@ -36,6 +38,7 @@ type config struct {
 	insecureSkipVerify bool
 	namespace, name    string
 	audience           string
+	acceptAPIServer    bool
 	kubeconfig         string
 	repository         string
 	repositories       string
@@ -57,10 +60,11 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.auth, "upstream-auth", env(proxyenv.UpstreamAuth, string(v1alpha1.AuthBasic)), "basicAuth or tokenAuth (both are negotiated from the upstream's challenge)")
 	fs.StringVar(&c.credentialsDir, "credentials-dir", env(proxyenv.CredentialsDir, proxyenv.DefaultCredentialsDir), "directory of the mounted upstream Secret")
 	fs.StringVar(&c.upstreamCAFile, "upstream-ca-file", env("UPSTREAM_CA_FILE", ""), "PEM bundle to trust for the upstream, beside the system roots")
-	fs.BoolVar(&c.insecureSkipVerify, "upstream-insecure-skip-verify", os.Getenv("UPSTREAM_INSECURE_SKIP_VERIFY") == "true", "do not verify the upstream's certificate")
+	fs.BoolVar(&c.insecureSkipVerify, "upstream-insecure-skip-verify", os.Getenv(proxyenv.UpstreamInsecureSkipVerify) == "true", "do not verify the upstream's certificate")
 	fs.StringVar(&c.namespace, "namespace", env(proxyenv.ConnectorNamespace, ""), "the Connector's namespace")
 	fs.StringVar(&c.name, "name", env(proxyenv.ConnectorName, ""), "the Connector's name")
 	fs.StringVar(&c.audience, "audience", env(proxyenv.Audience, v1alpha1.DefaultAudience), "the token audience to accept")
+	fs.BoolVar(&c.acceptAPIServer, "accept-api-server-tokens", os.Getenv(proxyenv.AcceptAPIServerTokens) == "true", "also accept tokens for the API server's own audience")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig; in-cluster configuration when empty")
 	fs.StringVar(&c.repository, "repository", env(proxyenv.Repository, ""), "repository glob the connector is scoped to")
 	fs.StringVar(&c.repositories, "repositories", env(proxyenv.Repositories, ""), "spec.repositories as JSON")
@@ -90,11 +94,18 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, logger
 	if err != nil {
 		return nil, err
 	}
-	var caPEM []byte
+	// A ca.crt in the Secret is trusted for the upstream, beside the system
+	// roots and any --upstream-ca-file.
+	caPEM, err := os.ReadFile(filepath.Join(c.credentialsDir, credentials.KeyCACert))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("reading the upstream CA from the Secret: %w", err)
+	}
 	if c.upstreamCAFile != "" {
-		if caPEM, err = os.ReadFile(c.upstreamCAFile); err != nil {
+		extra, err := os.ReadFile(c.upstreamCAFile)
+		if err != nil {
 			return nil, fmt.Errorf("reading the upstream CA: %w", err)
 		}
+		caPEM = append(caPEM, extra...)
 	}
 	up, err := newUpstream(c.upstream, creds, caPEM, c.insecureSkipVerify)
 	if err != nil {
@@ -111,7 +122,7 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, logger
 	}
 	return &proxy{
 		connector: c.namespace + "/" + c.name,
-		authn:     newAuthenticator(client, c.audience),
+		authn:     newAuthenticator(client, c.audience, c.acceptAPIServer),
 		authz:     newAuthorizer(client, c.namespace, c.name),
 		scope:     s,
 		upstream:  up,

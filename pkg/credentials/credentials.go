@@ -17,6 +17,8 @@ const (
 	KeyUsername         = "username"
 	KeyPassword         = "password"
 	KeyDockerConfigJSON = ".dockerconfigjson"
+	// KeyCACert, when present, is a PEM bundle to trust for the upstream.
+	KeyCACert = "ca.crt"
 )
 
 // ErrMissingKey is returned, wrapped with the key's name, when the Secret

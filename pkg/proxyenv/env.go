@@ -14,6 +14,11 @@ const (
 	Repository = "REPOSITORY"
 	// Repositories is spec.repositories as JSON, if any.
 	Repositories = "REPOSITORIES"
+	// AcceptAPIServerTokens is "true" when tokens for the API server's own
+	// audience are accepted too.
+	AcceptAPIServerTokens = "ACCEPT_API_SERVER_TOKENS"
+	// UpstreamInsecureSkipVerify is "true" to skip verifying the upstream's certificate.
+	UpstreamInsecureSkipVerify = "UPSTREAM_INSECURE_SKIP_VERIFY"
 	// CredentialsDir is where the upstream Secret is mounted.
 	CredentialsDir = "CREDENTIALS_DIR"
 	// Sink is the CloudEvents sink, the name Knative sources use.

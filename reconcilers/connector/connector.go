@@ -121,6 +121,9 @@ func (r *Reconciler) checkUpstream(ctx context.Context, c *v1alpha1.Connector, s
 		Address:     spec.Address,
 		Credentials: creds,
 		Repository:  resources.RepositoryScope(spec),
+		CAPEM:       secret.Data[credentials.KeyCACert],
+		// The Secret's digest covers ca.crt; the spec's generation covers this.
+		InsecureSkipVerify: spec.InsecureSkipTLSVerify,
 	}
 	inputs := fmt.Sprintf("%d|%s|%s|%s", c.Generation, spec.Auth.Name, r.secretDigests.Of(secret), target.Repository)
 	now := r.clock()

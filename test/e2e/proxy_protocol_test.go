@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -250,5 +251,38 @@ func TestProxyServesH2C(t *testing.T) {
 	resp.Body.Close()
 	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != reg.SeedDigest {
 		t.Fatalf("h2c: %s %d digest %q", resp.Proto, resp.StatusCode, resp.Header.Get("Docker-Content-Digest"))
+	}
+}
+
+// The expired-token refusal is about expiry: the same hand-signed token with a
+// future expiry is accepted.
+func TestSignedTokensAreAcceptedUntilTheyExpire(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	s := setupProxy(t, reg, "proxy-signed")
+	fresh := cluster.SignToken(t, s.ns, "puller", "oci-connector.dev", time.Now().Add(time.Hour))
+	resp, body := s.do(t, "GET", "/v2/testing/busybox/tags/list", fresh, nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("a fresh hand-signed token: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A Connector may opt in to tokens for the API server's audience.
+func TestProxyAcceptsAPIServerTokensWhenTheConnectorOptsIn(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	s := setupProxy(t, reg, "proxy-apiserver-audience", "--accept-api-server-tokens")
+	token := cluster.Token(t, s.ns, "puller", "", time.Hour)
+	resp, body := s.do(t, "GET", "/v2/testing/busybox/tags/list", token, nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("an API-server token with the opt-in: %d %s", resp.StatusCode, body)
+	}
+}
+
+// An upstream with a private CA is trusted through ca.crt in the Secret.
+func TestProxyTrustsTheCAInTheSecret(t *testing.T) {
+	reg := registry.NewTokenAuth(t, registry.WithTLS())
+	s := setupProxy(t, reg, "proxy-private-ca")
+	resp, body := s.do(t, "GET", "/v2/testing/busybox/manifests/latest", s.puller, nil, map[string]string{"Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"})
+	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != reg.SeedDigest {
+		t.Fatalf("pull from a private-CA upstream: %d %s", resp.StatusCode, body)
 	}
 }

@@ -67,7 +67,11 @@ func startProxy(t *testing.T, reg *registry.Registry, namespace, connector strin
 
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
-	writeSecretVolume(t, creds, map[string]string{"username": registry.Username, "password": registry.Password})
+	secret := map[string]string{"username": registry.Username, "password": registry.Password}
+	if reg.CAPEM != nil {
+		secret["ca.crt"] = string(reg.CAPEM)
+	}
+	writeSecretVolume(t, creds, secret)
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -284,6 +288,7 @@ func TestProxyRefusals(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	s := setupProxy(t, reg, "proxy-refusals", "--repository", "testing/*")
 	apiServerToken := cluster.Token(t, s.ns, "puller", "", time.Hour)
+	expired := cluster.SignToken(t, s.ns, "puller", "oci-connector.dev", time.Now().Add(-time.Minute))
 	seedManifest := "/v2/" + registry.SeedRepository + "/manifests/" + registry.SeedTag
 
 	tests := []struct {
@@ -299,6 +304,7 @@ func TestProxyRefusals(t *testing.T) {
 		{"no token on a manifest", "GET", seedManifest, "", 401, "UNAUTHORIZED", ""},
 		{"a token that is not a token", "GET", seedManifest, bearerHeader("not-a-token"), 401, "UNAUTHORIZED", "audience"},
 		{"a Basic login with an empty password", "GET", seedManifest, "Basic " + b64("u:"), 401, "UNAUTHORIZED", ""},
+		{"an expired token", "GET", seedManifest, basicHeader(expired), 401, "UNAUTHORIZED", "unexpired"},
 		{"a token for the API server's audience", "GET", seedManifest, basicHeader(apiServerToken), 401, "UNAUTHORIZED", "oci-connector.dev"},
 		{"no RBAC", "GET", seedManifest, basicHeader(s.nobody), 403, "DENIED", "oci-connector-puller"},
 		{"RBAC in another namespace only", "GET", seedManifest, basicHeader(s.otherNSToken), 403, "DENIED", "may not pull"},

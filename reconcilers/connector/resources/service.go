@@ -131,6 +131,12 @@ func proxyEnv(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, sinkURI strin
 		raw, _ := json.Marshal(spec.Repositories)
 		env = append(env, corev1.EnvVar{Name: proxyenv.Repositories, Value: string(raw)})
 	}
+	if spec.Proxy.AcceptAPIServerTokens {
+		env = append(env, corev1.EnvVar{Name: proxyenv.AcceptAPIServerTokens, Value: "true"})
+	}
+	if spec.InsecureSkipTLSVerify {
+		env = append(env, corev1.EnvVar{Name: proxyenv.UpstreamInsecureSkipVerify, Value: "true"})
+	}
 	if sinkURI != "" {
 		env = append(env, corev1.EnvVar{Name: proxyenv.Sink, Value: sinkURI})
 	}

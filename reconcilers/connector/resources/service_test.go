@@ -117,3 +117,22 @@ func TestServiceNameFitsADNSLabel(t *testing.T) {
 		t.Errorf("ServiceName = %q (%d chars), want c-... within 63", n, len(n))
 	}
 }
+
+func TestMakeServiceCarriesTheOptIns(t *testing.T) {
+	c := testConnector()
+	plain := MakeService(c, ServiceArgs{Image: "img"})
+	for _, e := range plain.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == proxyenv.AcceptAPIServerTokens || e.Name == proxyenv.UpstreamInsecureSkipVerify {
+			t.Errorf("%s is set without the Connector asking", e.Name)
+		}
+	}
+	c.Spec.Proxy.AcceptAPIServerTokens = true
+	c.Spec.InsecureSkipTLSVerify = true
+	env := map[string]string{}
+	for _, e := range MakeService(c, ServiceArgs{Image: "img"}).Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	if env[proxyenv.AcceptAPIServerTokens] != "true" || env[proxyenv.UpstreamInsecureSkipVerify] != "true" {
+		t.Errorf("opt-ins not passed to the proxy: %v", env)
+	}
+}

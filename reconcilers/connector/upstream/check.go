@@ -37,6 +37,10 @@ type Target struct {
 	Credentials credentials.Basic
 	// Repository, when not a glob, must exist and be readable.
 	Repository string
+	// CAPEM is a PEM bundle to trust beside the system roots.
+	CAPEM []byte
+	// InsecureSkipVerify skips verifying the upstream's certificate.
+	InsecureSkipVerify bool
 }
 
 // Checker checks an upstream. The reconciler takes it as an interface so that
@@ -72,7 +76,7 @@ func (c RegclientChecker) Check(ctx context.Context, t Target) error {
 	defer cancel()
 
 	rc := regclient.New(
-		regclient.WithConfigHost(c.hostConfig(u, t.Credentials)),
+		regclient.WithConfigHost(c.hostConfig(u, t)),
 		regclient.WithRetryLimit(1),
 		regclient.WithUserAgent("oci-connector"),
 	)
@@ -93,16 +97,20 @@ func (c RegclientChecker) Check(ctx context.Context, t Target) error {
 	return classify(host, t.Repository, err)
 }
 
-func (c RegclientChecker) hostConfig(u *url.URL, creds credentials.Basic) config.Host {
+func (c RegclientChecker) hostConfig(u *url.URL, t Target) config.Host {
 	h := config.HostNewName(u.Host)
-	h.User = creds.Username
-	h.Pass = creds.Password
-	h.TLS = config.TLSEnabled
-	if u.Scheme == "http" {
+	h.User = t.Credentials.Username
+	h.Pass = t.Credentials.Password
+	switch {
+	case u.Scheme == "http":
 		h.TLS = config.TLSDisabled
+	case t.InsecureSkipVerify:
+		h.TLS = config.TLSInsecure
+	default:
+		h.TLS = config.TLSEnabled
 	}
-	if len(c.RegistryCAPEM) > 0 {
-		h.RegCert = string(c.RegistryCAPEM)
+	if ca := append(append([]byte(nil), c.RegistryCAPEM...), t.CAPEM...); len(ca) > 0 {
+		h.RegCert = string(ca)
 	}
 	return *h
 }

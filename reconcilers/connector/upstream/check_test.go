@@ -37,19 +37,21 @@ func TestRegclientCheckerAgainstRealRegistries(t *testing.T) {
 		target  Target
 		wantErr error
 	}{
-		{name: "htpasswd, good credentials, scoped repository", target: Target{htpasswd.URL, goodCreds, registry.SeedRepository}},
-		{name: "htpasswd, good credentials, glob scope pings", target: Target{htpasswd.URL, goodCreds, "testing/*"}},
-		{name: "htpasswd, good credentials, no scope", target: Target{htpasswd.URL, goodCreds, ""}},
-		{name: "htpasswd, wrong password", target: Target{htpasswd.URL, badCreds, registry.SeedRepository}, wantErr: ErrUnauthorized},
-		{name: "htpasswd, wrong password, no scope", target: Target{htpasswd.URL, badCreds, ""}, wantErr: ErrUnauthorized},
-		{name: "htpasswd, repository missing", target: Target{htpasswd.URL, goodCreds, "testing/nothing-here"}, wantErr: ErrRepositoryNotFound},
-		{name: "token auth, good credentials", target: Target{token.URL, goodCreds, registry.SeedRepository}},
-		{name: "token auth, good credentials, no scope", target: Target{token.URL, goodCreds, ""}},
-		{name: "token auth, wrong password", target: Target{token.URL, badCreds, registry.SeedRepository}, wantErr: ErrUnauthorized},
-		{name: "nothing listening", target: Target{closedAddress(t), goodCreds, ""}, wantErr: ErrUnreachable},
-		{name: "TLS with an untrusted certificate", target: Target{tlsReg.URL, goodCreds, registry.SeedRepository}, wantErr: ErrTLS},
-		{name: "TLS with its CA trusted", checker: RegclientChecker{RegistryCAPEM: tlsReg.CAPEM}, target: Target{tlsReg.URL, goodCreds, registry.SeedRepository}},
-		{name: "https to a plain HTTP registry", target: Target{strings.Replace(htpasswd.URL, "http://", "https://", 1), goodCreds, ""}, wantErr: ErrTLS},
+		{name: "htpasswd, good credentials, scoped repository", target: tgt(htpasswd.URL, goodCreds, registry.SeedRepository)},
+		{name: "htpasswd, good credentials, glob scope pings", target: tgt(htpasswd.URL, goodCreds, "testing/*")},
+		{name: "htpasswd, good credentials, no scope", target: tgt(htpasswd.URL, goodCreds, "")},
+		{name: "htpasswd, wrong password", target: tgt(htpasswd.URL, badCreds, registry.SeedRepository), wantErr: ErrUnauthorized},
+		{name: "htpasswd, wrong password, no scope", target: tgt(htpasswd.URL, badCreds, ""), wantErr: ErrUnauthorized},
+		{name: "htpasswd, repository missing", target: tgt(htpasswd.URL, goodCreds, "testing/nothing-here"), wantErr: ErrRepositoryNotFound},
+		{name: "token auth, good credentials", target: tgt(token.URL, goodCreds, registry.SeedRepository)},
+		{name: "token auth, good credentials, no scope", target: tgt(token.URL, goodCreds, "")},
+		{name: "token auth, wrong password", target: tgt(token.URL, badCreds, registry.SeedRepository), wantErr: ErrUnauthorized},
+		{name: "nothing listening", target: tgt(closedAddress(t), goodCreds, ""), wantErr: ErrUnreachable},
+		{name: "TLS with an untrusted certificate", target: tgt(tlsReg.URL, goodCreds, registry.SeedRepository), wantErr: ErrTLS},
+		{name: "TLS with its CA trusted", checker: RegclientChecker{RegistryCAPEM: tlsReg.CAPEM}, target: tgt(tlsReg.URL, goodCreds, registry.SeedRepository)},
+		{name: "TLS with the CA from the Secret", target: withCA(tgt(tlsReg.URL, goodCreds, registry.SeedRepository), tlsReg.CAPEM)},
+		{name: "TLS with verification off", target: insecure(tgt(tlsReg.URL, goodCreds, registry.SeedRepository))},
+		{name: "https to a plain HTTP registry", target: tgt(strings.Replace(htpasswd.URL, "http://", "https://", 1), goodCreds, ""), wantErr: ErrTLS},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,8 +91,22 @@ func TestCheckHonoursTheTimeout(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	err = RegclientChecker{Timeout: 300 * time.Millisecond}.Check(context.Background(), Target{"http://" + l.Addr().String(), goodCreds, ""})
+	err = RegclientChecker{Timeout: 300 * time.Millisecond}.Check(context.Background(), tgt("http://" + l.Addr().String(), goodCreds, ""))
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("Check() = %v, want ErrUnreachable", err)
 	}
+}
+
+func tgt(address string, creds credentials.Basic, repo string) Target {
+	return Target{Address: address, Credentials: creds, Repository: repo}
+}
+
+func withCA(t Target, ca []byte) Target {
+	t.CAPEM = ca
+	return t
+}
+
+func insecure(t Target) Target {
+	t.InsecureSkipVerify = true
+	return t
 }

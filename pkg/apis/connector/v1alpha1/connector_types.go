@@ -71,6 +71,11 @@ type ConnectorSpec struct {
 	// Auth says how the proxy authenticates to the upstream.
 	Auth ConnectorAuth `json:"auth"`
 
+	// InsecureSkipTLSVerify turns off verification of the upstream's
+	// certificate. To trust a private CA instead, put it in the Secret as ca.crt.
+	// +optional
+	InsecureSkipTLSVerify bool `json:"insecureSkipTLSVerify,omitempty"`
+
 	// Repositories narrows, per path glob, what clients may do.
 	// +optional
 	Repositories []RepositoryAccess `json:"repositories,omitempty"`
@@ -142,6 +147,11 @@ type ProxySpec struct {
 	// Audience is the token audience the proxy accepts.
 	// +optional
 	Audience string `json:"audience,omitempty"`
+	// AcceptAPIServerTokens also accepts tokens made for the API server's own
+	// audience, such as a pod's default mounted token. Off by default: such a
+	// token, if leaked, opens the API server too.
+	// +optional
+	AcceptAPIServerTokens bool `json:"acceptAPIServerTokens,omitempty"`
 }
 
 // PullSecretsSpec chooses the ServiceAccounts that get a pull secret for the proxy.
