@@ -62,6 +62,8 @@ type authenticator struct {
 	acceptAPIServer bool
 	cache           *ttlCache[*identity]
 	now             func() time.Time
+	// lookedUp, when set, hears whether each lookup hit the cache.
+	lookedUp func(ctx context.Context, hit bool)
 }
 
 func newAuthenticator(client kubernetes.Interface, audience string, acceptAPIServer bool) *authenticator {
@@ -71,7 +73,7 @@ func newAuthenticator(client kubernetes.Interface, audience string, acceptAPISer
 // authenticate returns the token's identity, or errBadToken.
 func (a *authenticator) authenticate(ctx context.Context, token string) (*identity, error) {
 	sum := sha256.Sum256([]byte(token))
-	id, _, err := a.cache.get(hex.EncodeToString(sum[:]), func() (*identity, time.Duration, error) {
+	id, hit, err := a.cache.get(hex.EncodeToString(sum[:]), func() (*identity, time.Duration, error) {
 		id, err := a.review(ctx, token, []string{a.audience})
 		if id == nil && err == nil && a.acceptAPIServer {
 			// No audiences: the API server checks against its own.
@@ -87,6 +89,9 @@ func (a *authenticator) authenticate(ctx context.Context, token string) (*identi
 			return id, a.ttlFor(token), nil
 		}
 	})
+	if a.lookedUp != nil {
+		a.lookedUp(ctx, hit)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,8 @@ type authorizer struct {
 	client          kubernetes.Interface
 	namespace, name string
 	cache           *ttlCache[bool]
+	// lookedUp, when set, hears whether each lookup hit the cache.
+	lookedUp func(ctx context.Context, hit bool)
 }
 
 func newAuthorizer(client kubernetes.Interface, namespace, name string) *authorizer {
@@ -35,7 +37,7 @@ func newAuthorizer(client kubernetes.Interface, namespace, name string) *authori
 
 func (a *authorizer) allowed(ctx context.Context, id *identity, verb v1alpha1.Verb) (bool, error) {
 	key := strings.Join([]string{id.UID, id.Username, strings.Join(id.Groups, ","), string(verb)}, "\x00")
-	ok, _, err := a.cache.get(key, func() (bool, time.Duration, error) {
+	ok, hit, err := a.cache.get(key, func() (bool, time.Duration, error) {
 		extra := map[string]authorizationv1.ExtraValue{}
 		for k, v := range id.Extra {
 			extra[k] = authorizationv1.ExtraValue(v)
@@ -64,5 +66,8 @@ func (a *authorizer) allowed(ctx context.Context, id *identity, verb v1alpha1.Ve
 		}
 		return false, authzNegativeCacheTTL, nil
 	})
+	if a.lookedUp != nil {
+		a.lookedUp(ctx, hit)
+	}
 	return ok, err
 }

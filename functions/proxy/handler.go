@@ -32,13 +32,18 @@ type proxy struct {
 	scope     scope
 	upstream  *upstream
 	logger    *zap.SugaredLogger
+	metrics   *proxyMetrics
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	entry := accessEntry{method: r.Method, path: r.URL.Path}
+	entry := accessEntry{method: r.Method, path: r.URL.Path, route: "unknown"}
+	body := &countingReader{ReadCloser: r.Body}
+	r.Body = body
 	p.serve(rec, r, &entry)
+	verb, _ := verbFor(r.Method)
+	p.metrics.request(r.Context(), entry.route, rec.status, string(verb), rec.bytes, body.n)
 	p.logger.Infow("request",
 		"method", entry.method, "path", entry.path, "repository", entry.repository,
 		"user", entry.user, "uid", entry.uid, "status", rec.status, "bytes", rec.bytes,
@@ -47,7 +52,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // accessEntry is what the access log says of a request: never a token.
 type accessEntry struct {
-	method, path, repository, user, uid, reason string
+	method, path, route, repository, user, uid, reason string
 }
 
 func (p *proxy) serve(w http.ResponseWriter, r *http.Request, entry *accessEntry) {
@@ -89,6 +94,7 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, entry *accessEntry
 		return
 	}
 	entry.repository = rt.name
+	entry.route = routeName(rt.kind, true)
 
 	if !p.authorize(w, r.Context(), id, verb, entry) {
 		return
@@ -130,7 +136,7 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, entry *accessEntry
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxManifestBytes)
 	}
-	p.forward(w, r, scopesFor(rt.name, verb == v1alpha1.VerbPush, mountFrom))
+	p.forward(w, r, entry.route, scopesFor(rt.name, verb == v1alpha1.VerbPush, mountFrom))
 }
 
 // authorize asks RBAC; it answers the client itself when the answer is no.
@@ -162,7 +168,7 @@ func (p *proxy) challenge(w http.ResponseWriter, message string) {
 
 // forward sends the request upstream with the Connector's credentials and
 // streams the answer back.
-func (p *proxy) forward(w http.ResponseWriter, r *http.Request, scopes []string) {
+func (p *proxy) forward(w http.ResponseWriter, r *http.Request, route string, scopes []string) {
 	ctx := r.Context()
 	transport, err := p.upstream.transportFor(ctx, scopes)
 	if err != nil {
@@ -183,7 +189,9 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, scopes []string)
 	req.ContentLength = r.ContentLength
 	copyRequestHeaders(req.Header, r.Header)
 
+	sent := time.Now()
 	resp, err := transport.RoundTrip(req)
+	p.metrics.upstream(ctx, route, time.Since(sent))
 	if err != nil {
 		p.upstreamFailed(w, err)
 		return
@@ -288,6 +296,18 @@ func (r *recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// countingReader counts the bytes a client uploads.
+type countingReader struct {
+	io.ReadCloser
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 // writerOnly hides ReadFrom so io.CopyBuffer uses our pooled buffer.

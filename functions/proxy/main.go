@@ -18,10 +18,12 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	knativemetrics "knative.dev/pkg/observability/metrics"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
@@ -43,6 +45,7 @@ type config struct {
 	repository         string
 	repositories       string
 	shutdownGrace      time.Duration
+	metrics            knativemetrics.Config
 }
 
 func parseConfig(args []string) (config, error) {
@@ -69,8 +72,13 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.repository, "repository", env(proxyenv.Repository, ""), "repository glob the connector is scoped to")
 	fs.StringVar(&c.repositories, "repositories", env(proxyenv.Repositories, ""), "spec.repositories as JSON")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Minute, "how long transfers in flight may finish on shutdown")
+	fs.StringVar(&c.metrics.Protocol, "metrics-protocol", env("METRICS_PROTOCOL", knativemetrics.ProtocolNone), "OpenTelemetry metrics export: none, prometheus, grpc or http/protobuf")
+	fs.StringVar(&c.metrics.Endpoint, "metrics-endpoint", env("METRICS_ENDPOINT", ""), "the exporter's endpoint (host:port to serve Prometheus on)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if err := c.metrics.Validate(); err != nil {
+		return c, fmt.Errorf("metrics: %w", err)
 	}
 	var missing []string
 	for flagName, v := range map[string]string{"upstream": c.upstream, "namespace": c.namespace, "name": c.name} {
@@ -85,7 +93,7 @@ func parseConfig(args []string) (config, error) {
 }
 
 // newProxy builds the handler from a config and a Kubernetes client.
-func newProxy(ctx context.Context, c config, client kubernetes.Interface, logger *zap.SugaredLogger) (*proxy, error) {
+func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterProvider metric.MeterProvider, logger *zap.SugaredLogger) (*proxy, error) {
 	u, err := url.Parse(c.upstream)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("upstream %q is not an http(s) URL with a host", c.upstream)
@@ -120,13 +128,22 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, logger
 			return nil, fmt.Errorf("repositories is not JSON: %w", err)
 		}
 	}
+	m, err := newProxyMetrics(meterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	authn := newAuthenticator(client, c.audience, c.acceptAPIServer)
+	authn.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "token", hit) }
+	authz := newAuthorizer(client, c.namespace, c.name)
+	authz.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "access", hit) }
 	return &proxy{
 		connector: c.namespace + "/" + c.name,
-		authn:     newAuthenticator(client, c.audience, c.acceptAPIServer),
-		authz:     newAuthorizer(client, c.namespace, c.name),
+		authn:     authn,
+		authz:     authz,
 		scope:     s,
 		upstream:  up,
 		logger:    logger,
+		metrics:   m,
 	}, nil
 }
 
@@ -183,7 +200,12 @@ func run(logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	p, err := newProxy(ctx, c, client, logger.With("connector", c.namespace+"/"+c.name))
+	mp, err := knativemetrics.NewMeterProvider(ctx, c.metrics)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	defer func() { _ = mp.Shutdown(context.Background()) }()
+	p, err := newProxy(ctx, c, client, mp, logger.With("connector", c.namespace+"/"+c.name))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	clientgotesting "k8s.io/client-go/testing"
+
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// fakeKube answers TokenReview for the token "good" and allows pull only,
+// counting the calls so the caches can be checked.
+func fakeKube(reviews, accessChecks *atomic.Int32) *fake.Clientset {
+	client := fake.NewClientset()
+	client.PrependReactor("create", "tokenreviews", func(a clientgotesting.Action) (bool, runtime.Object, error) {
+		reviews.Add(1)
+		tr := a.(clientgotesting.CreateAction).GetObject().(*authenticationv1.TokenReview)
+		if tr.Spec.Token == "good" {
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:app", UID: "u1"}}
+		}
+		return true, tr, nil
+	})
+	client.PrependReactor("create", "subjectaccessreviews", func(a clientgotesting.Action) (bool, runtime.Object, error) {
+		accessChecks.Add(1)
+		sar := a.(clientgotesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
+		sar.Status.Allowed = sar.Spec.ResourceAttributes.Verb == "pull"
+		return true, sar, nil
+	})
+	return client
+}
+
+// Unit-level test of the whole handler, over a real registry, with the
+// Kubernetes API faked: the caches spare the API server, refusals never reach
+// the upstream, and the metrics record what happened.
+func TestHandlerCachesRefusesEarlyAndCounts(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	var upstreamRequests atomic.Int32
+	target, _ := url.Parse(reg.URL)
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstreamRequests.Add(1)
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer counting.Close()
+
+	dir := t.TempDir()
+	for k, v := range map[string]string{"username": registry.Username, "password": registry.Password} {
+		if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var reviews, accessChecks atomic.Int32
+	reader := sdkmetric.NewManualReader()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := newProxy(ctx, config{
+		upstream: counting.URL, credentialsDir: dir, namespace: "ns", name: "harbor", audience: "oci-connector.dev",
+	}, fakeKube(&reviews, &accessChecks), sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), zap.NewNop().Sugar())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+
+	get := func(method, path, token string) int {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		req.SetBasicAuth("u", token)
+		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	manifest := "/v2/testing/busybox/manifests/latest"
+	for i := 0; i < 5; i++ {
+		if code := get("GET", manifest, "good"); code != 200 {
+			t.Fatalf("pull %d: %d", i, code)
+		}
+	}
+	if reviews.Load() != 1 || accessChecks.Load() != 1 {
+		t.Errorf("5 pulls made %d TokenReviews and %d SubjectAccessReviews, want 1 and 1", reviews.Load(), accessChecks.Load())
+	}
+
+	before := upstreamRequests.Load()
+	for _, refused := range []struct {
+		method, path, token string
+		want                int
+	}{
+		{"GET", manifest, "", 401},
+		{"GET", manifest, "bad", 401},
+		{"DELETE", manifest, "good", 403},
+		{"GET", "/v2/Bad/manifests/latest", "good", 400},
+	} {
+		if code := get(refused.method, refused.path, refused.token); code != refused.want {
+			t.Errorf("%s %s with %q: %d, want %d", refused.method, refused.path, refused.token, code, refused.want)
+		}
+	}
+	if n := upstreamRequests.Load() - before; n != 0 {
+		t.Errorf("refused requests reached the upstream %d times", n)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	sums := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch data := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, dp := range data.DataPoints {
+					sums[m.Name+"|"+attrs(dp.Attributes)] += dp.Value
+				}
+			case metricdata.Histogram[float64]:
+				for _, dp := range data.DataPoints {
+					sums[m.Name+"|"+attrs(dp.Attributes)] += int64(dp.Count)
+				}
+			}
+		}
+	}
+	for key, want := range map[string]int64{
+		"oci_connector.proxy.requests|code=200,route=manifest,verb=pull": 5,
+		"oci_connector.proxy.requests|code=401,route=unknown,verb=pull":  2,
+		"oci_connector.proxy.requests|code=403,route=manifest,verb=push": 1,
+		"oci_connector.proxy.auth_cache.lookups|cache=token,result=hit":  6,
+		"oci_connector.proxy.upstream.duration|route=manifest":           5,
+	} {
+		if sums[key] != want {
+			t.Errorf("%s = %d, want %d (all: %v)", key, sums[key], want, sums)
+		}
+	}
+	if sums["oci_connector.proxy.bytes|direction=to_client"] == 0 {
+		t.Errorf("no bytes counted to the client: %v", sums)
+	}
+}
+
+func attrs(set attribute.Set) string {
+	out := ""
+	for i, kv := range set.ToSlice() {
+		if i > 0 {
+			out += ","
+		}
+		out += string(kv.Key) + "=" + kv.Value.Emit()
+	}
+	return out
+}
