@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 
 BIN := $(CURDIR)/.bin
-TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl
+TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl
 
 .PHONY: run test tools codegen verify-codegen vet fuzz clean-tools
 
@@ -25,7 +25,7 @@ fuzz:
 	go test ./functions/proxy -run '^$$' -fuzz '^FuzzParseRoute$$' -fuzztime $(FUZZTIME)
 	go test ./functions/proxy -run '^$$' -fuzz '^FuzzScopeAllows$$' -fuzztime $(FUZZTIME)
 
-## tools: build the test binaries into .bin/, each only when missing (about 10 minutes the first time).
+## tools: build the test binaries into .bin/, each only when missing (about 11 minutes the first time).
 tools: $(TOOLS)
 
 $(BIN)/etcd:
@@ -36,6 +36,12 @@ $(BIN)/kube-apiserver:
 
 $(BIN)/kubectl:
 	cd test/tools && go build -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
+
+$(BIN)/crane:
+	cd test/tools/clients && go build -o $(BIN)/crane github.com/google/go-containerregistry/cmd/crane
+
+$(BIN)/regctl:
+	cd test/tools/clients && go build -o $(BIN)/regctl github.com/regclient/regclient/cmd/regctl
 
 ## codegen: regenerate clients, listers, informers, injection and deepcopy.
 codegen:
