@@ -67,13 +67,13 @@ func TestProxyWithCrane(t *testing.T) {
 	}
 	want, _ := idx.Digest()
 
-	env := []string{"DOCKER_CONFIG=" + dockerConfig(t, s.proxy.host, s.pusher)}
-	runTool(t, env, crane, "copy", "--insecure", s.proxy.host+"/testing/multi:v1", s.proxy.host+"/testing/multi-copy:v1")
-	got := strings.TrimSpace(runTool(t, env, crane, "digest", "--insecure", s.proxy.host+"/testing/multi-copy:v1"))
+	env := []string{"DOCKER_CONFIG=" + dockerConfig(t, s.proxy.Host, s.pusher)}
+	runTool(t, env, crane, "copy", "--insecure", s.proxy.Host+"/testing/multi:v1", s.proxy.Host+"/testing/multi-copy:v1")
+	got := strings.TrimSpace(runTool(t, env, crane, "digest", "--insecure", s.proxy.Host+"/testing/multi-copy:v1"))
 	if got != want.String() {
 		t.Fatalf("crane copied %s, want %s", got, want)
 	}
-	manifest := runTool(t, env, crane, "manifest", "--insecure", s.proxy.host+"/testing/multi-copy:v1")
+	manifest := runTool(t, env, crane, "manifest", "--insecure", s.proxy.Host+"/testing/multi-copy:v1")
 	if !strings.Contains(manifest, `"manifests"`) {
 		t.Fatalf("the copy is not an index: %s", manifest)
 	}
@@ -89,7 +89,7 @@ func TestProxyWithRegctl(t *testing.T) {
 	// A regctl configuration that logs in as the pusher and uploads every
 	// blob over 1 byte in 1 MiB chunks.
 	home := t.TempDir()
-	cfg := map[string]any{"hosts": map[string]any{s.proxy.host: map[string]any{
+	cfg := map[string]any{"hosts": map[string]any{s.proxy.Host: map[string]any{
 		"tls": "disabled", "user": "u", "pass": s.pusher, "blobChunk": 1 << 20, "blobMax": 1,
 	}}}
 	raw, _ := json.Marshal(cfg)
@@ -109,13 +109,13 @@ func TestProxyWithRegctl(t *testing.T) {
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ref := s.proxy.host + "/testing/chunky:v1"
+	ref := s.proxy.Host + "/testing/chunky:v1"
 	runTool(t, env, regctl, "artifact", "put", "--artifact-type", "application/vnd.example.data", "-f", file, ref)
 	if got := runTool(t, env, regctl, "artifact", "get", ref); got != string(data) {
 		t.Fatalf("the artifact read back differs (%d bytes, want %d)", len(got), len(data))
 	}
 	// The 3 MiB blob went up in 1 MiB PATCHes, each through the proxy.
-	logged, err := os.ReadFile(s.proxy.logPath)
+	logged, err := os.ReadFile(s.proxy.LogPath)
 	if err != nil {
 		t.Fatal(err)
 	}

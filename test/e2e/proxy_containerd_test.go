@@ -72,7 +72,7 @@ func TestProxyWithContainerd(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	s := setupProxy(t, reg, "proxy-containerd")
 
-	image := s.proxy.host + "/" + registry.SeedRepository + ":" + registry.SeedTag
+	image := s.proxy.Host + "/" + registry.SeedRepository + ":" + registry.SeedTag
 	out := runTool(t, nil, ctr, "--address", socket, "images", "pull", "--plain-http", "--snapshotter", "native",
 		"--user", "u:"+s.puller, image)
 	if !strings.Contains(out, "done") {
@@ -85,7 +85,7 @@ func TestProxyWithContainerd(t *testing.T) {
 
 	// Without a token containerd is refused, and says so.
 	cmd := exec.Command(ctr, "--address", socket, "images", "pull", "--plain-http", "--snapshotter", "native",
-		s.proxy.host+"/"+registry.SeedRepository+":other")
+		s.proxy.Host+"/"+registry.SeedRepository+":other")
 	if msg, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(msg), "401") && !strings.Contains(strings.ToLower(string(msg)), "unauthorized") {
 		t.Fatalf("an anonymous ctr pull was not refused: %v %s", err, msg)
 	}

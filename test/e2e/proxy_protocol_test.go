@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
@@ -30,7 +31,7 @@ func (s *proxySetup) do(t *testing.T, method, path, token string, body []byte, h
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, "http://"+s.proxy.host+path, r)
+	req, err := http.NewRequest(method, "http://"+s.proxy.Host+path, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,13 +227,12 @@ func TestProxyReloadsRotatedCredentials(t *testing.T) {
 	if code := pull(); code != http.StatusBadGateway {
 		t.Fatalf("pull with the old password upstream: %d, want 502", code)
 	}
-	writeSecretVolume(t, s.proxy.credentialsDir, map[string]string{"username": registry.Username, "password": "rotated-password"})
+	proxyproc.WriteSecretVolume(t, s.proxy.CredentialsDir, map[string]string{"username": registry.Username, "password": "rotated-password"})
 	waitFor(t, "the proxy to pick up the rotated credentials", func(context.Context) (bool, string) {
 		code := pull()
 		return code == 200, fmt.Sprint(code)
 	})
 }
-
 
 // Knative may talk to the proxy over h2c; so may clients that speak it.
 func TestProxyServesH2C(t *testing.T) {
@@ -241,7 +241,7 @@ func TestProxyServesH2C(t *testing.T) {
 	protocols := new(http.Protocols)
 	protocols.SetUnencryptedHTTP2(true)
 	client := &http.Client{Transport: &http.Transport{Protocols: protocols}}
-	req, _ := http.NewRequest("GET", "http://"+s.proxy.host+"/v2/testing/busybox/manifests/latest", nil)
+	req, _ := http.NewRequest("GET", "http://"+s.proxy.Host+"/v2/testing/busybox/manifests/latest", nil)
 	req.Header.Set("Authorization", basicHeader(s.puller))
 	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
 	resp, err := client.Do(req)

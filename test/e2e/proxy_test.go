@@ -7,13 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,126 +22,28 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
-
-// runningProxy is the proxy binary serving one Connector on 127.0.0.1.
-type runningProxy struct {
-	host           string // host:port
-	logPath        string
-	credentialsDir string // laid out like a Secret volume
-}
-
-var buildProxyOnce = sync.OnceValues(func() (string, error) {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "oci-connector-proxy-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "proxy")
-	cmd := exec.Command("go", "build", "-o", bin, "./functions/proxy")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./functions/proxy: %v\n%s", err, out)
-	}
-	return bin, nil
-})
 
 // startProxy runs the proxy binary for namespace/connector in front of reg,
 // as the ServiceAccount oci-connector/oci-connector-proxy with the shipped
 // ClusterRole, its credentials in a directory laid out like a Secret volume.
-func startProxy(t *testing.T, reg *registry.Registry, namespace, connector string, extraArgs ...string) *runningProxy {
+func startProxy(t *testing.T, reg *registry.Registry, namespace, connector string, extraArgs ...string) *proxyproc.Proc {
 	t.Helper()
-	bin, err := buildProxyOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
 	bindClusterRole(t, "oci-connector", "oci-connector-proxy", "oci-connector-proxy", "")
-	kubeconfig := cluster.KubeconfigAs(t, "oci-connector", "oci-connector-proxy")
-
-	dir := t.TempDir()
-	creds := filepath.Join(dir, "credentials")
 	secret := map[string]string{"username": registry.Username, "password": registry.Password}
 	if reg.CAPEM != nil {
 		secret["ca.crt"] = string(reg.CAPEM)
 	}
-	writeSecretVolume(t, creds, secret)
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-
-	logPath := filepath.Join(dir, "proxy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{
-		"--listen", addr,
-		"--upstream", reg.URL,
-		"--credentials-dir", creds,
-		"--namespace", namespace,
-		"--name", connector,
-		"--kubeconfig", kubeconfig,
-		"--shutdown-grace", "2s",
-	}, extraArgs...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		logFile.Close()
+	return proxyproc.Start(t, proxyproc.Options{
+		Upstream:   reg.URL,
+		Namespace:  namespace,
+		Name:       connector,
+		Kubeconfig: cluster.KubeconfigAs(t, "oci-connector", "oci-connector-proxy"),
+		Secret:     secret,
+		Args:       extraArgs,
 	})
-	waitFor(t, "the proxy to listen", func(context.Context) (bool, string) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return false, err.Error()
-		}
-		c.Close()
-		return true, ""
-	})
-	return &runningProxy{host: addr, logPath: logPath, credentialsDir: creds}
-}
-
-// writeSecretVolume lays files out as the kubelet does for a Secret volume:
-// keys are symlinks into a ..data directory.
-func writeSecretVolume(t *testing.T, dir string, data map[string]string) {
-	t.Helper()
-	ts := filepath.Join(dir, "..2026_11_22_"+fmt.Sprint(time.Now().UnixNano()))
-	if err := os.MkdirAll(ts, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range data {
-		if err := os.WriteFile(filepath.Join(ts, k), []byte(v), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmp := filepath.Join(dir, "..data_tmp")
-	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	for k := range data {
-		link := filepath.Join(dir, k)
-		if _, err := os.Lstat(link); err == nil {
-			continue
-		}
-		if err := os.Symlink(filepath.Join("..data", k), link); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 // bindClusterRole binds a ClusterRole to a ServiceAccount: cluster-wide when
@@ -178,7 +78,7 @@ func basicAuth(token string) authn.Authenticator {
 // proxySetup is one Connector's proxy with ServiceAccounts of every kind.
 type proxySetup struct {
 	reg                                  *registry.Registry
-	proxy                                *runningProxy
+	proxy                                *proxyproc.Proc
 	ns                                   string
 	puller, pusher, nobody, otherNSToken string
 }
@@ -200,7 +100,7 @@ func setupProxy(t *testing.T, reg *registry.Registry, ns string, extraArgs ...st
 
 func (s *proxySetup) ref(t *testing.T, repoAndTag string) name.Reference {
 	t.Helper()
-	ref, err := name.ParseReference(s.proxy.host+"/"+repoAndTag, name.Insecure)
+	ref, err := name.ParseReference(s.proxy.Host+"/"+repoAndTag, name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +220,7 @@ func TestProxyRefusals(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(tc.method, "http://"+s.proxy.host+tc.path, nil)
+			req, err := http.NewRequest(tc.method, "http://"+s.proxy.Host+tc.path, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -356,7 +256,7 @@ func TestProxyRefusals(t *testing.T) {
 
 	// With the right token the same manifest is served: the refusals above
 	// are about the caller, not a broken proxy.
-	req, _ := http.NewRequest("GET", "http://"+s.proxy.host+seedManifest, nil)
+	req, _ := http.NewRequest("GET", "http://"+s.proxy.Host+seedManifest, nil)
 	req.Header.Set("Authorization", basicHeader(s.puller))
 	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
 	resp, err := http.DefaultClient.Do(req)
@@ -393,16 +293,16 @@ func TestProxyWithSkopeo(t *testing.T) {
 		}
 	}
 	run("copy", "--src-tls-verify=false", "--src-creds", "u:"+s.puller,
-		"docker://"+s.proxy.host+"/"+registry.SeedRepository+":"+registry.SeedTag, "oci:"+ociDir+":seed")
+		"docker://"+s.proxy.Host+"/"+registry.SeedRepository+":"+registry.SeedTag, "oci:"+ociDir+":seed")
 	run("copy", "--dest-tls-verify=false", "--dest-creds", "u:"+s.pusher,
-		"oci:"+ociDir+":seed", "docker://"+s.proxy.host+"/testing/from-skopeo:v1")
-	run("inspect", "--tls-verify=false", "--creds", "u:"+s.puller, "docker://"+s.proxy.host+"/testing/from-skopeo:v1")
+		"oci:"+ociDir+":seed", "docker://"+s.proxy.Host+"/testing/from-skopeo:v1")
+	run("inspect", "--tls-verify=false", "--creds", "u:"+s.puller, "docker://"+s.proxy.Host+"/testing/from-skopeo:v1")
 	assertNoPasswordInLog(t, s.proxy)
 }
 
-func assertNoPasswordInLog(t *testing.T, p *runningProxy) {
+func assertNoPasswordInLog(t *testing.T, p *proxyproc.Proc) {
 	t.Helper()
-	raw, err := os.ReadFile(p.logPath)
+	raw, err := os.ReadFile(p.LogPath)
 	if err != nil {
 		t.Fatal(err)
 	}

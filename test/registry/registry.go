@@ -128,7 +128,7 @@ func start(t harness.T, auth configuration.Auth, opts ...Option) *Registry {
 			// Deletes are part of the API the proxy must pass through.
 			"delete": configuration.Parameters{"enabled": true},
 		},
-		Auth:    auth,
+		Auth: auth,
 	}
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true

@@ -1,0 +1,162 @@
+// Package proxyproc builds the proxy binary and runs it as a plain process on
+// 127.0.0.1, its credentials in a directory laid out like a Secret volume:
+// how the e2e tests, the benchmarks and `make run` use the real proxy.
+package proxyproc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/oci-connector/oci-connector/test/harness"
+)
+
+// Proc is a running proxy.
+type Proc struct {
+	// Host is host:port.
+	Host string
+	// LogPath holds its output.
+	LogPath string
+	// CredentialsDir is its Secret volume; WriteSecretVolume rotates it.
+	CredentialsDir string
+	// Cmd is the process, for its pid.
+	Cmd *exec.Cmd
+	// Started is when the process was started.
+	Started time.Time
+}
+
+// Options say which Connector the proxy serves and how it reaches the API.
+type Options struct {
+	Upstream   string
+	Namespace  string
+	Name       string
+	Kubeconfig string
+	// Secret is the upstream Secret's data (username, password, ca.crt...).
+	Secret map[string]string
+	// Args are extra flags.
+	Args []string
+}
+
+var build = sync.OnceValues(func() (string, error) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "oci-connector-proxy-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "proxy")
+	cmd := exec.Command("go", "build", "-o", bin, "./functions/proxy")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./functions/proxy: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// Start builds the proxy once per process and runs it until t's cleanup.
+func Start(t harness.T, o Options) *Proc {
+	t.Helper()
+	bin, err := build()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	dir := t.TempDir()
+	creds := filepath.Join(dir, "credentials")
+	WriteSecretVolume(t, creds, o.Secret)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a port: %v", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	logPath := filepath.Join(dir, "proxy.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	args := append([]string{
+		"--listen", addr,
+		"--upstream", o.Upstream,
+		"--credentials-dir", creds,
+		"--namespace", o.Namespace,
+		"--name", o.Name,
+		"--kubeconfig", o.Kubeconfig,
+		"--shutdown-grace", "2s",
+	}, o.Args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting the proxy: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		logFile.Close()
+	})
+	p := &Proc{Host: addr, LogPath: logPath, CredentialsDir: creds, Cmd: cmd, Started: started}
+	if err := p.waitListening(30 * time.Second); err != nil {
+		raw, _ := os.ReadFile(logPath)
+		t.Fatalf("the proxy did not listen: %v\n%s", err, raw)
+	}
+	return p
+}
+
+func (p *Proc) waitListening(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		c, err := net.Dial("tcp", p.Host)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// WriteSecretVolume lays data out as the kubelet does for a Secret volume:
+// keys are symlinks into a ..data directory that is swapped atomically.
+func WriteSecretVolume(t harness.T, dir string, data map[string]string) {
+	t.Helper()
+	ts := filepath.Join(dir, fmt.Sprintf("..%d", time.Now().UnixNano()))
+	if err := os.MkdirAll(ts, 0o700); err != nil {
+		t.Fatalf("%v", err)
+	}
+	for k, v := range data {
+		if err := os.WriteFile(filepath.Join(ts, k), []byte(v), 0o600); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
+	tmp := filepath.Join(dir, "..data_tmp")
+	if err := os.Symlink(filepath.Base(ts), tmp); err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		t.Fatalf("%v", err)
+	}
+	for k := range data {
+		link := filepath.Join(dir, k)
+		if _, err := os.Lstat(link); err == nil {
+			continue
+		}
+		if err := os.Symlink(filepath.Join("..data", k), link); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
+}
