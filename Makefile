@@ -8,7 +8,7 @@ export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl
 
-.PHONY: run test tools codegen verify-codegen vet fuzz clean-tools
+.PHONY: run test bench tools codegen verify-codegen vet fuzz clean-tools
 
 ## run: start a local API server, a registry and the controller; show a Connector going Ready.
 run: tools
@@ -24,6 +24,10 @@ FUZZTIME ?= 10s
 fuzz:
 	go test ./functions/proxy -run '^$$' -fuzz '^FuzzParseRoute$$' -fuzztime $(FUZZTIME)
 	go test ./functions/proxy -run '^$$' -fuzz '^FuzzScopeAllows$$' -fuzztime $(FUZZTIME)
+
+## bench: upstream, reference relay and proxy side by side; prints BENCH <name> <value> lines (about 3 minutes).
+bench: tools
+	go run ./test/bench
 
 ## tools: build the test binaries into .bin/, each only when missing (about 11 minutes the first time).
 tools: $(TOOLS)

@@ -1,22 +1,28 @@
 // Command localrun is `make run`: it starts a real kube-apiserver and etcd, an
 // upstream registry and the oci-connector controller on 127.0.0.1, applies a
 // Connector with its Secret, and shows the Connector's conditions as they
-// change until it is Ready. Then it keeps everything running for kubectl
-// until interrupted (or exits, with -once).
+// change until it is Ready. Then it runs the Connector's proxy, mints a
+// ServiceAccount token, prints client commands and pulls through the proxy
+// with skopeo. Everything keeps running for kubectl and the clients until
+// interrupted (or it exits, with -once).
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"knative.dev/pkg/apis"
@@ -28,6 +34,7 @@ import (
 	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
+	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
@@ -49,6 +56,13 @@ func main() {
 	cluster := kube.Start(r)
 	log.Print("starting an upstream registry (distribution, htpasswd auth) seeded with " + registry.SeedRepository + ":" + registry.SeedTag)
 	reg := registry.NewHtpasswd(r)
+	root, err := harness.RepoRoot()
+	check(err)
+	for _, f := range []string{"200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml"} {
+		if out, err := cluster.Kubectl(r, "apply", "-f", filepath.Join(root, "config", f)); err != nil {
+			fail("applying config/%s: %v\n%s", f, err, out)
+		}
+	}
 	log.Print("starting the oci-connector controller")
 	controlplane.Start(r, cluster.Config, controlplane.Options{})
 
@@ -57,7 +71,7 @@ func main() {
 	serving := must(servingclientset.NewForConfig(cluster.Config))
 
 	cluster.EnsureNamespace(r, namespace)
-	_, err := cluster.Client.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
+	_, err = cluster.Client.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "harbor-secret"},
 		StringData: map[string]string{"username": registry.Username, "password": registry.Password},
 	}, metav1.CreateOptions{})
@@ -110,6 +124,37 @@ func main() {
 	check(err)
 	log.Printf("Connector %s/%s is Ready: url %s, in-cluster address %s", namespace, name, c.Status.URL, c.Status.Address.URL)
 
+	// Knative would run the proxy image; here the same binary runs as a
+	// process, as the ServiceAccount the controller made for it.
+	proxy := proxyproc.Start(r, proxyproc.Options{
+		Upstream:   reg.URL,
+		Namespace:  namespace,
+		Name:       name,
+		Kubeconfig: cluster.KubeconfigAs(r, namespace, "oci-connector-proxy"),
+		Secret:     map[string]string{"username": registry.Username, "password": registry.Password},
+	})
+	log.Printf("proxy for %s/%s serving on http://%s (log: %s)", namespace, name, proxy.Host, proxy.LogPath)
+
+	grantPull(r, cluster, namespace, "app")
+	token := cluster.Token(r, namespace, "app", v1alpha1.DefaultAudience, time.Hour)
+	image := proxy.Host + "/" + registry.SeedRepository + ":" + registry.SeedTag
+	tokenFile := filepath.Join(r.TempDir(), "token")
+	check(os.WriteFile(tokenFile, []byte(token), 0o600))
+	fmt.Printf(`
+The ServiceAccount %s/app may pull through the proxy. Its token is in %s. Try:
+  TOKEN=$(cat %s)
+  skopeo inspect --tls-verify=false --creds "u:$TOKEN" docker://%s
+  %s manifest --insecure %s   # after: %s auth login %s -u u -p "$TOKEN" --insecure
+  ctr images pull --plain-http --user "u:$TOKEN" %s
+`, namespace, tokenFile, tokenFile, image, harness.Bin(r, "crane"), image, harness.Bin(r, "crane"), proxy.Host, image)
+
+	log.Printf("pulling %s through the proxy with skopeo", image)
+	out, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--creds", "u:"+token, "docker://"+image).CombinedOutput()
+	if err != nil {
+		fail("skopeo inspect through the proxy: %v\n%s", err, out)
+	}
+	log.Printf("skopeo read the image through the proxy: digest %s", digestOf(out))
+
 	if *once {
 		return
 	}
@@ -118,6 +163,26 @@ func main() {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	log.Print("stopping")
+}
+
+// grantPull makes namespace/sa and binds it to oci-connector-puller there.
+func grantPull(r *harness.Runner, cluster *kube.Cluster, ns, sa string) {
+	cluster.EnsureServiceAccount(r, ns, sa)
+	_, err := cluster.Client.RbacV1().RoleBindings(ns).Create(context.Background(), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: sa + "-pulls"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "oci-connector-puller"},
+	}, metav1.CreateOptions{})
+	check(err)
+}
+
+// digestOf picks the digest out of skopeo inspect's JSON.
+func digestOf(inspect []byte) string {
+	var out struct{ Digest string }
+	if err := json.Unmarshal(inspect, &out); err != nil {
+		return "?"
+	}
+	return out.Digest
 }
 
 func conditions(c *v1alpha1.Connector) string {

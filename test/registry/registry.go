@@ -22,6 +22,7 @@ import (
 	// The auth and storage implementations register themselves by import.
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 	_ "github.com/distribution/distribution/v3/registry/auth/token"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
 
@@ -55,7 +56,13 @@ type Option func(*options)
 
 type options struct {
 	tls bool
+	// rootDir, when set, stores blobs on disk instead of in memory.
+	rootDir string
 }
+
+// WithFilesystem stores the registry's content under dir, as a production
+// registry does; benchmarks use it for blobs of gigabytes.
+func WithFilesystem(dir string) Option { return func(o *options) { o.rootDir = dir } }
 
 // WithTLS serves the registry over HTTPS with a certificate only CAPEM trusts.
 func WithTLS() Option { return func(o *options) { o.tls = true } }
@@ -122,14 +129,16 @@ func start(t harness.T, auth configuration.Auth, opts ...Option) *Registry {
 	}
 	quietLogs()
 
-	cfg := &configuration.Configuration{
-		Storage: configuration.Storage{
-			"inmemory": configuration.Parameters{},
-			// Deletes are part of the API the proxy must pass through.
-			"delete": configuration.Parameters{"enabled": true},
-		},
-		Auth: auth,
+	storage := configuration.Storage{
+		"inmemory": configuration.Parameters{},
+		// Deletes are part of the API the proxy must pass through.
+		"delete": configuration.Parameters{"enabled": true},
 	}
+	if o.rootDir != "" {
+		delete(storage, "inmemory")
+		storage["filesystem"] = configuration.Parameters{"rootdirectory": o.rootDir}
+	}
+	cfg := &configuration.Configuration{Storage: storage, Auth: auth}
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true
 	cfg.HTTP.Secret = "test-registry-http-secret"
