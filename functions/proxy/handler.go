@@ -19,10 +19,35 @@ const (
 	// maxManifestBytes is distribution's own limit on a manifest.
 	maxManifestBytes = 4 << 20
 	maxRedirects     = 5
-	copyBufferBytes  = 1 << 20
 )
 
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferBytes); return &b }}
+// Copy buffers: a large one makes a single stream fast, but under hundreds of
+// concurrent pulls memory matters more. So a fixed number of streams get a
+// large buffer and the rest a small one, which bounds the proxy's memory
+// whatever the concurrency and the blob size.
+const (
+	largeCopyBuffer  = 256 << 10
+	smallCopyBuffer  = 32 << 10
+	largeCopyBuffers = 32
+)
+
+var (
+	largeBufferPool  = sync.Pool{New: func() any { b := make([]byte, largeCopyBuffer); return &b }}
+	smallBufferPool  = sync.Pool{New: func() any { b := make([]byte, smallCopyBuffer); return &b }}
+	largeBufferSlots = make(chan struct{}, largeCopyBuffers)
+)
+
+// copyBuffer returns a buffer for one stream and the function that gives it back.
+func copyBuffer() ([]byte, func()) {
+	select {
+	case largeBufferSlots <- struct{}{}:
+		b := largeBufferPool.Get().(*[]byte)
+		return *b, func() { largeBufferPool.Put(b); <-largeBufferSlots }
+	default:
+		b := smallBufferPool.Get().(*[]byte)
+		return *b, func() { smallBufferPool.Put(b) }
+	}
+}
 
 // proxy is the registry proxy for one Connector.
 type proxy struct {
@@ -215,9 +240,9 @@ func (p *proxy) forward(w http.ResponseWriter, r *http.Request, route string, sc
 	if r.Method == http.MethodHead {
 		return
 	}
-	buf := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(buf)
-	if _, err := io.CopyBuffer(writerOnly{w}, resp.Body, *buf); err != nil && !errors.Is(err, context.Canceled) {
+	buf, release := copyBuffer()
+	defer release()
+	if _, err := io.CopyBuffer(writerOnly{w}, resp.Body, buf); err != nil && !errors.Is(err, context.Canceled) {
 		p.logger.Warnw("Streaming the upstream response broke off", zap.Error(err))
 	}
 }

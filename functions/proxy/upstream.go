@@ -74,8 +74,6 @@ func newUpstream(address string, auth authn.Authenticator, caPEM []byte, insecur
 		// Pass bodies through byte for byte: digests are over what the
 		// registry stored, not a decompressed form.
 		DisableCompression: true,
-		WriteBufferSize:    256 << 10,
-		ReadBufferSize:     256 << 10,
 	}
 	return &upstream{base: base, registry: reg, auth: auth, plain: plain, transports: map[string]http.RoundTripper{}}, nil
 }
