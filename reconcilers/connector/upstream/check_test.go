@@ -91,7 +91,7 @@ func TestCheckHonoursTheTimeout(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	err = RegclientChecker{Timeout: 300 * time.Millisecond}.Check(context.Background(), tgt("http://" + l.Addr().String(), goodCreds, ""))
+	err = RegclientChecker{Timeout: 300 * time.Millisecond}.Check(context.Background(), tgt("http://"+l.Addr().String(), goodCreds, ""))
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("Check() = %v, want ErrUnreachable", err)
 	}
