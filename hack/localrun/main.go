@@ -22,11 +22,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"knative.dev/pkg/apis"
-	duckv1 "knative.dev/pkg/apis/duck/v1"
 	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
@@ -109,11 +107,9 @@ func main() {
 		ksvc, err := serving.ServingV1().Services(namespace).Get(ctx, "c-"+name, metav1.GetOptions{})
 		if err == nil && ksvc.Status.GetCondition(apis.ConditionReady) == nil {
 			log.Printf("proxy Service %s exists (image %s); standing in for Knative Serving, marking it Ready", ksvc.Name, ksvc.Spec.Template.Spec.Containers[0].Image)
-			ksvc.Status.ObservedGeneration = ksvc.Generation
-			ksvc.Status.Conditions = duckv1.Conditions{{Type: apis.ConditionReady, Status: corev1.ConditionTrue, LastTransitionTime: apis.VolatileTime{Inner: metav1.Now()}}}
-			ksvc.Status.URL = apis.HTTP(ksvc.Name + "." + namespace + ".example.com")
-			ksvc.Status.Address = &duckv1.Addressable{URL: apis.HTTP(ksvc.Name + "." + namespace + ".svc.cluster.local")}
-			_, _ = serving.ServingV1().Services(namespace).UpdateStatus(ctx, ksvc, metav1.UpdateOptions{})
+			if err := controlplane.MarkServiceReady(ctx, serving, ksvc); err != nil {
+				log.Printf("%v; trying again", err)
+			}
 		}
 		return false, nil
 	})
@@ -135,7 +131,7 @@ func main() {
 	})
 	log.Printf("proxy for %s/%s serving on http://%s (log: %s)", namespace, name, proxy.Host, proxy.LogPath)
 
-	grantPull(r, cluster, namespace, "app")
+	cluster.BindClusterRole(r, namespace, "app", "oci-connector-puller", namespace)
 	token := cluster.Token(r, namespace, "app", v1alpha1.DefaultAudience, time.Hour)
 	image := proxy.Host + "/" + registry.SeedRepository + ":" + registry.SeedTag
 	tokenFile := filepath.Join(r.TempDir(), "token")
@@ -163,17 +159,6 @@ The ServiceAccount %s/app may pull through the proxy. Its token is in %s. Try:
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
 	log.Print("stopping")
-}
-
-// grantPull makes namespace/sa and binds it to oci-connector-puller there.
-func grantPull(r *harness.Runner, cluster *kube.Cluster, ns, sa string) {
-	cluster.EnsureServiceAccount(r, ns, sa)
-	_, err := cluster.Client.RbacV1().RoleBindings(ns).Create(context.Background(), &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: sa + "-pulls"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "oci-connector-puller"},
-	}, metav1.CreateOptions{})
-	check(err)
 }
 
 // digestOf picks the digest out of skopeo inspect's JSON.

@@ -16,7 +16,6 @@ import (
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/logging"
 	rtesting "knative.dev/pkg/reconciler/testing"
-	servingconfig "knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	servingclient "knative.dev/serving/pkg/client/injection/client"
 
@@ -308,7 +307,7 @@ func TestReconcile(t *testing.T) {
 	}}
 
 	for i := range table {
-		table[i].Ctx = installContext(t)
+		table[i].Ctx = ServingInstallContext(context.Background())
 	}
 	table.Test(t, MakeFactory(func(ctx context.Context, listers *Listers, _ configmap.Watcher) controller.Reconciler {
 		return newTestReconciler(ctx, listers)
@@ -351,20 +350,6 @@ func assertReady(t *testing.T, row *rtesting.TableRow) {
 	if got.Status.Address == nil || got.Status.Address.URL.String() != "http://c-harbor.platform.svc.cluster.local" {
 		t.Errorf("status.address = %v", got.Status.Address)
 	}
-}
-
-// installContext carries the Knative limits an install must set (see the
-// README): max-revision-timeout-seconds raised to fit DefaultTimeoutSeconds.
-// The factory's validation of every written Service runs with it.
-func installContext(t *testing.T) context.Context {
-	t.Helper()
-	defaults, err := servingconfig.NewDefaultsConfigFromMap(map[string]string{
-		"max-revision-timeout-seconds": fmt.Sprint(resources.DefaultTimeoutSeconds),
-	})
-	if err != nil {
-		t.Fatalf("serving defaults: %v", err)
-	}
-	return servingconfig.ToContext(context.Background(), &servingconfig.Config{Defaults: defaults})
 }
 
 func proxyServiceAccount() *corev1.ServiceAccount {

@@ -1,9 +1,10 @@
 package connector
 
 import (
-	corev1 "k8s.io/api/core/v1"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
 
 	. "github.com/oci-connector/oci-connector/reconcilers/testing"
 )

@@ -7,7 +7,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -28,9 +27,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
@@ -94,8 +90,8 @@ func setUp(r *harness.Runner) *bench {
 			r.Fatalf("applying %s: %v\n%s", f, err, out)
 		}
 	}
-	bind(r, cluster, "oci-connector-proxy", namespace, "proxy", "")
-	bind(r, cluster, "oci-connector-puller", namespace, "puller", namespace)
+	cluster.BindClusterRole(r, namespace, "proxy", "oci-connector-proxy", "")
+	cluster.BindClusterRole(r, namespace, "puller", "oci-connector-puller", namespace)
 
 	log.Print("starting the upstream registry (distribution, filesystem storage)")
 	reg := registry.NewHtpasswd(r, registry.WithFilesystem(r.TempDir()))
@@ -341,21 +337,6 @@ var relayBuffers = sync.Pool{New: func() any { b := make([]byte, mib); return &b
 
 func (bufferPool) Get() []byte  { return *relayBuffers.Get().(*[]byte) }
 func (bufferPool) Put(b []byte) { relayBuffers.Put(&b) }
-
-func bind(r *harness.Runner, c *kube.Cluster, role, ns, sa, inNamespace string) {
-	c.EnsureServiceAccount(r, ns, sa)
-	ctx := context.Background()
-	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: sa, Namespace: ns}}
-	ref := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role}
-	meta := metav1.ObjectMeta{Name: role + "-" + sa}
-	var err error
-	if inNamespace == "" {
-		_, err = c.Client.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: meta, Subjects: subjects, RoleRef: ref}, metav1.CreateOptions{})
-	} else {
-		_, err = c.Client.RbacV1().RoleBindings(inNamespace).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: meta, Subjects: subjects, RoleRef: ref}, metav1.CreateOptions{})
-	}
-	check(r, err)
-}
 
 // cpuTime is a process's user plus system CPU time, from /proc.
 func cpuTime(r *harness.Runner, pid int) time.Duration {

@@ -10,11 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	servingconfig "knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	rtesting "github.com/oci-connector/oci-connector/reconcilers/testing"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
@@ -46,19 +46,6 @@ func createConnector(t *testing.T, ns, name, address string, auth v1alpha1.AuthM
 	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Create(context.Background(), c, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating Connector %s/%s: %v", ns, name, err)
 	}
-}
-
-// installContext is Knative's configuration as the README asks an install to
-// set it: max-revision-timeout-seconds raised for hour-long layer streams.
-func installContext(t *testing.T) context.Context {
-	t.Helper()
-	defaults, err := servingconfig.NewDefaultsConfigFromMap(map[string]string{
-		"max-revision-timeout-seconds": fmt.Sprint(resources.DefaultTimeoutSeconds),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return servingconfig.ToContext(context.Background(), &servingconfig.Config{Defaults: defaults})
 }
 
 // A Connector with good credentials goes Ready through every condition, for
@@ -126,7 +113,7 @@ func checkProxyService(t *testing.T, c *v1alpha1.Connector, ksvc *servingv1.Serv
 
 	// The stored object, as the API server's schema pruned and accepted it,
 	// must also pass Knative's own defaulting and validation.
-	ctx := installContext(t)
+	ctx := rtesting.ServingInstallContext(context.Background())
 	stored := ksvc.DeepCopy()
 	stored.SetDefaults(ctx)
 	if err := stored.Validate(ctx); err != nil {

@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"knative.dev/pkg/apis"
-	duckv1 "knative.dev/pkg/apis/duck/v1"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
 
@@ -120,20 +119,10 @@ func waitForService(t *testing.T, ns, name string, cond func(*servingv1.Service)
 	return got
 }
 
-// actAsKnative marks a Service Ready with URLs, as Knative Serving's
-// controller would; no Knative controller runs against this API server.
+// actAsKnative marks a Service Ready, as Knative Serving's controller would.
 func actAsKnative(t *testing.T, ksvc *servingv1.Service) {
 	t.Helper()
-	ctx := context.Background()
-	ksvc = ksvc.DeepCopy()
-	ksvc.Status.ObservedGeneration = ksvc.Generation
-	ksvc.Status.Conditions = duckv1.Conditions{{
-		Type: apis.ConditionReady, Status: corev1.ConditionTrue,
-		LastTransitionTime: apis.VolatileTime{Inner: metav1.Now()},
-	}}
-	ksvc.Status.URL = apis.HTTP(ksvc.Name + "." + ksvc.Namespace + ".example.com")
-	ksvc.Status.Address = &duckv1.Addressable{URL: apis.HTTP(ksvc.Name + "." + ksvc.Namespace + ".svc.cluster.local")}
-	if _, err := serving.ServingV1().Services(ksvc.Namespace).UpdateStatus(ctx, ksvc, metav1.UpdateOptions{}); err != nil {
-		t.Fatalf("marking Service %s Ready: %v", ksvc.Name, err)
+	if err := controlplane.MarkServiceReady(context.Background(), serving, ksvc); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -19,8 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
@@ -31,7 +27,7 @@ import (
 // ClusterRole, its credentials in a directory laid out like a Secret volume.
 func startProxy(t *testing.T, reg *registry.Registry, namespace, connector string, extraArgs ...string) *proxyproc.Proc {
 	t.Helper()
-	bindClusterRole(t, "oci-connector", "oci-connector-proxy", "oci-connector-proxy", "")
+	cluster.BindClusterRole(t, "oci-connector", "oci-connector-proxy", "oci-connector-proxy", "")
 	secret := map[string]string{"username": registry.Username, "password": registry.Password}
 	if reg.CAPEM != nil {
 		secret["ca.crt"] = string(reg.CAPEM)
@@ -44,31 +40,6 @@ func startProxy(t *testing.T, reg *registry.Registry, namespace, connector strin
 		Secret:     secret,
 		Args:       extraArgs,
 	})
-}
-
-// bindClusterRole binds a ClusterRole to a ServiceAccount: cluster-wide when
-// inNamespace is empty, else with a RoleBinding in that namespace.
-func bindClusterRole(t *testing.T, saNamespace, saName, role, inNamespace string) {
-	t.Helper()
-	cluster.EnsureServiceAccount(t, saNamespace, saName)
-	ctx := context.Background()
-	subjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: saName, Namespace: saNamespace}}
-	roleRef := rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role}
-	bindingName := fmt.Sprintf("%s-%s-%s", role, saNamespace, saName)
-	var err error
-	if inNamespace == "" {
-		_, err = cluster.Client.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: bindingName}, Subjects: subjects, RoleRef: roleRef,
-		}, metav1.CreateOptions{})
-	} else {
-		cluster.EnsureNamespace(t, inNamespace)
-		_, err = cluster.Client.RbacV1().RoleBindings(inNamespace).Create(ctx, &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: bindingName}, Subjects: subjects, RoleRef: roleRef,
-		}, metav1.CreateOptions{})
-	}
-	if err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatalf("binding %s to %s/%s: %v", role, saNamespace, saName, err)
-	}
 }
 
 func basicAuth(token string) authn.Authenticator {
@@ -86,10 +57,10 @@ type proxySetup struct {
 func setupProxy(t *testing.T, reg *registry.Registry, ns string, extraArgs ...string) *proxySetup {
 	t.Helper()
 	cluster.EnsureNamespace(t, ns)
-	bindClusterRole(t, ns, "puller", "oci-connector-puller", ns)
-	bindClusterRole(t, ns, "pusher", "oci-connector-pusher", ns)
+	cluster.BindClusterRole(t, ns, "puller", "oci-connector-puller", ns)
+	cluster.BindClusterRole(t, ns, "pusher", "oci-connector-pusher", ns)
 	// A puller elsewhere: its RoleBinding is in its own namespace, not the Connector's.
-	bindClusterRole(t, ns+"-other", "puller", "oci-connector-puller", ns+"-other")
+	cluster.BindClusterRole(t, ns+"-other", "puller", "oci-connector-puller", ns+"-other")
 	s := &proxySetup{reg: reg, ns: ns, proxy: startProxy(t, reg, ns, "harbor", extraArgs...)}
 	s.puller = cluster.Token(t, ns, "puller", "oci-connector.dev", time.Hour)
 	s.pusher = cluster.Token(t, ns, "pusher", "oci-connector.dev", time.Hour)

@@ -1,18 +1,18 @@
-package resources
+package resources_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"knative.dev/serving/pkg/apis/autoscaling"
-	servingconfig "knative.dev/serving/pkg/apis/config"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
+	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	rtesting "github.com/oci-connector/oci-connector/reconcilers/testing"
 )
 
 func testConnector() *v1alpha1.Connector {
@@ -31,7 +31,7 @@ func testConnector() *v1alpha1.Connector {
 }
 
 func TestMakeService(t *testing.T) {
-	ksvc := MakeService(testConnector(), ServiceArgs{Image: "img", TimeoutSeconds: 3600, SecretDigest: "d1", SinkURI: "http://audit.platform.svc"})
+	ksvc := resources.MakeService(testConnector(), resources.ServiceArgs{Image: "img", TimeoutSeconds: 3600, SecretDigest: "d1", SinkURI: "http://audit.platform.svc"})
 
 	if ksvc.Name != "c-harbor" || ksvc.Namespace != "platform" {
 		t.Errorf("name = %s/%s, want platform/c-harbor", ksvc.Namespace, ksvc.Name)
@@ -44,7 +44,7 @@ func TestMakeService(t *testing.T) {
 		autoscaling.MinScaleAnnotationKey: "1", // default: no cold start on a pull
 		autoscaling.MaxScaleAnnotationKey: "4",
 		autoscaling.TargetAnnotationKey:   "100",
-		SecretDigestAnnotation:            "d1",
+		resources.SecretDigestAnnotation:  "d1",
 	} {
 		if ann[k] != want {
 			t.Errorf("annotation %s = %q, want %q", k, ann[k], want)
@@ -90,14 +90,8 @@ func TestMakeService(t *testing.T) {
 }
 
 func TestMakeServiceValidatesInAnInstall(t *testing.T) {
-	defaults, err := servingconfig.NewDefaultsConfigFromMap(map[string]string{
-		"max-revision-timeout-seconds": fmt.Sprint(DefaultTimeoutSeconds),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := servingconfig.ToContext(context.Background(), &servingconfig.Config{Defaults: defaults})
-	ksvc := MakeService(testConnector(), ServiceArgs{Image: "example.com/proxy:v1", TimeoutSeconds: DefaultTimeoutSeconds, SecretDigest: "d"})
+	ctx := rtesting.ServingInstallContext(context.Background())
+	ksvc := resources.MakeService(testConnector(), resources.ServiceArgs{Image: "example.com/proxy:v1", TimeoutSeconds: resources.DefaultTimeoutSeconds, SecretDigest: "d"})
 	ksvc.SetDefaults(ctx)
 	if err := ksvc.Validate(ctx); err != nil {
 		t.Fatalf("Knative refuses the Service: %v", err)
@@ -113,14 +107,14 @@ func TestMakeServiceValidatesInAnInstall(t *testing.T) {
 func TestServiceNameFitsADNSLabel(t *testing.T) {
 	c := testConnector()
 	c.Name = strings.Repeat("a", 70)
-	if n := ServiceName(c); len(n) > 63 || !strings.HasPrefix(n, "c-") {
-		t.Errorf("ServiceName = %q (%d chars), want c-... within 63", n, len(n))
+	if n := resources.ServiceName(c); len(n) > 63 || !strings.HasPrefix(n, "c-") {
+		t.Errorf("resources.ServiceName = %q (%d chars), want c-... within 63", n, len(n))
 	}
 }
 
 func TestMakeServiceCarriesTheOptIns(t *testing.T) {
 	c := testConnector()
-	plain := MakeService(c, ServiceArgs{Image: "img"})
+	plain := resources.MakeService(c, resources.ServiceArgs{Image: "img"})
 	for _, e := range plain.Spec.Template.Spec.Containers[0].Env {
 		if e.Name == proxyenv.AcceptAPIServerTokens || e.Name == proxyenv.UpstreamInsecureSkipVerify {
 			t.Errorf("%s is set without the Connector asking", e.Name)
@@ -129,7 +123,7 @@ func TestMakeServiceCarriesTheOptIns(t *testing.T) {
 	c.Spec.Proxy.AcceptAPIServerTokens = true
 	c.Spec.InsecureSkipTLSVerify = true
 	env := map[string]string{}
-	for _, e := range MakeService(c, ServiceArgs{Image: "img"}).Spec.Template.Spec.Containers[0].Env {
+	for _, e := range resources.MakeService(c, resources.ServiceArgs{Image: "img"}).Spec.Template.Spec.Containers[0].Env {
 		env[e.Name] = e.Value
 	}
 	if env[proxyenv.AcceptAPIServerTokens] != "true" || env[proxyenv.UpstreamInsecureSkipVerify] != "true" {
