@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/zap"
+
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// newTestProxy serves a proxy for upstream, with the Kubernetes API faked
+// (token "good" may pull and push is refused, see fakeKube).
+func newTestProxy(t *testing.T, upstream string) *httptest.Server {
+	t.Helper()
+	dir := t.TempDir()
+	for k, v := range map[string]string{"username": registry.Username, "password": registry.Password} {
+		if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	var reviews, checks atomic.Int32
+	p, err := newProxy(ctx, config{upstream: upstream, credentialsDir: dir, namespace: "ns", name: "harbor", audience: "oci-connector.dev"},
+		fakeKube(&reviews, &checks), noop.NewMeterProvider(), zap.NewNop().Sugar())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func pull(t *testing.T, proxyURL, path string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", proxyURL+path, nil)
+	req.SetBasicAuth("u", "good")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// An upstream that sends blob reads to object storage: the proxy follows the
+// redirect itself, the client never sees the storage URL, and the storage
+// never sees the Connector's credentials.
+func TestRedirectsToBlobStorageAreFollowedWithoutCredentials(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	var storageAuth atomic.Value
+	storage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		storageAuth.Store(r.Header.Get("Authorization") + "|" + r.URL.Query().Get("sig"))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		_, _ = io.WriteString(w, "blob-bytes-from-storage")
+	}))
+	defer storage.Close()
+	target, _ := url.Parse(reg.URL)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "/blobs/sha256:") && r.Method == http.MethodGet && r.Header.Get("Authorization") != "" {
+			http.Redirect(w, r, storage.URL+"/bucket/blob?sig=presigned", http.StatusTemporaryRedirect)
+			return
+		}
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer upstream.Close()
+
+	proxy := newTestProxy(t, upstream.URL)
+	resp, body := pull(t, proxy.URL, "/v2/testing/busybox/blobs/sha256:"+strings.Repeat("a", 64))
+	if resp.StatusCode != 200 || body != "blob-bytes-from-storage" {
+		t.Fatalf("status %d body %q, want the storage's bytes", resp.StatusCode, body)
+	}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		t.Errorf("the client was shown %q", loc)
+	}
+	if got := storageAuth.Load(); got != "|presigned" {
+		t.Errorf("storage saw %q, want no Authorization and the presigned query", got)
+	}
+}
+
+// An upstream's 429 reaches the client with its Retry-After; its challenge
+// does not.
+func TestRateLimitsPassThrough(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	target, _ := url.Parse(reg.URL)
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/manifests/busy") {
+			w.Header().Set("Retry-After", "17")
+			w.Header().Set("WWW-Authenticate", `Basic realm="upstream"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = io.WriteString(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}`)
+			return
+		}
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer upstream.Close()
+
+	proxy := newTestProxy(t, upstream.URL)
+	resp, body := pull(t, proxy.URL, "/v2/testing/busybox/manifests/busy")
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "17" || !strings.Contains(body, "TOOMANYREQUESTS") {
+		t.Fatalf("status %d Retry-After %q body %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if resp.Header.Get("WWW-Authenticate") != "" {
+		t.Error("the upstream's challenge reached the client")
+	}
+}
