@@ -11,9 +11,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -284,5 +287,53 @@ func TestProxyTrustsTheCAInTheSecret(t *testing.T) {
 	resp, body := s.do(t, "GET", "/v2/testing/busybox/manifests/latest", s.puller, nil, map[string]string{"Accept": "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"})
 	if resp.StatusCode != 200 || resp.Header.Get("Docker-Content-Digest") != reg.SeedDigest {
 		t.Fatalf("pull from a private-CA upstream: %d %s", resp.StatusCode, body)
+	}
+}
+
+// On SIGTERM the proxy stops taking connections but lets a transfer in
+// flight finish, intact.
+func TestProxyDrainsTransfersOnShutdown(t *testing.T) {
+	reg := registry.NewHtpasswd(t, registry.WithFilesystem(t.TempDir()))
+	s := setupProxy(t, reg, "proxy-drain")
+
+	layer, err := random.Layer(32<<20, types.OCIUncompressedLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := name.NewRepository(reg.Host+"/testing/big", name.Insecure)
+	robot := authn.FromConfig(authn.AuthConfig{Username: registry.Username, Password: registry.Password})
+	if err := remote.WriteLayer(repo, layer, remote.WithAuth(robot)); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := layer.Digest()
+
+	req, _ := http.NewRequest("GET", "http://"+s.proxy.Host+"/v2/testing/big/blobs/"+digest.String(), nil)
+	req.Header.Set("Authorization", basicHeader(s.puller))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	hash := sha256.New()
+	if _, err := io.CopyN(hash, resp.Body, 1<<20); err != nil {
+		t.Fatalf("reading the first MiB: %v", err)
+	}
+	if err := s.proxy.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	// Give the proxy time to close its listener before the rest is read.
+	waitFor(t, "the proxy to stop accepting connections", func(context.Context) (bool, string) {
+		c, err := net.Dial("tcp", s.proxy.Host)
+		if err != nil {
+			return true, ""
+		}
+		c.Close()
+		return false, "still accepting"
+	})
+	if _, err := io.Copy(hash, resp.Body); err != nil {
+		t.Fatalf("the transfer in flight broke off: %v", err)
+	}
+	if got := "sha256:" + hex.EncodeToString(hash.Sum(nil)); got != digest.String() {
+		t.Fatalf("the drained blob has digest %s, want %s", got, digest)
 	}
 }
