@@ -152,6 +152,10 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, entry *accessEntry
 				writeError(w, http.StatusForbidden, codeDenied, fmt.Sprintf("mount source %q is outside the scope of connector %s", mountFrom, p.connector))
 				return
 			}
+			// Mounting reads the source: the caller must be allowed to pull too.
+			if !p.authorize(w, r.Context(), id, v1alpha1.VerbPull, entry) {
+				return
+			}
 		}
 	}
 	if rt.kind == routeManifest && r.Method == http.MethodPut {

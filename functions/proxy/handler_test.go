@@ -24,22 +24,28 @@ import (
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
-// fakeKube answers TokenReview for the token "good" and allows pull only,
+// fakeKube answers TokenReview for the tokens "good" (may pull) and
+// "push-only" (may push, not pull),
 // counting the calls so the caches can be checked.
 func fakeKube(reviews, accessChecks *atomic.Int32) *fake.Clientset {
 	client := fake.NewClientset()
 	client.PrependReactor("create", "tokenreviews", func(a clientgotesting.Action) (bool, runtime.Object, error) {
 		reviews.Add(1)
 		tr := a.(clientgotesting.CreateAction).GetObject().(*authenticationv1.TokenReview)
-		if tr.Spec.Token == "good" {
+		switch tr.Spec.Token {
+		case "good":
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:app", UID: "u1"}}
+		case "push-only":
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:ci", UID: "u2"}}
 		}
 		return true, tr, nil
 	})
 	client.PrependReactor("create", "subjectaccessreviews", func(a clientgotesting.Action) (bool, runtime.Object, error) {
 		accessChecks.Add(1)
 		sar := a.(clientgotesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
-		sar.Status.Allowed = sar.Spec.ResourceAttributes.Verb == "pull"
+		// "good" may pull only; "push-only" may push only.
+		pushOnly := sar.Spec.User == "system:serviceaccount:ns:ci"
+		sar.Status.Allowed = (sar.Spec.ResourceAttributes.Verb == "push") == pushOnly
 		return true, sar, nil
 	})
 	return client

@@ -117,3 +117,21 @@ func TestRateLimitsPassThrough(t *testing.T) {
 		t.Error("the upstream's challenge reached the client")
 	}
 }
+
+// A blob mount reads its source, so a caller who may push but not pull is
+// refused before anything goes upstream.
+func TestMountNeedsPull(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	proxy := newTestProxy(t, reg.URL)
+	req, _ := http.NewRequest("POST", proxy.URL+"/v2/testing/new/blobs/uploads/?mount=sha256:"+strings.Repeat("a", 64)+"&from=testing/busybox", nil)
+	req.SetBasicAuth("u", "push-only")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "may not pull") {
+		t.Fatalf("status %d body %s, want 403 naming pull", resp.StatusCode, body)
+	}
+}
