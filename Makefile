@@ -25,7 +25,7 @@ fuzz:
 	go test ./functions/proxy -run '^$$' -fuzz '^FuzzParseRoute$$' -fuzztime $(FUZZTIME)
 	go test ./functions/proxy -run '^$$' -fuzz '^FuzzScopeAllows$$' -fuzztime $(FUZZTIME)
 
-## bench: upstream, reference relay and proxy side by side; prints BENCH <name> <value> lines (about 3 minutes).
+## bench: upstream, reference relay and proxy side by side; prints BENCH <name> <value> lines (about 4 minutes).
 bench: tools
 	go run ./test/bench
 

@@ -52,7 +52,7 @@ func main() {
 	reps := flag.Int("reps", 3, "transfers of the large blob per path")
 	concurrent := flag.Int("concurrent", 200, "concurrent pulls for the memory figure")
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
-	authnWindow := flag.Duration("authn-window", 60*time.Second, "steady-state window for counting TokenReviews")
+	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
