@@ -6,15 +6,12 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/zap"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -64,24 +61,10 @@ func TestHandlerCachesRefusesEarlyAndCounts(t *testing.T) {
 	}))
 	defer counting.Close()
 
-	dir := t.TempDir()
-	for k, v := range map[string]string{"username": registry.Username, "password": registry.Password} {
-		if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var reviews, accessChecks atomic.Int32
 	reader := sdkmetric.NewManualReader()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	p, err := newProxy(ctx, config{
-		upstream: counting.URL, credentialsDir: dir, namespace: "ns", name: "harbor", audience: "oci-connector.dev",
-	}, fakeKube(&reviews, &accessChecks), sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)), zap.NewNop().Sugar())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(p)
-	defer srv.Close()
+	ctx := context.Background()
+	srv := newTestProxy(t, counting.URL, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	reviews, accessChecks := &srv.reviews, &srv.accessChecks
 
 	get := func(method, path, token string) int {
 		req, _ := http.NewRequest(method, srv.URL+path, nil)

@@ -13,15 +13,22 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/zap"
 
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
-// newTestProxy serves a proxy for upstream, with the Kubernetes API faked
-// (token "good" may pull and push is refused, see fakeKube).
-func newTestProxy(t *testing.T, upstream string) *httptest.Server {
+// testProxy is a proxy over a real upstream with the Kubernetes API faked,
+// counting the API calls it makes.
+type testProxy struct {
+	*httptest.Server
+	reviews, accessChecks atomic.Int32
+}
+
+// newTestProxy serves a proxy for upstream; tokens as fakeKube says.
+func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testProxy {
 	t.Helper()
 	dir := t.TempDir()
 	for k, v := range map[string]string{"username": registry.Username, "password": registry.Password} {
@@ -31,15 +38,15 @@ func newTestProxy(t *testing.T, upstream string) *httptest.Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	var reviews, checks atomic.Int32
+	tp := &testProxy{}
 	p, err := newProxy(ctx, config{upstream: upstream, credentialsDir: dir, namespace: "ns", name: "harbor", audience: "oci-connector.dev"},
-		fakeKube(&reviews, &checks), noop.NewMeterProvider(), zap.NewNop().Sugar())
+		fakeKube(&tp.reviews, &tp.accessChecks), mp, zap.NewNop().Sugar())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(p)
-	t.Cleanup(srv.Close)
-	return srv
+	tp.Server = httptest.NewServer(p)
+	t.Cleanup(tp.Close)
+	return tp
 }
 
 func pull(t *testing.T, proxyURL, path string) (*http.Response, string) {
@@ -77,7 +84,7 @@ func TestRedirectsToBlobStorageAreFollowedWithoutCredentials(t *testing.T) {
 	}))
 	defer upstream.Close()
 
-	proxy := newTestProxy(t, upstream.URL)
+	proxy := newTestProxy(t, upstream.URL, noop.NewMeterProvider())
 	resp, body := pull(t, proxy.URL, "/v2/testing/busybox/blobs/sha256:"+strings.Repeat("a", 64))
 	if resp.StatusCode != 200 || body != "blob-bytes-from-storage" {
 		t.Fatalf("status %d body %q, want the storage's bytes", resp.StatusCode, body)
@@ -108,7 +115,7 @@ func TestRateLimitsPassThrough(t *testing.T) {
 	}))
 	defer upstream.Close()
 
-	proxy := newTestProxy(t, upstream.URL)
+	proxy := newTestProxy(t, upstream.URL, noop.NewMeterProvider())
 	resp, body := pull(t, proxy.URL, "/v2/testing/busybox/manifests/busy")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "17" || !strings.Contains(body, "TOOMANYREQUESTS") {
 		t.Fatalf("status %d Retry-After %q body %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
@@ -122,7 +129,7 @@ func TestRateLimitsPassThrough(t *testing.T) {
 // refused before anything goes upstream.
 func TestMountNeedsPull(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
-	proxy := newTestProxy(t, reg.URL)
+	proxy := newTestProxy(t, reg.URL, noop.NewMeterProvider())
 	req, _ := http.NewRequest("POST", proxy.URL+"/v2/testing/new/blobs/uploads/?mount=sha256:"+strings.Repeat("a", 64)+"&from=testing/busybox", nil)
 	req.SetBasicAuth("u", "push-only")
 	resp, err := http.DefaultClient.Do(req)
