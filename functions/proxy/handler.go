@@ -67,8 +67,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &countingReader{ReadCloser: r.Body}
 	r.Body = body
 	p.serve(rec, r, &entry)
-	verb, _ := verbFor(r.Method)
-	p.metrics.request(r.Context(), entry.route, rec.status, string(verb), rec.bytes, body.n)
+	p.metrics.request(r.Context(), entry.route, rec.status, string(entry.verb), rec.bytes, body.n)
 	p.logger.Infow("request",
 		"method", entry.method, "path", entry.path, "repository", entry.repository,
 		"user", entry.user, "uid", entry.uid, "status", rec.status, "bytes", rec.bytes,
@@ -78,10 +77,12 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // accessEntry is what the access log says of a request: never a token.
 type accessEntry struct {
 	method, path, route, repository, user, uid, reason string
+	verb                                               v1alpha1.Verb
 }
 
 func (p *proxy) serve(w http.ResponseWriter, r *http.Request, entry *accessEntry) {
 	verb, ok := verbFor(r.Method)
+	entry.verb = verb
 	if !ok {
 		entry.reason = "method"
 		writeError(w, http.StatusMethodNotAllowed, codeUnsupported, "method not allowed")

@@ -31,7 +31,7 @@ type testProxy struct {
 func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testProxy {
 	t.Helper()
 	dir := t.TempDir()
-	for k, v := range map[string]string{"username": registry.Username, "password": registry.Password} {
+	for k, v := range registry.SecretData() {
 		if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
 			t.Fatal(err)
 		}

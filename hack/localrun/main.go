@@ -54,13 +54,7 @@ func main() {
 	cluster := kube.Start(r)
 	log.Print("starting an upstream registry (distribution, htpasswd auth) seeded with " + registry.SeedRepository + ":" + registry.SeedTag)
 	reg := registry.NewHtpasswd(r)
-	root, err := harness.RepoRoot()
-	check(err)
-	for _, f := range []string{"200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml"} {
-		if out, err := cluster.Kubectl(r, "apply", "-f", filepath.Join(root, "config", f)); err != nil {
-			fail("applying config/%s: %v\n%s", f, err, out)
-		}
-	}
+	cluster.ApplyConfig(r, "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml")
 	log.Print("starting the oci-connector controller")
 	controlplane.Start(r, cluster.Config, controlplane.Options{})
 
@@ -69,9 +63,9 @@ func main() {
 	serving := must(servingclientset.NewForConfig(cluster.Config))
 
 	cluster.EnsureNamespace(r, namespace)
-	_, err = cluster.Client.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
+	_, err := cluster.Client.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "harbor-secret"},
-		StringData: map[string]string{"username": registry.Username, "password": registry.Password},
+		StringData: registry.SecretData(),
 	}, metav1.CreateOptions{})
 	check(err)
 	_, err = connectors.ConnectorV1alpha1().Connectors(namespace).Create(ctx, &v1alpha1.Connector{
@@ -127,7 +121,7 @@ func main() {
 		Namespace:  namespace,
 		Name:       name,
 		Kubeconfig: cluster.KubeconfigAs(r, namespace, "oci-connector-proxy"),
-		Secret:     map[string]string{"username": registry.Username, "password": registry.Password},
+		Secret:     registry.SecretData(),
 	})
 	log.Printf("proxy for %s/%s serving on http://%s (log: %s)", namespace, name, proxy.Host, proxy.LogPath)
 

@@ -69,13 +69,14 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) p
 		return err
 	}
 	c.Status.MarkSecretResolved()
+	secretDigest := r.secretDigests.Of(secret)
 
-	r.checkUpstream(ctx, c, spec, secret, creds)
+	r.checkUpstream(ctx, c, spec, secret, secretDigest, creds)
 
 	if err := r.reconcileProxyIdentity(ctx, c); err != nil {
 		return err
 	}
-	ksvc, err := r.reconcileService(ctx, c, spec, secret)
+	ksvc, err := r.reconcileService(ctx, c, spec, secretDigest)
 	if err != nil {
 		return err
 	}
@@ -116,16 +117,17 @@ func (r *Reconciler) resolveSecret(ctx context.Context, c *v1alpha1.Connector, s
 
 // checkUpstream sets UpstreamAuthenticated, calling the registry only when the
 // inputs changed or the last check is older than the re-check interval.
-func (r *Reconciler) checkUpstream(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secret *corev1.Secret, creds credentials.Basic) {
+func (r *Reconciler) checkUpstream(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secret *corev1.Secret, secretDigest string, creds credentials.Basic) {
 	target := upstream.Target{
-		Address:     spec.Address,
-		Credentials: creds,
-		Repository:  resources.RepositoryScope(spec),
-		CAPEM:       secret.Data[credentials.KeyCACert],
-		// The Secret's digest covers ca.crt; the spec's generation covers this.
+		Address:            spec.Address,
+		Credentials:        creds,
+		Repository:         resources.RepositoryScope(spec),
+		CAPEM:              secret.Data[credentials.KeyCACert],
 		InsecureSkipVerify: spec.InsecureSkipTLSVerify,
 	}
-	inputs := fmt.Sprintf("%d|%s|%s|%s", c.Generation, spec.Auth.Name, r.secretDigests.Of(secret), target.Repository)
+	// Everything the check reads comes from the spec (its generation) or the
+	// Secret (its digest).
+	inputs := fmt.Sprintf("%d|%s", c.Generation, secretDigest)
 	now := r.clock()
 	err, cached := r.checks.Get(c.UID, inputs, now, r.settings.RecheckInterval)
 	if !cached {
@@ -164,11 +166,11 @@ func upstreamReason(err error) string {
 
 // reconcileService creates the proxy's Knative Service, or puts it back to
 // the desired spec when it drifted.
-func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secret *corev1.Secret) (*servingv1.Service, error) {
+func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secretDigest string) (*servingv1.Service, error) {
 	desired := resources.MakeService(c, resources.ServiceArgs{
 		Image:          r.settings.ProxyImage,
 		TimeoutSeconds: r.settings.TimeoutSeconds,
-		SecretDigest:   r.secretDigests.Of(secret),
+		SecretDigest:   secretDigest,
 		SinkURI:        r.resolveSink(ctx, c, spec),
 	})
 

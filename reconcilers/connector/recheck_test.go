@@ -33,7 +33,7 @@ func TestUpstreamCheckedOnChangeAndPeriodically(t *testing.T) {
 	spec := c.Spec.WithDefaults()
 	secret := goodSecret()
 	check := func() {
-		r.checkUpstream(context.Background(), c, spec, secret, goodCredsFor(t, secret))
+		r.checkUpstream(context.Background(), c, spec, secret, r.secretDigests.Of(secret), goodCredsFor(t, secret))
 	}
 
 	check()

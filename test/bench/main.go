@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,13 +82,7 @@ type bench struct {
 func setUp(r *harness.Runner) *bench {
 	log.Print("starting kube-apiserver and etcd")
 	cluster := kube.Start(r)
-	root, err := harness.RepoRoot()
-	check(r, err)
-	for _, f := range []string{"200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml"} {
-		if out, err := cluster.Kubectl(r, "apply", "-f", filepath.Join(root, "config", f)); err != nil {
-			r.Fatalf("applying %s: %v\n%s", f, err, out)
-		}
-	}
+	cluster.ApplyConfig(r, "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml")
 	cluster.BindClusterRole(r, namespace, "proxy", "oci-connector-proxy", "")
 	cluster.BindClusterRole(r, namespace, "puller", "oci-connector-puller", namespace)
 
@@ -110,7 +103,7 @@ func (b *bench) startupToReady() {
 		Namespace:  namespace,
 		Name:       connector,
 		Kubeconfig: b.cluster.KubeconfigAs(b.r, namespace, "proxy"),
-		Secret:     map[string]string{"username": registry.Username, "password": registry.Password},
+		Secret:     registry.SecretData(),
 		Args:       []string{"--metrics-protocol", "prometheus", "--metrics-endpoint", b.metrics},
 	})
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {

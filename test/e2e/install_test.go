@@ -13,12 +13,6 @@ import (
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
-// kubectl runs .bin/kubectl against the test cluster as its admin.
-func kubectl(t *testing.T, args ...string) (string, error) {
-	t.Helper()
-	return cluster.Kubectl(t, args...)
-}
-
 // Every manifest in config/ is accepted by the API server: the namespace is
 // created for real (a dry run cannot make the objects inside it), then the
 // whole directory is applied with --dry-run=server. ko:// images become a
@@ -43,10 +37,10 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := kubectl(t, "apply", "-f", filepath.Join(dir, "100-namespace.yaml")); err != nil {
+	if out, err := cluster.Kubectl(t, "apply", "-f", filepath.Join(dir, "100-namespace.yaml")); err != nil {
 		t.Fatalf("kubectl apply of the namespace: %v\n%s", err, out)
 	}
-	out, err := kubectl(t, "apply", "--dry-run=server", "-f", dir)
+	out, err := cluster.Kubectl(t, "apply", "--dry-run=server", "-f", dir)
 	if err != nil {
 		t.Fatalf("kubectl apply --dry-run=server -f config/: %v\n%s", err, out)
 	}
@@ -81,7 +75,7 @@ spec:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := kubectl(t, "apply", "-f", bad)
+	out, err := cluster.Kubectl(t, "apply", "-f", bad)
 	if err == nil {
 		t.Fatalf("a malformed Connector was accepted:\n%s", out)
 	}
@@ -98,7 +92,7 @@ spec:
 	actAsKnative(t, ksvc)
 	waitForCondition(t, ns, "shown", "Ready", "True", "")
 
-	out, err = kubectl(t, "get", "conn", "-n", ns)
+	out, err = cluster.Kubectl(t, "get", "conn", "-n", ns)
 	if err != nil {
 		t.Fatalf("kubectl get conn: %v\n%s", err, out)
 	}

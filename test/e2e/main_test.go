@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -48,15 +47,7 @@ func TestMain(m *testing.M) {
 	}
 	// The controller runs as its own ServiceAccount with the shipped RBAC, so
 	// every test also proves that config/'s ClusterRole is enough.
-	root, err := harness.RepoRoot()
-	if err != nil {
-		runner.Fatalf("finding the repository: %v", err)
-	}
-	for _, f := range []string{"100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml"} {
-		if out, err := cluster.Kubectl(runner, "apply", "-f", filepath.Join(root, "config", f)); err != nil {
-			runner.Fatalf("applying config/%s: %v\n%s", f, err, out)
-		}
-	}
+	cluster.ApplyConfig(runner, "100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml")
 	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
 	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{
 		ProxyImage:      testImage,

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -61,8 +60,7 @@ func TestProxyWithCrane(t *testing.T) {
 		t.Fatal(err)
 	}
 	direct, _ := name.ParseReference(reg.Host+"/testing/multi:v1", name.Insecure)
-	robot := authn.FromConfig(authn.AuthConfig{Username: registry.Username, Password: registry.Password})
-	if err := remote.WriteIndex(direct, idx, remote.WithAuth(robot)); err != nil {
+	if err := remote.WriteIndex(direct, idx, remote.WithAuth(registry.RobotAuth())); err != nil {
 		t.Fatal(err)
 	}
 	want, _ := idx.Digest()

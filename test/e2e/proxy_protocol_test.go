@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -301,8 +300,7 @@ func TestProxyDrainsTransfersOnShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	repo, _ := name.NewRepository(reg.Host+"/testing/big", name.Insecure)
-	robot := authn.FromConfig(authn.AuthConfig{Username: registry.Username, Password: registry.Password})
-	if err := remote.WriteLayer(repo, layer, remote.WithAuth(robot)); err != nil {
+	if err := remote.WriteLayer(repo, layer, remote.WithAuth(registry.RobotAuth())); err != nil {
 		t.Fatal(err)
 	}
 	digest, _ := layer.Digest()

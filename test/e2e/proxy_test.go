@@ -28,7 +28,7 @@ import (
 func startProxy(t *testing.T, reg *registry.Registry, namespace, connector string, extraArgs ...string) *proxyproc.Proc {
 	t.Helper()
 	cluster.BindClusterRole(t, "oci-connector", "oci-connector-proxy", "oci-connector-proxy", "")
-	secret := map[string]string{"username": registry.Username, "password": registry.Password}
+	secret := registry.SecretData()
 	if reg.CAPEM != nil {
 		secret["ca.crt"] = string(reg.CAPEM)
 	}
@@ -134,7 +134,7 @@ func TestProxyPullAndPush(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := remote.Image(direct, remote.WithAuth(authn.FromConfig(authn.AuthConfig{Username: registry.Username, Password: registry.Password})))
+			got, err := remote.Image(direct, remote.WithAuth(registry.RobotAuth()))
 			if err != nil {
 				t.Fatalf("the pushed image is not upstream: %v", err)
 			}

@@ -292,3 +292,18 @@ func (c *Cluster) ConfigAs(t harness.T, namespace, serviceAccount string) *rest.
 	cfg.BearerToken = c.Token(t, namespace, serviceAccount, "", time.Hour)
 	return cfg
 }
+
+// ApplyConfig applies files of the repository's config/ directory for real,
+// as the cluster admin.
+func (c *Cluster) ApplyConfig(t harness.T, files ...string) {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatalf("finding the repository: %v", err)
+	}
+	for _, f := range files {
+		if out, err := c.Kubectl(t, "apply", "-f", filepath.Join(root, "config", f)); err != nil {
+			t.Fatalf("applying config/%s: %v\n%s", f, err, out)
+		}
+	}
+}

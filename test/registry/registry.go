@@ -16,6 +16,7 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
 
@@ -35,6 +36,17 @@ const (
 	// SeedTag is the seeded image's tag.
 	SeedTag = "latest"
 )
+
+// RobotAuth authenticates as the robot account, as a client talking to the
+// registry directly would.
+func RobotAuth() authn.Authenticator {
+	return authn.FromConfig(authn.AuthConfig{Username: Username, Password: Password})
+}
+
+// SecretData is the robot account as a Connector's Secret holds it.
+func SecretData() map[string]string {
+	return map[string]string{"username": Username, "password": Password}
+}
 
 // Registry is a running upstream registry.
 type Registry struct {

@@ -30,8 +30,7 @@ func TestRegistriesAuthenticate(t *testing.T) {
 			if _, err := remote.Head(ref, remote.WithAuth(wrong)); err == nil {
 				t.Fatal("HEAD with a wrong password succeeded")
 			}
-			good := authn.FromConfig(authn.AuthConfig{Username: Username, Password: Password})
-			desc, err := remote.Head(ref, remote.WithAuth(good))
+			desc, err := remote.Head(ref, remote.WithAuth(RobotAuth()))
 			if err != nil {
 				t.Fatalf("HEAD with the right password: %v", err)
 			}

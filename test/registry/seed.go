@@ -5,7 +5,6 @@ import (
 
 	"github.com/oci-connector/oci-connector/test/harness"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -31,8 +30,7 @@ func seed(t harness.T, r *Registry) string {
 	if r.server.TLS != nil {
 		transport = r.server.Client().Transport
 	}
-	auth := authn.FromConfig(authn.AuthConfig{Username: Username, Password: Password})
-	if err := remote.Write(ref, img, remote.WithAuth(auth), remote.WithTransport(transport)); err != nil {
+	if err := remote.Write(ref, img, remote.WithAuth(RobotAuth()), remote.WithTransport(transport)); err != nil {
 		t.Fatalf("pushing the seed image to %s: %v", ref, err)
 	}
 	digest, err := img.Digest()
