@@ -15,6 +15,8 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/oci-connector/oci-connector/pkg/ttlcache"
 )
 
 // Cache lifetimes: a token answer lives until the token expires or this TTL,
@@ -22,7 +24,7 @@ import (
 const (
 	tokenCacheTTL         = time.Minute
 	tokenNegativeCacheTTL = 5 * time.Second
-	authCacheMaxEntries   = 10000
+	tokenCacheMaxEntries  = 10000
 )
 
 var (
@@ -60,20 +62,20 @@ type authenticator struct {
 	audience string
 	// acceptAPIServer also accepts tokens for the API server's own audience.
 	acceptAPIServer bool
-	cache           *ttlCache[*identity]
+	cache           *ttlcache.Cache[*identity]
 	now             func() time.Time
 	// lookedUp, when set, hears whether each lookup hit the cache.
 	lookedUp func(ctx context.Context, hit bool)
 }
 
 func newAuthenticator(client kubernetes.Interface, audience string, acceptAPIServer bool) *authenticator {
-	return &authenticator{client: client, audience: audience, acceptAPIServer: acceptAPIServer, cache: newTTLCache[*identity](authCacheMaxEntries), now: time.Now}
+	return &authenticator{client: client, audience: audience, acceptAPIServer: acceptAPIServer, cache: ttlcache.New[*identity](tokenCacheMaxEntries), now: time.Now}
 }
 
 // authenticate returns the token's identity, or errBadToken.
 func (a *authenticator) authenticate(ctx context.Context, token string) (*identity, error) {
 	sum := sha256.Sum256([]byte(token))
-	id, hit, err := a.cache.get(hex.EncodeToString(sum[:]), func() (*identity, time.Duration, error) {
+	id, hit, err := a.cache.Get(hex.EncodeToString(sum[:]), func() (*identity, time.Duration, error) {
 		id, err := a.review(ctx, token, []string{a.audience})
 		if id == nil && err == nil && a.acceptAPIServer {
 			// No audiences: the API server checks against its own.

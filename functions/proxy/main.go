@@ -20,11 +20,13 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	knativemetrics "knative.dev/pkg/observability/metrics"
 
+	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
@@ -134,7 +136,7 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 	}
 	authn := newAuthenticator(client, c.audience, c.acceptAPIServer)
 	authn.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "token", hit) }
-	authz := newAuthorizer(client, c.namespace, c.name)
+	authz := &authorizer{reviewer: access.NewReviewer(client), connector: types.NamespacedName{Namespace: c.namespace, Name: c.name}}
 	authz.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "access", hit) }
 	return &proxy{
 		connector: c.namespace + "/" + c.name,

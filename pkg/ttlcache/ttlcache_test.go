@@ -1,4 +1,4 @@
-package main
+package ttlcache
 
 import (
 	"errors"
@@ -11,46 +11,46 @@ import (
 
 func TestTTLCache(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	c := newTTLCache[string](3)
+	c := New[string](3)
 	c.now = func() time.Time { return now }
 	calls := 0
 	load := func(v string, ttl time.Duration, err error) func() (string, time.Duration, error) {
 		return func() (string, time.Duration, error) { calls++; return v, ttl, err }
 	}
 
-	if v, hit, _ := c.get("a", load("1", time.Second, nil)); v != "1" || hit {
+	if v, hit, _ := c.Get("a", load("1", time.Second, nil)); v != "1" || hit {
 		t.Fatalf("first get = %q, hit %v", v, hit)
 	}
-	if v, hit, _ := c.get("a", load("2", time.Second, nil)); v != "1" || !hit {
+	if v, hit, _ := c.Get("a", load("2", time.Second, nil)); v != "1" || !hit {
 		t.Fatalf("second get = %q, hit %v; want the cached 1", v, hit)
 	}
 	now = now.Add(time.Second)
-	if v, _, _ := c.get("a", load("3", time.Second, nil)); v != "3" {
+	if v, _, _ := c.Get("a", load("3", time.Second, nil)); v != "3" {
 		t.Fatalf("after the TTL got %q, want a fresh 3", v)
 	}
-	if _, _, err := c.get("e", load("", time.Second, errors.New("boom"))); err == nil {
+	if _, _, err := c.Get("e", load("", time.Second, errors.New("boom"))); err == nil {
 		t.Fatal("an error was swallowed")
 	}
 	before := calls
-	c.get("e", load("ok", time.Second, nil))
+	c.Get("e", load("ok", time.Second, nil))
 	if calls != before+1 {
 		t.Fatal("an error was cached")
 	}
-	c.get("z", load("no-keep", 0, nil))
-	c.get("z", load("no-keep", 0, nil))
-	if c.len() > 3 {
-		t.Fatalf("the cache holds %d entries, bound is 3", c.len())
+	c.Get("z", load("no-keep", 0, nil))
+	c.Get("z", load("no-keep", 0, nil))
+	if c.Len() > 3 {
+		t.Fatalf("the cache holds %d entries, bound is 3", c.Len())
 	}
 	for i := 0; i < 10; i++ {
-		c.get(fmt.Sprint(i), load("v", time.Hour, nil))
+		c.Get(fmt.Sprint(i), load("v", time.Hour, nil))
 	}
-	if c.len() > 3 {
-		t.Fatalf("the cache grew to %d entries past its bound of 3", c.len())
+	if c.Len() > 3 {
+		t.Fatalf("the cache grew to %d entries past its bound of 3", c.Len())
 	}
 }
 
 func TestTTLCacheCollapsesConcurrentMisses(t *testing.T) {
-	c := newTTLCache[int](10)
+	c := New[int](10)
 	var calls atomic.Int32
 	release := make(chan struct{})
 	var wg sync.WaitGroup
@@ -58,7 +58,7 @@ func TestTTLCacheCollapsesConcurrentMisses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, _, err := c.get("k", func() (int, time.Duration, error) {
+			v, _, err := c.Get("k", func() (int, time.Duration, error) {
 				calls.Add(1)
 				<-release
 				return 7, time.Minute, nil

@@ -1,4 +1,6 @@
-package main
+// Package ttlcache keeps answers from the API server (token reviews, access
+// reviews) for a short while, bounded in size, one call per key at a time.
+package ttlcache
 
 import (
 	"sync"
@@ -7,28 +9,29 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// ttlCache remembers answers for a while, bounded in size, and collapses
+// Cache remembers answers for a while, bounded in size, and collapses
 // concurrent misses for one key into one call.
-type ttlCache[V any] struct {
+type Cache[V any] struct {
 	mu      sync.Mutex
-	entries map[string]ttlEntry[V]
+	entries map[string]entry[V]
 	max     int
 	group   singleflight.Group
 	now     func() time.Time
 }
 
-type ttlEntry[V any] struct {
+type entry[V any] struct {
 	value   V
 	expires time.Time
 }
 
-func newTTLCache[V any](max int) *ttlCache[V] {
-	return &ttlCache[V]{entries: map[string]ttlEntry[V]{}, max: max, now: time.Now}
+// New makes a Cache that holds at most max entries.
+func New[V any](max int) *Cache[V] {
+	return &Cache[V]{entries: map[string]entry[V]{}, max: max, now: time.Now}
 }
 
-// get returns the cached value for key, or calls load once for all callers
+// Get returns the cached value for key, or calls load once for all callers
 // waiting on key; load says how long its answer may be kept (0: not at all).
-func (c *ttlCache[V]) get(key string, load func() (V, time.Duration, error)) (V, bool, error) {
+func (c *Cache[V]) Get(key string, load func() (V, time.Duration, error)) (V, bool, error) {
 	if v, ok := c.lookup(key); ok {
 		return v, true, nil
 	}
@@ -43,7 +46,7 @@ func (c *ttlCache[V]) get(key string, load func() (V, time.Duration, error)) (V,
 	return v, false, err
 }
 
-func (c *ttlCache[V]) lookup(key string) (V, bool) {
+func (c *Cache[V]) lookup(key string) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
@@ -54,7 +57,7 @@ func (c *ttlCache[V]) lookup(key string) (V, bool) {
 	return e.value, true
 }
 
-func (c *ttlCache[V]) store(key string, v V, ttl time.Duration) {
+func (c *Cache[V]) store(key string, v V, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -73,10 +76,11 @@ func (c *ttlCache[V]) store(key string, v V, ttl time.Duration) {
 			delete(c.entries, k)
 		}
 	}
-	c.entries[key] = ttlEntry[V]{value: v, expires: now.Add(ttl)}
+	c.entries[key] = entry[V]{value: v, expires: now.Add(ttl)}
 }
 
-func (c *ttlCache[V]) len() int {
+// Len says how many entries are held, expired ones included.
+func (c *Cache[V]) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.entries)
