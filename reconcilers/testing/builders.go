@@ -137,3 +137,16 @@ func ApplyServiceOptions(s *servingv1.Service, opts ...ServiceOption) *servingv1
 	}
 	return s
 }
+
+// WithReady makes a Connector Ready with its proxy at proxyHost, as the
+// reconciler leaves it once the Secret, the upstream and the proxy are good.
+func WithReady(proxyHost string) ConnectorOption {
+	return func(c *v1alpha1.Connector) {
+		WithInitConditions(c)
+		WithSecretResolved(c)
+		WithUpstreamAuthenticated(c)
+		ksvc := ApplyServiceOptions(&servingv1.Service{}, WithServiceReady(proxyHost, "c-"+c.Name+"."+c.Namespace+".svc.cluster.local"))
+		WithProxyStatusFrom(ksvc)(c)
+		WithObservedGeneration(c)
+	}
+}

@@ -1,0 +1,74 @@
+package podimages
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	admissionlisters "k8s.io/client-go/listers/admissionregistration/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"knative.dev/pkg/controller"
+	"knative.dev/pkg/ptr"
+	pkgreconciler "knative.dev/pkg/reconciler"
+	"knative.dev/pkg/system"
+	certresources "knative.dev/pkg/webhook/certificates/resources"
+
+	"github.com/oci-connector/oci-connector/pkg/access"
+	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
+)
+
+// reconciler serves the webhook (Admit) and keeps its configuration (Reconcile).
+type reconciler struct {
+	pkgreconciler.LeaderAwareFuncs
+
+	key        types.NamespacedName
+	secretName string
+
+	client          kubernetes.Interface
+	mwcLister       admissionlisters.MutatingWebhookConfigurationLister
+	secretLister    corelisters.SecretLister
+	connectorLister connectorlisters.ConnectorLister
+	reviewer        *access.Reviewer
+}
+
+var _ controller.Reconciler = (*reconciler)(nil)
+
+// Reconcile gives every webhook in the configuration the CA bundle that
+// signed the serving certificate, and, for those that call a Service, the
+// path. The configuration's selectors and rules are config/'s to set.
+func (r *reconciler) Reconcile(ctx context.Context, key string) error {
+	if !r.IsLeaderFor(r.key) {
+		return controller.NewSkipKey(key)
+	}
+	secret, err := r.secretLister.Secrets(system.Namespace()).Get(r.secretName)
+	if err != nil {
+		return fmt.Errorf("reading the webhook certificate Secret %s/%s: %w", system.Namespace(), r.secretName, err)
+	}
+	caCert, ok := secret.Data[certresources.CACert]
+	if !ok {
+		return fmt.Errorf("the webhook certificate Secret %s/%s has no %q yet", system.Namespace(), r.secretName, certresources.CACert)
+	}
+	current, err := r.mwcLister.Get(r.key.Name)
+	if err != nil {
+		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.key.Name, err)
+	}
+
+	want := current.DeepCopy()
+	for i := range want.Webhooks {
+		cc := &want.Webhooks[i].ClientConfig
+		cc.CABundle = caCert
+		if cc.Service != nil {
+			cc.Service.Path = ptr.String(Path)
+		}
+	}
+	if equality.Semantic.DeepEqual(current.Webhooks, want.Webhooks) {
+		return nil
+	}
+	if _, err := r.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, want, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("updating MutatingWebhookConfiguration %s: %w", r.key.Name, err)
+	}
+	return nil
+}
