@@ -99,7 +99,9 @@ func withEphemeral(image string) podOption {
 	}
 }
 
-func withServiceAccount(sa string) podOption { return func(p *corev1.Pod) { p.Spec.ServiceAccountName = sa } }
+func withServiceAccount(sa string) podOption {
+	return func(p *corev1.Pod) { p.Spec.ServiceAccountName = sa }
+}
 
 func request(op admissionv1.Operation, subresource string, pod *corev1.Pod) *admissionv1.AdmissionRequest {
 	raw, _ := json.Marshal(pod)
@@ -187,7 +189,7 @@ func TestAdmit(t *testing.T) {
 			withLabels(map[string]string{connector.CompatInjectLabel: "true"}),
 			withAnnotation(connector.CompatConnectorAnnotation, "platform/harbor"))),
 		wantPatch: map[string]any{
-			"/spec/containers/0/image": harborProxy + "/team/app:v1",
+			"/spec/containers/0/image":                                 harborProxy + "/team/app:v1",
 			"/metadata/annotations/oci-connector.dev~1original-images": `{"app":"harbor.example.com/team/app:v1"}`,
 		},
 	}, {
@@ -197,7 +199,7 @@ func TestAdmit(t *testing.T) {
 		req: request(admissionv1.Create, "", newPod(withAnnotation(connector.ConnectorAnnotation, "local"),
 			withContainers("localhost:5000/app:v1"))),
 		wantPatch: map[string]any{
-			"/spec/containers/0/image": "c-local.team-a.example.com/app:v1",
+			"/spec/containers/0/image":                                 "c-local.team-a.example.com/app:v1",
 			"/metadata/annotations/oci-connector.dev~1original-images": `{"c0":"localhost:5000/app:v1"}`,
 		},
 	}, {
@@ -223,7 +225,7 @@ func TestAdmit(t *testing.T) {
 		req: request(admissionv1.Create, "", newPod(withContainers(harborProxy+"/team/app:v1", "harbor.example.com/team/side:v1"),
 			withAnnotation(connector.OriginalImagesAnnotation, `{"c0":"harbor.example.com/team/app:v1"}`))),
 		wantPatch: map[string]any{
-			"/spec/containers/1/image": harborProxy + "/team/side:v1",
+			"/spec/containers/1/image":                                 harborProxy + "/team/side:v1",
 			"/metadata/annotations/oci-connector.dev~1original-images": `{"c0":"harbor.example.com/team/app:v1","c1":"harbor.example.com/team/side:v1"}`,
 		},
 	}, {
