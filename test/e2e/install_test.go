@@ -49,6 +49,12 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 		"clusterrole.rbac.authorization.k8s.io/oci-connector-puller",
 		"clusterrole.rbac.authorization.k8s.io/oci-connector-pusher",
 		"deployment.apps/oci-connector-controller",
+		"service/oci-connector-webhook",
+		"secret/oci-connector-webhook-certs",
+		"role.rbac.authorization.k8s.io/oci-connector-webhook-certs",
+		"mutatingwebhookconfiguration.admissionregistration.k8s.io/defaulting.webhook.oci-connector.dev",
+		"validatingwebhookconfiguration.admissionregistration.k8s.io/validation.webhook.oci-connector.dev",
+		"mutatingwebhookconfiguration.admissionregistration.k8s.io/pods.webhook.oci-connector.dev",
 		"configmap/config-logging",
 		"configmap/config-observability",
 	} {

@@ -1,0 +1,41 @@
+// Package connectoradmission defaults and validates Connectors as they are
+// written, with knative.dev/pkg's resourcesemantics webhooks, so that a bad
+// Connector is refused by the API server with its field paths.
+package connectoradmission
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"knative.dev/pkg/configmap"
+	"knative.dev/pkg/controller"
+	"knative.dev/pkg/webhook/resourcesemantics"
+	"knative.dev/pkg/webhook/resourcesemantics/defaulting"
+	"knative.dev/pkg/webhook/resourcesemantics/validation"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+)
+
+// The webhook configurations in config/ and the paths they call.
+const (
+	DefaultingWebhookName = "defaulting.webhook.oci-connector.dev"
+	DefaultingPath        = "/defaulting"
+	ValidationWebhookName = "validation.webhook.oci-connector.dev"
+	ValidationPath        = "/validation"
+)
+
+// types are the resources these webhooks cover.
+var types = map[schema.GroupVersionKind]resourcesemantics.GenericCRD{
+	v1alpha1.SchemeGroupVersion.WithKind("Connector"): &v1alpha1.Connector{},
+}
+
+// NewDefaultingController fills a Connector's defaults (SetDefaults) before
+// it is stored.
+func NewDefaultingController(ctx context.Context, _ configmap.Watcher) *controller.Impl {
+	return defaulting.NewAdmissionController(ctx, DefaultingWebhookName, DefaultingPath, types, nil, true)
+}
+
+// NewValidationController refuses a Connector that Validate finds wrong.
+func NewValidationController(ctx context.Context, _ configmap.Watcher) *controller.Impl {
+	return validation.NewAdmissionController(ctx, ValidationWebhookName, ValidationPath, types, nil, true)
+}
