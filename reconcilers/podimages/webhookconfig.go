@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	admissionlisters "k8s.io/client-go/listers/admissionregistration/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"knative.dev/pkg/controller"
+	"knative.dev/pkg/logging"
 	"knative.dev/pkg/ptr"
 	pkgreconciler "knative.dev/pkg/reconciler"
 	"knative.dev/pkg/system"
@@ -43,16 +45,26 @@ func (r *reconciler) Reconcile(ctx context.Context, key string) error {
 	if !r.IsLeaderFor(r.key) {
 		return controller.NewSkipKey(key)
 	}
+	logger := logging.FromContext(ctx)
+	// A missing Secret, certificate or configuration is not an error to
+	// retry: its arrival is an event that brings us back.
 	secret, err := r.secretLister.Secrets(system.Namespace()).Get(r.secretName)
-	if err != nil {
+	if apierrors.IsNotFound(err) {
+		logger.Infow("Waiting for the webhook certificate Secret", "secret", r.secretName)
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("reading the webhook certificate Secret %s/%s: %w", system.Namespace(), r.secretName, err)
 	}
 	caCert, ok := secret.Data[certresources.CACert]
 	if !ok {
-		return fmt.Errorf("the webhook certificate Secret %s/%s has no %q yet", system.Namespace(), r.secretName, certresources.CACert)
+		logger.Infow("Waiting for the certificate reconciler to fill the Secret", "secret", r.secretName)
+		return nil
 	}
 	current, err := r.mwcLister.Get(r.key.Name)
-	if err != nil {
+	if apierrors.IsNotFound(err) {
+		logger.Infow("Waiting for the webhook configuration", "name", r.key.Name)
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("reading MutatingWebhookConfiguration %s: %w", r.key.Name, err)
 	}
 

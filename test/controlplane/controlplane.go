@@ -31,35 +31,56 @@ type Options struct {
 	Logger *zap.SugaredLogger
 }
 
-// Start runs the Connector controller against cfg until t's cleanup.
-func Start(t harness.T, cfg *rest.Config, opts Options) {
+func (o Options) withDefaults(t harness.T) Options {
 	t.Helper()
-	if opts.Checker == nil {
-		opts.Checker = upstream.RegclientChecker{}
+	if o.Checker == nil {
+		o.Checker = upstream.RegclientChecker{}
 	}
-	if opts.Settings == (connector.Settings{}) {
+	if o.Settings == (connector.Settings{}) {
 		s, err := connector.SettingsFromEnv()
 		if err != nil {
 			t.Fatalf("controller settings: %v", err)
 		}
-		opts.Settings = s
+		o.Settings = s
 	}
-	if opts.Logger == nil {
+	if o.Logger == nil {
 		zl, err := zap.NewProduction(zap.IncreaseLevel(zap.WarnLevel))
 		if err != nil {
 			t.Fatalf("logger: %v", err)
 		}
-		opts.Logger = zl.Sugar()
+		o.Logger = zl.Sugar()
 	}
+	return o
+}
 
-	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), opts.Logger))
+// context is a fresh context carrying the logger.
+func (o Options) context() context.Context {
+	return logging.WithLogger(context.Background(), o.Logger)
+}
+
+// Start runs the Connector controller against cfg until t's cleanup.
+func Start(t harness.T, cfg *rest.Config, opts Options) {
+	t.Helper()
+	opts = opts.withDefaults(t)
+	ctx, cancel := context.WithCancel(opts.context())
 	ctx, startInformers := injection.EnableInjectionOrDie(ctx, rest.CopyConfig(cfg))
 	impl := connector.NewControllerWith(ctx, configmap.NewStaticWatcher(), opts.Checker, opts.Settings)
+	waitForInformers(t, cancel, startInformers)
+	stopped := runControllers(ctx, opts.Logger, impl)
+	t.Cleanup(func() {
+		cancel()
+		stopped()
+	})
+}
 
-	// Informers that may not list (RBAC) never sync and would block forever.
+// waitForInformers starts the informers and waits for them to sync. Those
+// that may not list (RBAC) never sync and would block forever, so the wait
+// is bounded.
+func waitForInformers(t harness.T, cancel context.CancelFunc, start func()) {
+	t.Helper()
 	synced := make(chan struct{})
 	go func() {
-		startInformers()
+		start()
 		close(synced)
 	}()
 	select {
@@ -68,20 +89,23 @@ func Start(t harness.T, cfg *rest.Config, opts Options) {
 		cancel()
 		t.Fatalf("the controller's informers did not sync within %s: can its identity list and watch what it needs?", informerSyncTimeout)
 	}
+}
 
+// runControllers runs impls until ctx ends; the returned function waits for
+// them to stop, for a while.
+func runControllers(ctx context.Context, logger *zap.SugaredLogger, impls ...*controller.Impl) (waitStopped func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := controller.StartAll(ctx, impl); err != nil {
-			opts.Logger.Errorw("Controller stopped", zap.Error(err))
+		if err := controller.StartAll(ctx, impls...); err != nil {
+			logger.Errorw("Controller stopped", zap.Error(err))
 		}
 	}()
-	t.Cleanup(func() {
-		cancel()
+	return func() {
 		select {
 		case <-done:
 		case <-time.After(10 * time.Second):
-			t.Logf("the controller did not stop within 10s")
+			logger.Warn("the controllers did not stop within 10s")
 		}
-	})
+	}
 }

@@ -10,14 +10,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/kube"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
-// Every manifest in config/ is accepted by the API server: the namespace is
-// created for real (a dry run cannot make the objects inside it), then the
-// whole directory is applied with --dry-run=server. ko:// images become a
-// plain reference, as ko would make them.
+// Every manifest in config/ is accepted by a fresh API server, as on a
+// cluster where oci-connector is installed for the first time (the shared
+// one holds the test's own webhook configurations): the namespace is created
+// for real (a dry run cannot make the objects inside it), then the whole
+// directory is applied with --dry-run=server. ko:// images become a plain
+// reference, as ko would make them.
 func TestConfigAppliesWithServerDryRun(t *testing.T) {
+	fresh := kube.Start(t)
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
@@ -37,10 +41,10 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := cluster.Kubectl(t, "apply", "-f", filepath.Join(dir, "100-namespace.yaml")); err != nil {
+	if out, err := fresh.Kubectl(t, "apply", "-f", filepath.Join(dir, "100-namespace.yaml")); err != nil {
 		t.Fatalf("kubectl apply of the namespace: %v\n%s", err, out)
 	}
-	out, err := cluster.Kubectl(t, "apply", "--dry-run=server", "-f", dir)
+	out, err := fresh.Kubectl(t, "apply", "--dry-run=server", "-f", dir)
 	if err != nil {
 		t.Fatalf("kubectl apply --dry-run=server -f config/: %v\n%s", err, out)
 	}

@@ -47,13 +47,18 @@ func TestMain(m *testing.M) {
 	}
 	// The controller runs as its own ServiceAccount with the shipped RBAC, so
 	// every test also proves that config/'s ClusterRole is enough.
-	cluster.ApplyConfig(runner, "100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml")
+	cluster.ApplyConfig(runner, "100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml",
+		"200-clusterrole-proxy-access.yaml", "400-webhook-service.yaml")
 	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
 	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{
 		ProxyImage:      testImage,
 		TimeoutSeconds:  resources.DefaultTimeoutSeconds,
 		RecheckInterval: connector.DefaultRecheckInterval,
 	}})
+	// The webhooks too, so every Connector a test writes is defaulted and
+	// validated by them, as in a cluster.
+	webhook := controlplane.StartWebhook(runner, controllerConfig, controlplane.Options{})
+	webhook.Install(runner, cluster.Config)
 	code := m.Run()
 	runner.Close()
 	os.Exit(code)
