@@ -23,12 +23,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"knative.dev/pkg/apis"
-	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
-	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
@@ -54,21 +51,15 @@ func main() {
 	cluster := kube.Start(r)
 	log.Print("starting an upstream registry (distribution, htpasswd auth) seeded with " + registry.SeedRepository + ":" + registry.SeedTag)
 	reg := registry.NewHtpasswd(r)
-	cluster.ApplyConfig(r, "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml")
-	log.Print("starting the oci-connector controller")
+	cluster.ApplyConfig(r, "100-namespace.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml", "400-webhook-service.yaml")
+	log.Print("starting the oci-connector controller and its admission webhooks")
 	controlplane.Start(r, cluster.Config, controlplane.Options{})
-
-	ctx := context.Background()
-	connectors := must(connectorclientset.NewForConfig(cluster.Config))
-	serving := must(servingclientset.NewForConfig(cluster.Config))
+	webhook := controlplane.StartWebhook(r, cluster.Config, controlplane.Options{})
+	webhook.Install(r, cluster.Config)
+	log.Printf("webhooks serving on %s; config/'s webhook configurations point there", webhook.URL)
 
 	cluster.EnsureNamespace(r, namespace)
-	_, err := cluster.Client.CoreV1().Secrets(namespace).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "harbor-secret"},
-		StringData: registry.SecretData(),
-	}, metav1.CreateOptions{})
-	check(err)
-	_, err = connectors.ConnectorV1alpha1().Connectors(namespace).Create(ctx, &v1alpha1.Connector{
+	c := controlplane.ReadyConnector(r, cluster.Config, &v1alpha1.Connector{
 		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
 		Spec: v1alpha1.ConnectorSpec{
 			ConnectorClassName: v1alpha1.ConnectorClassOCI,
@@ -79,39 +70,7 @@ func main() {
 				Params:    []v1alpha1.Param{{Name: v1alpha1.ParamRepository, Value: registry.SeedRepository}},
 			},
 		},
-	}, metav1.CreateOptions{})
-	check(err)
-	log.Printf("applied Connector %s/%s for %s", namespace, name, reg.URL)
-
-	// No Knative Serving runs here: once the proxy Service exists, mark it
-	// Ready as Knative's controller would, and say so.
-	last := ""
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		c, err := connectors.ConnectorV1alpha1().Connectors(namespace).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		if now := conditions(c); now != last {
-			log.Printf("Connector %s/%s: %s", namespace, name, now)
-			last = now
-		}
-		if c.Status.IsReady() {
-			return true, nil
-		}
-		ksvc, err := serving.ServingV1().Services(namespace).Get(ctx, "c-"+name, metav1.GetOptions{})
-		if err == nil && ksvc.Status.GetCondition(apis.ConditionReady) == nil {
-			log.Printf("proxy Service %s exists (image %s); standing in for Knative Serving, marking it Ready", ksvc.Name, ksvc.Spec.Template.Spec.Containers[0].Image)
-			if err := controlplane.MarkServiceReady(ctx, serving, ksvc); err != nil {
-				log.Printf("%v; trying again", err)
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		r.Fatalf("the Connector did not become Ready within a minute; last: %s", last)
-	}
-	c, err := connectors.ConnectorV1alpha1().Connectors(namespace).Get(ctx, name, metav1.GetOptions{})
-	check(err)
+	}, registry.SecretData(), func(msg string) { log.Print(msg) })
 	log.Printf("Connector %s/%s is Ready: url %s, in-cluster address %s", namespace, name, c.Status.URL, c.Status.Address.URL)
 
 	// Knative would run the proxy image; here the same binary runs as a
@@ -145,6 +104,8 @@ The ServiceAccount %s/app may pull through the proxy. Its token is in %s. Try:
 	}
 	log.Printf("skopeo read the image through the proxy: digest %s", digestOf(out))
 
+	showPodRewrite(r, cluster, reg)
+
 	if *once {
 		return
 	}
@@ -164,16 +125,24 @@ func digestOf(inspect []byte) string {
 	return out.Digest
 }
 
-func conditions(c *v1alpha1.Connector) string {
-	var parts []string
-	for _, cond := range c.Status.Conditions {
-		s := fmt.Sprintf("%s=%s", cond.Type, cond.Status)
-		if cond.Reason != "" {
-			s += "(" + cond.Reason + ")"
-		}
-		parts = append(parts, s)
-	}
-	return strings.Join(parts, " ")
+// showPodRewrite creates an opted-in pod as in the OCI Connector deployment
+// guide and shows what the API server stored.
+func showPodRewrite(r *harness.Runner, cluster *kube.Cluster, reg *registry.Registry) {
+	image := strings.TrimPrefix(reg.URL, "http://") + "/" + registry.SeedRepository + ":" + registry.SeedTag
+	pod, err := cluster.Client.CoreV1().Pods(namespace).Create(context.Background(), &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        "demo",
+			Labels:      map[string]string{connector.InjectLabel: "true"},
+			Annotations: map[string]string{connector.ConnectorAnnotation: namespace + "/" + name},
+		},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "app",
+			Containers:         []corev1.Container{{Name: "app", Image: image}},
+		},
+	}, metav1.CreateOptions{})
+	check(err)
+	log.Printf("created pod %s/demo with image %s; the webhook stored image %s and %s: %s",
+		namespace, image, pod.Spec.Containers[0].Image, connector.OriginalImagesAnnotation, pod.Annotations[connector.OriginalImagesAnnotation])
 }
 
 // fail stops everything: through the runner, so etcd and kube-apiserver go too.

@@ -4,6 +4,7 @@ package controlplane
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -12,6 +13,7 @@ import (
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/injection"
 	"knative.dev/pkg/logging"
+	"knative.dev/pkg/system"
 
 	"github.com/oci-connector/oci-connector/reconcilers/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
@@ -53,8 +55,11 @@ func (o Options) withDefaults(t harness.T) Options {
 	return o
 }
 
-// context is a fresh context carrying the logger.
+// context is a fresh context carrying the logger. It also sets what the
+// Deployment's env sets in a pod: the namespace oci-connector runs in, which
+// injection's namespaced informers read.
 func (o Options) context() context.Context {
+	os.Setenv(system.NamespaceEnvKey, SystemNamespace)
 	return logging.WithLogger(context.Background(), o.Logger)
 }
 

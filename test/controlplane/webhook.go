@@ -32,7 +32,6 @@ import (
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/injection"
 	secretinformer "knative.dev/pkg/injection/clients/namespacedkube/informers/core/v1/secret"
-	"knative.dev/pkg/system"
 	"knative.dev/pkg/webhook"
 	"knative.dev/pkg/webhook/certificates"
 	certresources "knative.dev/pkg/webhook/certificates/resources"
@@ -75,9 +74,6 @@ type Webhook struct {
 func StartWebhook(t harness.T, cfg *rest.Config, opts Options) *Webhook {
 	t.Helper()
 	opts = opts.withDefaults(t)
-	// What the Deployment's env says in a pod.
-	os.Setenv(system.NamespaceEnvKey, SystemNamespace)
-
 	ctx, cancel := context.WithCancel(opts.context())
 	ctx = webhook.WithOptions(ctx, webhook.Options{ServiceName: WebhookServiceName, SecretName: WebhookSecretName})
 	ctx, startInformers := injection.EnableInjectionOrDie(ctx, rest.CopyConfig(cfg))
