@@ -52,12 +52,18 @@ func main() {
 	concurrent := flag.Int("concurrent", 200, "concurrent pulls for the memory figure")
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
+	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
+	only := flag.String("only", "", "run one part: admission")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
 	r := &harness.Runner{}
 	defer r.Close()
 	b := setUp(r)
+	if *only == "admission" {
+		b.admissionLatency(*admissions)
+		return
+	}
 
 	b.startupToReady()
 	big := b.uploadBlob(*blobSize * mib)
@@ -65,6 +71,7 @@ func main() {
 	b.manifestLatency(1000)
 	b.memoryUnderConcurrency(b.uploadBlob(*concurrentMiB*mib), *concurrent)
 	b.authnCallsPerTokenPerMinute(*authnWindow)
+	b.admissionLatency(*admissions)
 }
 
 // bench holds the parts under measurement.
@@ -82,7 +89,7 @@ type bench struct {
 func setUp(r *harness.Runner) *bench {
 	log.Print("starting kube-apiserver and etcd")
 	cluster := kube.Start(r)
-	cluster.ApplyConfig(r, "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml")
+	cluster.ApplyConfig(r, "100-namespace.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml", "400-webhook-service.yaml")
 	cluster.BindClusterRole(r, namespace, "proxy", "oci-connector-proxy", "")
 	cluster.BindClusterRole(r, namespace, "puller", "oci-connector-puller", namespace)
 
