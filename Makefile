@@ -24,6 +24,7 @@ FUZZTIME ?= 10s
 fuzz:
 	go test ./functions/proxy -run '^$$' -fuzz '^FuzzParseRoute$$' -fuzztime $(FUZZTIME)
 	go test ./functions/proxy -run '^$$' -fuzz '^FuzzScopeAllows$$' -fuzztime $(FUZZTIME)
+	go test ./pkg/imageref -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME)
 
 ## bench: upstream, reference relay and proxy side by side; prints BENCH <name> <value> lines (about 4 minutes).
 bench: tools
