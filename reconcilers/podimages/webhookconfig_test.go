@@ -18,6 +18,19 @@ import (
 	certresources "knative.dev/pkg/webhook/certificates/resources"
 )
 
+// newLeadingReconciler keeps WebhookName from the Secret "certs", as the leader.
+func newLeadingReconciler(client *fake.Clientset, mwcs, secrets cache.Indexer) *reconciler {
+	r := &reconciler{
+		key:          types.NamespacedName{Name: WebhookName},
+		secretName:   "certs",
+		client:       client,
+		mwcLister:    admissionlisters.NewMutatingWebhookConfigurationLister(mwcs),
+		secretLister: corelisters.NewSecretLister(secrets),
+	}
+	r.Promote(pkgreconciler.UniversalBucket(), func(pkgreconciler.Bucket, types.NamespacedName) {})
+	return r
+}
+
 func TestReconcileKeepsCABundleAndPath(t *testing.T) {
 	url := "https://127.0.0.1:8443/pods"
 	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
@@ -38,14 +51,7 @@ func TestReconcileKeepsCABundleAndPath(t *testing.T) {
 	secrets := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	mwcs.Add(mwc)
 	secrets.Add(secret)
-	r := &reconciler{
-		key:          types.NamespacedName{Name: WebhookName},
-		secretName:   "certs",
-		client:       client,
-		mwcLister:    admissionlisters.NewMutatingWebhookConfigurationLister(mwcs),
-		secretLister: corelisters.NewSecretLister(secrets),
-	}
-	r.Promote(pkgreconciler.UniversalBucket(), func(pkgreconciler.Bucket, types.NamespacedName) {})
+	r := newLeadingReconciler(client, mwcs, secrets)
 
 	if err := r.Reconcile(context.Background(), WebhookName); err != nil {
 		t.Fatal(err)
@@ -82,14 +88,7 @@ func TestReconcileKeepsCABundleAndPath(t *testing.T) {
 func TestReconcileWaitsForWhatIsMissing(t *testing.T) {
 	empty := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	client := fake.NewClientset()
-	r := &reconciler{
-		key:          types.NamespacedName{Name: WebhookName},
-		secretName:   "certs",
-		client:       client,
-		mwcLister:    admissionlisters.NewMutatingWebhookConfigurationLister(empty),
-		secretLister: corelisters.NewSecretLister(empty),
-	}
-	r.Promote(pkgreconciler.UniversalBucket(), func(pkgreconciler.Bucket, types.NamespacedName) {})
+	r := newLeadingReconciler(client, empty, empty)
 	if err := r.Reconcile(context.Background(), WebhookName); err != nil {
 		t.Errorf("a missing Secret is waited for, not retried as an error: %v", err)
 	}
