@@ -1,0 +1,102 @@
+// Package events is oci-connector's CloudEvents catalogue: the types, their
+// source and subject, and their data as Go structs. No event ever holds a
+// token or a credential; docs/events.md shows one example of each.
+package events
+
+import (
+	"fmt"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/google/uuid"
+)
+
+// The event types.
+const (
+	// ImagePulled: the proxy served a manifest.
+	ImagePulled = "dev.oci-connector.image.pulled"
+	// ImagePushed: the proxy stored a manifest upstream.
+	ImagePushed = "dev.oci-connector.image.pushed"
+	// AccessDenied: the proxy refused a request (401 or 403).
+	AccessDenied = "dev.oci-connector.access.denied"
+	// CredentialsRotated: the controller saw the upstream Secret's content change.
+	CredentialsRotated = "dev.oci-connector.credentials.rotated"
+	// PullSecretsRefresh: a Connector's pull secrets need minting or renewing.
+	PullSecretsRefresh = "dev.oci-connector.pullsecrets.refresh"
+)
+
+// Outcomes of a proxy event.
+const (
+	OutcomeAllowed = "allowed"
+	OutcomeDenied  = "denied"
+)
+
+// Reasons for AccessDenied.
+const (
+	ReasonNoToken    = "NoToken"
+	ReasonBadToken   = "BadToken"
+	ReasonNoRBAC     = "NoRBAC"
+	ReasonOutOfScope = "OutOfScope"
+)
+
+// Source is the event source of everything about one Connector: its API path.
+func Source(namespace, name string) string {
+	return fmt.Sprintf("/apis/oci-connector.dev/v1alpha1/namespaces/%s/connectors/%s", namespace, name)
+}
+
+// Identity is who a client was, as TokenReview said; never its token.
+type Identity struct {
+	Username string `json:"username"`
+	UID      string `json:"uid,omitempty"`
+	// Pod is set when the token was bound to a pod.
+	Pod string `json:"pod,omitempty"`
+}
+
+// ImageData is the data of ImagePulled, ImagePushed and AccessDenied.
+type ImageData struct {
+	Connector  string   `json:"connector"`
+	Namespace  string   `json:"namespace"`
+	Repository string   `json:"repository,omitempty"`
+	Reference  string   `json:"reference,omitempty"`
+	Digest     string   `json:"digest,omitempty"`
+	Identity   Identity `json:"identity"`
+	UserAgent  string   `json:"userAgent,omitempty"`
+	Outcome    string   `json:"outcome"`
+	Reason     string   `json:"reason,omitempty"`
+}
+
+// CredentialsData is the data of CredentialsRotated.
+type CredentialsData struct {
+	Connector string `json:"connector"`
+	Namespace string `json:"namespace"`
+	Secret    string `json:"secret"`
+	// DigestPrefix is the first characters of the new content's digest:
+	// enough to tell rotations apart, nothing to learn the password from.
+	DigestPrefix string `json:"digestPrefix,omitempty"`
+}
+
+// RefreshData is the data of PullSecretsRefresh.
+type RefreshData struct {
+	Connector string `json:"connector"`
+	Namespace string `json:"namespace"`
+	// Reason says what called for it: ConnectorChanged, Expiring,
+	// ServiceAccountAdded, NamespaceAdded.
+	Reason string `json:"reason"`
+	// ServiceAccount narrows the refresh to one, as "<namespace>/<name>".
+	ServiceAccount string `json:"serviceAccount,omitempty"`
+}
+
+// New builds an event of typ about the Connector namespace/name, with a fresh
+// id; subject is the image reference for proxy events.
+func New(typ, namespace, name, subject string, data any) (cloudevents.Event, error) {
+	e := cloudevents.NewEvent()
+	e.SetID(uuid.NewString())
+	e.SetType(typ)
+	e.SetSource(Source(namespace, name))
+	if subject != "" {
+		e.SetSubject(subject)
+	}
+	if err := e.SetData(cloudevents.ApplicationJSON, data); err != nil {
+		return e, fmt.Errorf("encoding %s data: %w", typ, err)
+	}
+	return e, nil
+}

@@ -1,0 +1,216 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+)
+
+// Defaults of a Sender.
+const (
+	DefaultQueueSize  = 10000
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 10 * time.Second
+	attemptTimeout    = 5 * time.Second
+)
+
+// SenderOptions tune a Sender; zero values take the defaults.
+type SenderOptions struct {
+	// QueueSize is how many events wait while the sink is slow or down.
+	QueueSize int
+	// MinBackoff and MaxBackoff bound the wait between delivery attempts.
+	MinBackoff, MaxBackoff time.Duration
+	// MeterProvider receives the sent, failed and dropped counters.
+	MeterProvider metric.MeterProvider
+	Logger        *zap.SugaredLogger
+}
+
+// Sender delivers events to one sink, off the caller's path. Send never
+// blocks: events wait in a bounded queue, go out one at a time over HTTP in
+// binary mode, and are retried with backoff while the sink is down or
+// answers 429 or 5xx, so that none is lost to a short outage. An event
+// arriving at a full queue is dropped and counted; one the sink refuses
+// outright (another 4xx) is dropped and counted too.
+type Sender struct {
+	target   string
+	client   cloudevents.Client
+	queue    chan cloudevents.Event
+	min, max time.Duration
+	logger   *zap.SugaredLogger
+
+	sent, failed, dropped metric.Int64Counter
+	stopped               chan struct{}
+}
+
+// NewSender starts a Sender for target; Close stops it.
+func NewSender(ctx context.Context, target string, opts SenderOptions) (*Sender, error) {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = DefaultMinBackoff
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(DefaultMaxBackoff, opts.MinBackoff)
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop().Sugar()
+	}
+	client, err := cloudevents.NewClientHTTP()
+	if err != nil {
+		return nil, fmt.Errorf("CloudEvents HTTP client: %w", err)
+	}
+	s := &Sender{
+		target: target, client: client, queue: make(chan cloudevents.Event, opts.QueueSize),
+		min: opts.MinBackoff, max: opts.MaxBackoff, logger: opts.Logger, stopped: make(chan struct{}),
+	}
+	if err := s.instruments(opts.MeterProvider); err != nil {
+		return nil, err
+	}
+	go s.run(ctx)
+	return s, nil
+}
+
+func (s *Sender) instruments(provider metric.MeterProvider) error {
+	if provider == nil {
+		return nil
+	}
+	meter := provider.Meter("github.com/oci-connector/oci-connector/pkg/events")
+	var err error
+	if s.sent, err = meter.Int64Counter("oci_connector.events.sent",
+		metric.WithDescription("CloudEvents the sink accepted, by type")); err != nil {
+		return err
+	}
+	if s.failed, err = meter.Int64Counter("oci_connector.events.failed",
+		metric.WithDescription("Delivery attempts that failed, by type; the event is retried")); err != nil {
+		return err
+	}
+	s.dropped, err = meter.Int64Counter("oci_connector.events.dropped",
+		metric.WithDescription("CloudEvents given up, by type and reason (queue_full, rejected, shutdown)"))
+	return err
+}
+
+// Send queues e for delivery and returns at once; false means e was dropped
+// because the queue is full.
+func (s *Sender) Send(e cloudevents.Event) bool {
+	select {
+	case s.queue <- e:
+		return true
+	default:
+		s.count(context.Background(), s.dropped, e, attribute.String("reason", "queue_full"))
+		return false
+	}
+}
+
+// Queued is how many events wait.
+func (s *Sender) Queued() int { return len(s.queue) }
+
+// Close waits, until ctx ends, for the Sender to deliver what is queued; the
+// context given to NewSender must be cancelled first or together.
+func (s *Sender) Close(ctx context.Context) error {
+	select {
+	case <-s.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Sender) run(ctx context.Context) {
+	defer close(s.stopped)
+	for {
+		if ctx.Err() != nil {
+			s.drain()
+			return
+		}
+		select {
+		case e := <-s.queue:
+			s.deliver(ctx, e)
+		case <-ctx.Done():
+			s.drain()
+			return
+		}
+	}
+}
+
+// drain makes one attempt at each event still queued when the Sender stops.
+func (s *Sender) drain() {
+	for {
+		select {
+		case e := <-s.queue:
+			ctx, cancel := context.WithTimeout(context.Background(), attemptTimeout)
+			if retry, err := s.attempt(ctx, e); err != nil {
+				reason := "rejected"
+				if retry {
+					reason = "shutdown"
+				}
+				s.count(context.Background(), s.dropped, e, attribute.String("reason", reason))
+			}
+			cancel()
+		default:
+			return
+		}
+	}
+}
+
+// deliver tries e until the sink takes it, refuses it for good, or ctx ends.
+func (s *Sender) deliver(ctx context.Context, e cloudevents.Event) {
+	wait := s.min
+	for {
+		retry, err := s.attempt(ctx, e)
+		if err == nil {
+			return
+		}
+		if !retry {
+			s.logger.Warnw("The event sink refused an event; dropped", "type", e.Type(), "id", e.ID(), zap.Error(err))
+			s.count(ctx, s.dropped, e, attribute.String("reason", "rejected"))
+			return
+		}
+		s.logger.Debugw("Event delivery failed; retrying", "type", e.Type(), "id", e.ID(), "in", wait, zap.Error(err))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			// Back in the queue, for drain's last attempt.
+			select {
+			case s.queue <- e:
+			default:
+				s.count(context.Background(), s.dropped, e, attribute.String("reason", "shutdown"))
+			}
+			return
+		}
+		wait = min(2*wait, s.max)
+	}
+}
+
+// attempt sends e once; retry says whether a failure is worth another try.
+func (s *Sender) attempt(ctx context.Context, e cloudevents.Event) (retry bool, err error) {
+	ctx, cancel := context.WithTimeout(cloudevents.ContextWithTarget(ctx, s.target), attemptTimeout)
+	defer cancel()
+	res := s.client.Send(ctx, e)
+	if cloudevents.IsACK(res) {
+		s.count(ctx, s.sent, e)
+		return false, nil
+	}
+	s.count(ctx, s.failed, e)
+	var httpResult *cehttp.Result
+	if errors.As(res, &httpResult) {
+		code := httpResult.StatusCode
+		return code == http.StatusTooManyRequests || code >= 500 || code == http.StatusRequestTimeout, res
+	}
+	return true, res
+}
+
+func (s *Sender) count(ctx context.Context, c metric.Int64Counter, e cloudevents.Event, attrs ...attribute.KeyValue) {
+	if c == nil {
+		return
+	}
+	c.Add(ctx, 1, metric.WithAttributes(append(attrs, attribute.String("type", e.Type()))...))
+}
