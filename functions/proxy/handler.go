@@ -52,12 +52,16 @@ func copyBuffer() ([]byte, func()) {
 // proxy is the registry proxy for one Connector.
 type proxy struct {
 	connector string // namespace/name, for messages and the challenge realm
+	namespace string
+	name      string
 	authn     *authenticator
 	authz     *authorizer
 	scope     scope
 	upstream  *upstream
 	logger    *zap.SugaredLogger
 	metrics   *proxyMetrics
+	// events receives the proxy's CloudEvents; nil when there is no sink.
+	events eventSender
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +71,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &countingReader{ReadCloser: r.Body}
 	r.Body = body
 	p.serve(rec, r, &entry)
+	p.emit(r, rec.status, rec.Header(), &entry)
 	p.metrics.request(r.Context(), entry.route, rec.status, string(entry.verb), rec.bytes, body.n)
 	p.logger.Infow("request",
 		"method", entry.method, "path", entry.path, "repository", entry.repository,
@@ -74,10 +79,13 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"duration", time.Since(start), "reason", entry.reason)
 }
 
-// accessEntry is what the access log says of a request: never a token.
+// accessEntry is what the access log and the events say of a request:
+// never a token.
 type accessEntry struct {
 	method, path, route, repository, user, uid, reason string
 	verb                                               v1alpha1.Verb
+	kind                                               routeKind
+	reference, pod                                     string
 }
 
 func (p *proxy) serve(w http.ResponseWriter, r *http.Request, entry *accessEntry) {
@@ -106,6 +114,9 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, entry *accessEntry
 		return
 	}
 	entry.user, entry.uid = id.Username, id.UID
+	if pods := id.Extra[podNameExtra]; len(pods) == 1 {
+		entry.pod = pods[0]
+	}
 
 	rt, err := parseRoute(r.URL.Path)
 	if err != nil {
@@ -119,7 +130,7 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request, entry *accessEntry
 		writeError(w, status, re.code, re.message)
 		return
 	}
-	entry.repository = rt.name
+	entry.repository, entry.kind, entry.reference = rt.name, rt.kind, rt.reference
 	entry.route = routeName(rt.kind, true)
 
 	if !p.authorize(w, r.Context(), id, verb, entry) {

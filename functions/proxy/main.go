@@ -29,6 +29,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
 )
 
@@ -47,6 +48,7 @@ type config struct {
 	repository         string
 	repositories       string
 	shutdownGrace      time.Duration
+	sink               string
 	metrics            knativemetrics.Config
 }
 
@@ -73,6 +75,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig; in-cluster configuration when empty")
 	fs.StringVar(&c.repository, "repository", env(proxyenv.Repository, ""), "repository glob the connector is scoped to")
 	fs.StringVar(&c.repositories, "repositories", env(proxyenv.Repositories, ""), "spec.repositories as JSON")
+	fs.StringVar(&c.sink, "sink", env(proxyenv.Sink, ""), "CloudEvents sink URL ($K_SINK); no events when empty")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Minute, "how long transfers in flight may finish on shutdown")
 	fs.StringVar(&c.metrics.Protocol, "metrics-protocol", env("METRICS_PROTOCOL", knativemetrics.ProtocolNone), "OpenTelemetry metrics export: none, prometheus, grpc or http/protobuf")
 	fs.StringVar(&c.metrics.Endpoint, "metrics-endpoint", env("METRICS_ENDPOINT", ""), "the exporter's endpoint (host:port to serve Prometheus on)")
@@ -140,6 +143,8 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 	authz.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "access", hit) }
 	return &proxy{
 		connector: c.namespace + "/" + c.name,
+		namespace: c.namespace,
+		name:      c.name,
 		authn:     authn,
 		authz:     authz,
 		scope:     s,
@@ -211,12 +216,23 @@ func run(logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
+	// Events outlive the server's drain: they get their own context, ended
+	// after it.
+	sendCtx, stopSending := context.WithCancel(context.Background())
+	defer stopSending()
+	var sender *events.Sender
+	if c.sink != "" {
+		if sender, err = events.NewSender(sendCtx, c.sink, events.SenderOptions{MeterProvider: mp, Logger: logger}); err != nil {
+			return err
+		}
+		p.events = sender
+	}
 	l, err := net.Listen("tcp", c.listen)
 	if err != nil {
 		return err
 	}
 	srv := newServer(p)
-	logger.Infow("Serving", "address", l.Addr().String(), "upstream", c.upstream, "auth", c.auth)
+	logger.Infow("Serving", "address", l.Addr().String(), "upstream", c.upstream, "auth", c.auth, "sink", c.sink)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -229,6 +245,14 @@ func run(logger *zap.SugaredLogger) error {
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if sender != nil {
+		stopSending()
+		closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancelClose()
+		if err := sender.Close(closeCtx); err != nil {
+			logger.Warnw("Events still queued at exit were dropped", "queued", sender.Queued())
+		}
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 type testProxy struct {
 	*httptest.Server
 	reviews, accessChecks atomic.Int32
+	events                recordedEvents
 }
 
 // newTestProxy serves a proxy for upstream; tokens as fakeKube says.
@@ -44,6 +45,7 @@ func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testP
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.events = &tp.events
 	tp.Server = httptest.NewServer(p)
 	t.Cleanup(tp.Close)
 	return tp

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// recordedEvents keeps what the proxy sent.
+type recordedEvents struct {
+	mu  sync.Mutex
+	all []cloudevents.Event
+}
+
+func (r *recordedEvents) Send(e cloudevents.Event) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.all = append(r.all, e)
+	return true
+}
+
+func (r *recordedEvents) take() []cloudevents.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.all
+	r.all = nil
+	return out
+}
+
+func TestProxyEvents(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	srv := newTestProxy(t, reg.URL, noop.NewMeterProvider())
+	host := strings.TrimPrefix(srv.URL, "http://")
+	do := func(method, path, token string) int {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		if token != "" {
+			req.SetBasicAuth("u", token)
+		}
+		req.Header.Set("User-Agent", "test-client/1.0")
+		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	manifest := "/v2/testing/busybox/manifests/latest"
+
+	for _, c := range []struct {
+		name, method, path, token string
+		wantType, wantReason      string // "" type: no event
+		wantUser                  string
+	}{
+		{"a manifest served", "GET", manifest, "good", events.ImagePulled, "", "system:serviceaccount:ns:app"},
+		{"a HEAD serves nothing", "HEAD", manifest, "good", "", "", ""},
+		{"a blob is not an image pull", "GET", "/v2/testing/busybox/tags/list", "good", "", "", ""},
+		{"no token", "GET", manifest, "", events.AccessDenied, events.ReasonNoToken, ""},
+		{"a bad token", "GET", manifest, "bad", events.AccessDenied, events.ReasonBadToken, ""},
+		{"no RBAC for push", "DELETE", manifest, "good", events.AccessDenied, events.ReasonNoRBAC, "system:serviceaccount:ns:app"},
+		{"the catalog", "GET", "/v2/_catalog", "good", events.AccessDenied, events.ReasonOutOfScope, "system:serviceaccount:ns:app"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			do(c.method, c.path, c.token)
+			got := srv.events.take()
+			if c.wantType == "" {
+				if len(got) != 0 {
+					t.Fatalf("events %v, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatalf("%d events, want one %s", len(got), c.wantType)
+			}
+			e := got[0]
+			var data events.ImageData
+			if err := json.Unmarshal(e.Data(), &data); err != nil {
+				t.Fatal(err)
+			}
+			if e.Type() != c.wantType || data.Reason != c.wantReason || data.Identity.Username != c.wantUser {
+				t.Errorf("event %s reason %q user %q; want %s %q %q", e.Type(), data.Reason, data.Identity.Username, c.wantType, c.wantReason, c.wantUser)
+			}
+			if e.Source() != events.Source("ns", "harbor") || data.Connector != "harbor" || data.Namespace != "ns" || data.UserAgent != "test-client/1.0" {
+				t.Errorf("event %v with data %+v", e, data)
+			}
+			raw, _ := json.Marshal(e)
+			for _, secret := range []string{registry.Password, `"bad"`, "Basic "} {
+				if strings.Contains(string(raw), secret) {
+					t.Errorf("the event holds %q: %s", secret, raw)
+				}
+			}
+			if c.wantType == events.ImagePulled {
+				if e.Subject() != host+"/testing/busybox:latest" || data.Repository != "testing/busybox" || data.Reference != "latest" ||
+					!strings.HasPrefix(data.Digest, "sha256:") || data.Identity.UID != "u1" || data.Outcome != events.OutcomeAllowed {
+					t.Errorf("image.pulled subject %q data %+v", e.Subject(), data)
+				}
+			}
+		})
+	}
+}
