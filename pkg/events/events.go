@@ -38,6 +38,14 @@ const (
 	ReasonOutOfScope = "OutOfScope"
 )
 
+// Reasons for PullSecretsRefresh.
+const (
+	RefreshConnectorChanged    = "ConnectorChanged"
+	RefreshExpiring            = "Expiring"
+	RefreshServiceAccountAdded = "ServiceAccountAdded"
+	RefreshNamespaceAdded      = "NamespaceAdded"
+)
+
 // Source is the event source of everything about one Connector: its API path.
 func Source(namespace, name string) string {
 	return fmt.Sprintf("/apis/oci-connector.dev/v1alpha1/namespaces/%s/connectors/%s", namespace, name)

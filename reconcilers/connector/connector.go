@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	rbacv1listers "k8s.io/client-go/listers/rbac/v1"
+	"knative.dev/pkg/apis"
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/logging"
 	pkgreconciler "knative.dev/pkg/reconciler"
@@ -30,6 +31,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorreconciler "github.com/oci-connector/oci-connector/pkg/client/injection/reconciler/connector/v1alpha1/connector"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
 )
@@ -44,6 +46,8 @@ type Reconciler struct {
 	clusterRoleBindingLister rbacv1listers.ClusterRoleBindingLister
 	tracker                  tracker.Interface
 	sinkResolver             *resolver.URIResolver
+	// cloudEvents sends the controller's CloudEvents; nil sends none.
+	cloudEvents *cloudEvents
 
 	checker       upstream.Checker
 	checks        *upstreamResults
@@ -58,6 +62,10 @@ type Reconciler struct {
 
 // Check that our Reconciler implements the generated interface.
 var _ connectorreconciler.Interface = (*Reconciler)(nil)
+
+// digestPrefixLength is how much of the Secret's digest a
+// credentials.rotated event carries: enough to tell rotations apart.
+const digestPrefixLength = 8
 
 // ReconcileKind implements connectorreconciler.Interface.
 func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) pkgreconciler.Event {
@@ -76,11 +84,20 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) p
 	if err := r.reconcileProxyIdentity(ctx, c); err != nil {
 		return err
 	}
-	ksvc, err := r.reconcileService(ctx, c, spec, secretDigest)
+	sink := r.resolveSink(ctx, c, spec)
+	c.Status.SinkURI, _ = apis.ParseURL(sink)
+	ksvc, err := r.reconcileService(ctx, c, spec, secretDigest, sink)
 	if err != nil {
 		return err
 	}
 	c.Status.PropagateServiceStatus(ksvc)
+
+	// A new generation may change which pull secrets are due.
+	if spec.PullSecrets != nil && c.Status.ObservedGeneration != c.Generation {
+		r.cloudEvents.send(ctx, sink, c, events.PullSecretsRefresh, events.RefreshData{
+			Connector: c.Name, Namespace: c.Namespace, Reason: events.RefreshConnectorChanged,
+		})
+	}
 
 	r.enqueueAfter(c, r.settings.RecheckInterval)
 	return nil
@@ -166,12 +183,12 @@ func upstreamReason(err error) string {
 
 // reconcileService creates the proxy's Knative Service, or puts it back to
 // the desired spec when it drifted.
-func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secretDigest string) (*servingv1.Service, error) {
+func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secretDigest, sink string) (*servingv1.Service, error) {
 	desired := resources.MakeService(c, resources.ServiceArgs{
 		Image:          r.settings.ProxyImage,
 		TimeoutSeconds: r.settings.TimeoutSeconds,
 		SecretDigest:   secretDigest,
-		SinkURI:        r.resolveSink(ctx, c, spec),
+		SinkURI:        sink,
 	})
 
 	existing, err := r.serviceLister.Services(c.Namespace).Get(desired.Name)
@@ -204,6 +221,10 @@ func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector
 	if newDigest := desired.Spec.Template.Annotations[resources.SecretDigestAnnotation]; oldDigest != "" && oldDigest != newDigest {
 		controllerEvent(ctx, c, corev1.EventTypeNormal, "CredentialsRotated",
 			"Secret %q changed; rolling a new proxy revision", spec.Auth.SecretRef.Name)
+		r.cloudEvents.send(ctx, sink, c, events.CredentialsRotated, events.CredentialsData{
+			Connector: c.Name, Namespace: c.Namespace, Secret: spec.Auth.SecretRef.Name,
+			DigestPrefix: newDigest[:min(len(newDigest), digestPrefixLength)],
+		})
 	}
 	controllerEvent(ctx, c, corev1.EventTypeNormal, "ServiceUpdated", "Updated proxy Service %q", desired.Name)
 	return updated, nil

@@ -54,6 +54,7 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 		secretDigests:            newSecretDigests(),
 		settings:                 settings,
 		clock:                    time.Now,
+		cloudEvents:              newCloudEvents(ctx),
 	}
 	impl := connectorreconciler.NewImpl(ctx, r)
 	r.enqueueAfter = impl.EnqueueAfter

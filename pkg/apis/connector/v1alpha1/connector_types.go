@@ -185,6 +185,11 @@ type ConnectorStatus struct {
 	// Audience is the token audience the proxy accepts.
 	// +optional
 	Audience string `json:"audience,omitempty"`
+
+	// SinkURI is where the proxy and the controller send CloudEvents,
+	// resolved from spec.sink; empty without one.
+	// +optional
+	SinkURI *apis.URL `json:"sinkUri,omitempty"`
 }
 
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object

@@ -164,6 +164,11 @@ func (in *ConnectorStatus) DeepCopyInto(out *ConnectorStatus) {
 		*out = new(v1.Addressable)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.SinkURI != nil {
+		in, out := &in.SinkURI, &out.SinkURI
+		*out = new(apis.URL)
+		(*in).DeepCopyInto(*out)
+	}
 	return
 }
 
