@@ -1,0 +1,129 @@
+// Command audit is oci-connector's audit trail, a Knative Service: it stores
+// every CloudEvent it receives once, keyed by (source, id), in PostgreSQL
+// (DATABASE_URL) or an embedded SQLite file, answers queries about them in
+// JSON, shows them on a page, and forgets them after the retention period.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+type config struct {
+	listen            string
+	databaseURL       string
+	sqlitePath        string
+	retention         time.Duration
+	retentionInterval time.Duration
+}
+
+func parseConfig(args []string) (config, error) {
+	env := func(key, def string) string {
+		if v := os.Getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	var c config
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.StringVar(&c.listen, "listen", ":"+env("PORT", "8080"), "address to serve on ($PORT sets the port)")
+	fs.StringVar(&c.databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL ($DATABASE_URL); SQLite when empty")
+	fs.StringVar(&c.sqlitePath, "sqlite", env("SQLITE_PATH", "audit.db"), "SQLite file when there is no database URL")
+	retention := env("RETENTION", "2160h")
+	fs.Func("retention", "how long events are kept ($RETENTION, default 2160h: 90 days)", func(v string) error { retention = v; return nil })
+	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often old events are deleted")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	d, err := time.ParseDuration(retention)
+	if err != nil || d <= 0 {
+		return c, fmt.Errorf("retention %q: want a positive duration such as 2160h", retention)
+	}
+	c.retention = d
+	return c, nil
+}
+
+func main() {
+	zl, err := zap.NewProduction()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	logger := zl.Sugar()
+	defer func() { _ = logger.Sync() }()
+	if err := run(logger); err != nil {
+		logger.Fatalw("Audit failed", zap.Error(err))
+	}
+}
+
+func run(logger *zap.SugaredLogger) error {
+	c, err := parseConfig(os.Args[1:])
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := openStore(ctx, c.databaseURL, c.sqlitePath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	go enforceRetention(ctx, st, c.retention, c.retentionInterval, logger)
+
+	l, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           (&server{store: st, logger: logger, now: time.Now}).routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	backend := "sqlite:" + c.sqlitePath
+	if c.databaseURL != "" {
+		backend = "postgres"
+	}
+	logger.Infow("Serving", "address", l.Addr().String(), "store", backend, "retention", c.retention)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// enforceRetention deletes events older than retention, now and then every
+// interval.
+func enforceRetention(ctx context.Context, st *store, retention, interval time.Duration, logger *zap.SugaredLogger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := st.deleteBefore(ctx, time.Now().Add(-retention))
+		if err != nil {
+			logger.Errorw("Retention", zap.Error(err))
+		} else if n > 0 {
+			logger.Infow("Deleted events past retention", "count", n, "retention", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"html/template"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/oci-connector/oci-connector/pkg/events"
+)
+
+// pageTemplate lists recent events with the filters of GET /events, rendered
+// on the server: no script, works anywhere.
+var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>oci-connector audit</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1.5rem}table{border-collapse:collapse;width:100%}
+th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-size:.9rem}
+.denied{color:#a40000}form{margin-bottom:1rem}label{margin-right:.8rem}
+</style></head><body>
+<h1>oci-connector audit</h1>
+<form method="get" action="/">
+<label>Type <select name="type"><option value="">any</option>{{range .Types}}<option value="{{.}}"{{if eq . $.Filter.Type}} selected{{end}}>{{.}}</option>{{end}}</select></label>
+<label>Namespace <input name="namespace" value="{{.Filter.Namespace}}"></label>
+<label>Connector <input name="connector" value="{{.Filter.Connector}}"></label>
+<label>Identity <input name="identity" value="{{.Filter.Identity}}" size="40"></label>
+<label>Image <input name="subject" value="{{.Filter.Subject}}" size="40"></label>
+<button type="submit">Filter</button>
+</form>
+{{if .Error}}<p class="denied">{{.Error}}</p>{{end}}
+<table id="events"><thead><tr><th>Time</th><th>Type</th><th>Image</th><th>Identity</th><th>Outcome</th><th>Reason</th><th>Connector</th></tr></thead><tbody>
+{{range .Records}}<tr class="{{.Outcome}}"><td>{{.Time.Format "2006-01-02 15:04:05Z07:00"}}</td><td>{{.Type}}</td><td>{{.Subject}}</td><td>{{.Identity}}</td><td>{{.Outcome}}</td><td>{{.Reason}}</td><td>{{.Namespace}}/{{.Connector}}</td></tr>
+{{else}}<tr><td colspan="7">No events.</td></tr>{{end}}
+</tbody></table>
+{{if .Next}}<p><a id="next" href="{{.Next}}">Older events</a></p>{{end}}
+</body></html>`))
+
+var eventTypes = []string{events.ImagePulled, events.ImagePushed, events.AccessDenied, events.CredentialsRotated, events.PullSecretsRefresh}
+
+func (s *server) page(w http.ResponseWriter, r *http.Request) {
+	data := struct {
+		Filter  filter
+		Types   []string
+		Records []record
+		Next    string
+		Error   string
+	}{Types: eventTypes}
+	f, err := filterFrom(r)
+	data.Filter = f
+	if err == nil {
+		var next string
+		data.Records, next, err = s.store.query(r.Context(), f)
+		if next != "" {
+			q := r.URL.Query()
+			q.Set("cursor", next)
+			data.Next = "/?" + q.Encode()
+		}
+	}
+	if err != nil {
+		data.Error = err.Error()
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := pageTemplate.Execute(w, data); err != nil {
+		s.logger.Errorw("Rendering the page", zap.Error(err))
+	}
+}

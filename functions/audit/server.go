@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"go.uber.org/zap"
+)
+
+// defaultStatsWindow is what GET /stats counts without since.
+const defaultStatsWindow = 24 * time.Hour
+
+// server is the audit function's HTTP face: the CloudEvents receiver, the
+// JSON query API and the page.
+type server struct {
+	store  *store
+	logger *zap.SugaredLogger
+	now    func() time.Time
+}
+
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /", s.receive)
+	mux.HandleFunc("GET /events", s.listEvents)
+	mux.HandleFunc("GET /stats", s.getStats)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("GET /{$}", s.page)
+	return mux
+}
+
+// receive stores one CloudEvent. A redelivery is accepted and changes
+// nothing; a database error asks the sender to retry.
+func (s *server) receive(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	e, err := cehttp.NewEventFromHTTPRequest(r)
+	if err != nil {
+		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := e.Validate(); err != nil {
+		http.Error(w, "invalid CloudEvent: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	inserted, err := s.store.insert(r.Context(), *e)
+	if err != nil {
+		s.logger.Errorw("Cannot store an event", zap.Error(err))
+		http.Error(w, "cannot store the event now; retry", http.StatusServiceUnavailable)
+		return
+	}
+	if !inserted {
+		s.logger.Debugw("Duplicate event", "source", e.Source(), "id", e.ID())
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// filterFrom reads the query parameters of /events and the page.
+func filterFrom(r *http.Request) (filter, error) {
+	q := r.URL.Query()
+	f := filter{
+		Namespace: q.Get("namespace"), Connector: q.Get("connector"), Type: q.Get("type"),
+		Subject: q.Get("subject"), Identity: q.Get("identity"), Cursor: q.Get("cursor"),
+	}
+	var err error
+	if f.Since, err = timeParam(q.Get("since")); err != nil {
+		return f, errors.New("since: " + err.Error())
+	}
+	if f.Until, err = timeParam(q.Get("until")); err != nil {
+		return f, errors.New("until: " + err.Error())
+	}
+	if l := q.Get("limit"); l != "" {
+		if f.Limit, err = strconv.Atoi(l); err != nil || f.Limit < 1 {
+			return f, errors.New("limit: want a positive number")
+		}
+	}
+	return f, nil
+}
+
+// timeParam takes RFC 3339 or a duration back from now ("1h").
+func timeParam(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, errors.New("want RFC 3339 (2026-11-22T10:00:00Z) or a duration back from now (24h)")
+	}
+	return t, nil
+}
+
+func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
+	f, err := filterFrom(r)
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	records, next, err := s.store.query(r.Context(), f)
+	if errors.Is(err, errBadCursor) {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	} else if err != nil {
+		s.logger.Errorw("Query failed", zap.Error(err))
+		writeJSONError(w, http.StatusInternalServerError, "the query failed")
+		return
+	}
+	if records == nil {
+		records = []record{}
+	}
+	writeJSON(w, map[string]any{"events": records, "next": next})
+}
+
+func (s *server) getStats(w http.ResponseWriter, r *http.Request) {
+	since, err := timeParam(r.URL.Query().Get("since"))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "since: "+err.Error())
+		return
+	}
+	until, err := timeParam(r.URL.Query().Get("until"))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "until: "+err.Error())
+		return
+	}
+	now := s.now()
+	if until.IsZero() {
+		until = now
+	}
+	if since.IsZero() {
+		since = until.Add(-defaultStatsWindow)
+	}
+	perImage, perNamespace, err := s.store.stats(r.Context(), since, until)
+	if err != nil {
+		s.logger.Errorw("Stats failed", zap.Error(err))
+		writeJSONError(w, http.StatusInternalServerError, "the query failed")
+		return
+	}
+	writeJSON(w, map[string]any{
+		"since": since.UTC(), "until": until.UTC(),
+		"pullsPerImage": nonNil(perImage), "pullsPerNamespace": nonNil(perNamespace),
+	})
+}
+
+func nonNil(c []count) []count {
+	if c == nil {
+		return []count{}
+	}
+	return c
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, code int, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": message})
+}

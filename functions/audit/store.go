@@ -1,0 +1,293 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+
+	"github.com/oci-connector/oci-connector/pkg/events"
+)
+
+// store keeps events in PostgreSQL or SQLite, one schema for both; queries
+// are written with ? and rebound for PostgreSQL.
+type store struct {
+	db       *sql.DB
+	postgres bool
+}
+
+// openStore opens PostgreSQL when databaseURL is set, else the SQLite file at
+// sqlitePath, and brings the schema up to date.
+func openStore(ctx context.Context, databaseURL, sqlitePath string) (*store, error) {
+	s := &store{postgres: databaseURL != ""}
+	var err error
+	if s.postgres {
+		s.db, err = sql.Open("pgx", databaseURL)
+	} else {
+		// WAL lets the page read while the receiver writes; one writer at a time.
+		s.db, err = sql.Open("sqlite", "file:"+sqlitePath+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)")
+		s.db.SetMaxOpenConns(1)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the database: %w", err)
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		s.db.Close()
+		return nil, fmt.Errorf("reaching the database: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *store) Close() error { return s.db.Close() }
+
+// rebind turns ? placeholders into PostgreSQL's $1, $2, ...
+func (s *store) rebind(query string) string {
+	if !s.postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// record is one stored event.
+type record struct {
+	Source     string          `json:"source"`
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Subject    string          `json:"subject,omitempty"`
+	Time       time.Time       `json:"time"`
+	Namespace  string          `json:"namespace,omitempty"`
+	Connector  string          `json:"connector,omitempty"`
+	Repository string          `json:"repository,omitempty"`
+	Reference  string          `json:"reference,omitempty"`
+	Digest     string          `json:"digest,omitempty"`
+	Identity   string          `json:"identity,omitempty"`
+	Client     string          `json:"clientNamespace,omitempty"`
+	Pod        string          `json:"pod,omitempty"`
+	UserAgent  string          `json:"userAgent,omitempty"`
+	Outcome    string          `json:"outcome,omitempty"`
+	Reason     string          `json:"reason,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
+}
+
+// recordOf flattens an event for its row; the data is kept whole beside.
+func recordOf(e cloudevents.Event) record {
+	var d struct {
+		events.ImageData
+		Secret string `json:"secret"`
+	}
+	_ = json.Unmarshal(e.Data(), &d) // the columns stay empty for data of another shape
+	t := e.Time()
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return record{
+		Source: e.Source(), ID: e.ID(), Type: e.Type(), Subject: e.Subject(), Time: t.UTC(),
+		Namespace: d.Namespace, Connector: d.Connector, Repository: d.Repository, Reference: d.Reference,
+		Digest: d.Digest, Identity: d.Identity.Username, Client: clientNamespace(d.Identity.Username),
+		Pod: d.Identity.Pod, UserAgent: d.UserAgent, Outcome: d.Outcome, Reason: d.Reason, Data: e.Data(),
+	}
+}
+
+// clientNamespace is the namespace of a ServiceAccount username.
+func clientNamespace(username string) string {
+	parts := strings.Split(username, ":")
+	if len(parts) == 4 && parts[0] == "system" && parts[1] == "serviceaccount" {
+		return parts[2]
+	}
+	return ""
+}
+
+// insert stores e once: a second delivery of the same (source, id) changes
+// nothing, and says so.
+func (s *store) insert(ctx context.Context, e cloudevents.Event) (inserted bool, err error) {
+	r := recordOf(e)
+	res, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO events
+		(source, id, type, subject, time_us, namespace, connector, repository, reference, digest,
+		 identity, client_namespace, pod, user_agent, outcome, reason, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (source, id) DO NOTHING`),
+		r.Source, r.ID, r.Type, r.Subject, r.Time.UnixMicro(), r.Namespace, r.Connector, r.Repository, r.Reference, r.Digest,
+		r.Identity, r.Client, r.Pod, r.UserAgent, r.Outcome, r.Reason, string(r.Data))
+	if err != nil {
+		return false, fmt.Errorf("storing event %s from %s: %w", r.ID, r.Source, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// filter is what GET /events and the page select by; empty fields match all.
+type filter struct {
+	Namespace, Connector, Type, Subject, Identity string
+	Since, Until                                  time.Time
+	Limit                                         int
+	// Cursor continues a listing where its last page ended.
+	Cursor string
+}
+
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+var errBadCursor = errors.New("the cursor is not one this server gave out")
+
+// query lists events newest first, a page at a time; next is the cursor of
+// the following page, empty at the end.
+func (s *store) query(ctx context.Context, f filter) (out []record, next string, err error) {
+	var where []string
+	var args []any
+	eq := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	eq("namespace", f.Namespace)
+	eq("type", f.Type)
+	eq("subject", f.Subject)
+	eq("identity", f.Identity)
+	if ns, name, ok := strings.Cut(f.Connector, "/"); ok {
+		eq("namespace", ns)
+		eq("connector", name)
+	} else {
+		eq("connector", f.Connector)
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "time_us >= ?")
+		args = append(args, f.Since.UnixMicro())
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "time_us < ?")
+		args = append(args, f.Until.UnixMicro())
+	}
+	if f.Cursor != "" {
+		t, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, "(time_us < ? OR (time_us = ? AND id < ?))")
+		args = append(args, t, t, id)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultLimit
+	}
+	limit = min(limit, maxLimit)
+	q := `SELECT source, id, type, subject, time_us, namespace, connector, repository, reference, digest,
+		identity, client_namespace, pod, user_agent, outcome, reason, data FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY time_us DESC, id DESC LIMIT ?"
+	args = append(args, limit+1)
+
+	rows, err := s.db.QueryContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("querying events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r record
+		var us int64
+		var data string
+		if err := rows.Scan(&r.Source, &r.ID, &r.Type, &r.Subject, &us, &r.Namespace, &r.Connector, &r.Repository, &r.Reference,
+			&r.Digest, &r.Identity, &r.Client, &r.Pod, &r.UserAgent, &r.Outcome, &r.Reason, &data); err != nil {
+			return nil, "", fmt.Errorf("reading events: %w", err)
+		}
+		r.Time = time.UnixMicro(us).UTC()
+		r.Data = json.RawMessage(data)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("reading events: %w", err)
+	}
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = encodeCursor(last.Time.UnixMicro(), last.ID)
+	}
+	return out, next, nil
+}
+
+func encodeCursor(us int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(us, 10) + "|" + id))
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, "", errBadCursor
+	}
+	t, id, ok := strings.Cut(string(raw), "|")
+	us, err := strconv.ParseInt(t, 10, 64)
+	if !ok || err != nil {
+		return 0, "", errBadCursor
+	}
+	return us, id, nil
+}
+
+// count is one group of GET /stats.
+type count struct {
+	Key   string `json:"key"`
+	Pulls int64  `json:"pulls"`
+}
+
+// stats counts pulls in [since, until) per image (connector and repository)
+// and per namespace of the pulling ServiceAccount, most pulled first.
+func (s *store) stats(ctx context.Context, since, until time.Time) (perImage, perNamespace []count, err error) {
+	group := func(key string) ([]count, error) {
+		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+key+` AS k, COUNT(*) AS n FROM events
+			WHERE type = ? AND time_us >= ? AND time_us < ? GROUP BY k ORDER BY n DESC, k LIMIT 100`),
+			events.ImagePulled, since.UnixMicro(), until.UnixMicro())
+		if err != nil {
+			return nil, fmt.Errorf("counting pulls: %w", err)
+		}
+		defer rows.Close()
+		var out []count
+		for rows.Next() {
+			var c count
+			if err := rows.Scan(&c.Key, &c.Pulls); err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, rows.Err()
+	}
+	if perImage, err = group("namespace || '/' || connector || ':' || repository"); err != nil {
+		return nil, nil, err
+	}
+	perNamespace, err = group("client_namespace")
+	return perImage, perNamespace, err
+}
+
+// deleteBefore removes events older than t, the retention.
+func (s *store) deleteBefore(ctx context.Context, t time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM events WHERE time_us < ?`), t.UnixMicro())
+	if err != nil {
+		return 0, fmt.Errorf("deleting old events: %w", err)
+	}
+	return res.RowsAffected()
+}

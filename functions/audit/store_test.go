@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/postgres"
+)
+
+// postgresURL is one real PostgreSQL server for the package's tests.
+var postgresURL string
+
+func TestMain(m *testing.M) {
+	runner := &harness.Runner{}
+	postgresURL = postgres.Start(runner)
+	code := m.Run()
+	runner.Close()
+	os.Exit(code)
+}
+
+// eachStore runs f against a fresh SQLite file and the PostgreSQL server
+// (emptied first).
+func eachStore(t *testing.T, f func(t *testing.T, s *store)) {
+	ctx := context.Background()
+	t.Run("sqlite", func(t *testing.T) {
+		s, err := openStore(ctx, "", filepath.Join(t.TempDir(), "audit.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		f(t, s)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		s, err := openStore(ctx, postgresURL, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM events`); err != nil {
+			t.Fatal(err)
+		}
+		f(t, s)
+	})
+}
+
+func event(t *testing.T, typ, id string, at time.Time, data events.ImageData) cloudevents.Event {
+	t.Helper()
+	e, err := events.New(typ, data.Namespace, data.Connector, "proxy.example.com/"+data.Repository+":"+data.Reference, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetID(id)
+	e.SetTime(at)
+	return e
+}
+
+func pulled(ns, connector, repo, user string) events.ImageData {
+	return events.ImageData{Connector: connector, Namespace: ns, Repository: repo, Reference: "v1",
+		Identity: events.Identity{Username: user}, Outcome: events.OutcomeAllowed}
+}
+
+func TestStore(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *store) {
+		ctx := context.Background()
+		base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+		alice := "system:serviceaccount:team-a:default"
+		bob := "system:serviceaccount:team-b:builder"
+		all := []cloudevents.Event{
+			event(t, events.ImagePulled, "1", base, pulled("platform", "harbor", "team/app", alice)),
+			event(t, events.ImagePulled, "2", base.Add(time.Minute), pulled("platform", "harbor", "team/app", bob)),
+			event(t, events.ImagePulled, "3", base.Add(2*time.Minute), pulled("platform", "harbor", "team/db", alice)),
+			event(t, events.AccessDenied, "4", base.Add(3*time.Minute), events.ImageData{Connector: "harbor", Namespace: "platform",
+				Repository: "team/app", Identity: events.Identity{Username: bob}, Outcome: events.OutcomeDenied, Reason: events.ReasonNoRBAC}),
+			event(t, events.ImagePulled, "5", base.Add(4*time.Minute), pulled("other", "quay", "x/y", alice)),
+		}
+		for _, e := range all {
+			if inserted, err := s.insert(ctx, e); err != nil || !inserted {
+				t.Fatalf("insert %s: %v, %v", e.ID(), inserted, err)
+			}
+		}
+		// A redelivery leaves one row.
+		if inserted, err := s.insert(ctx, all[0]); err != nil || inserted {
+			t.Fatalf("the duplicate insert: inserted %v, %v", inserted, err)
+		}
+		if got, _, _ := s.query(ctx, filter{}); len(got) != 5 {
+			t.Fatalf("%d rows after a duplicate, want 5", len(got))
+		}
+
+		ids := func(f filter) []string {
+			t.Helper()
+			rows, _, err := s.query(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, r := range rows {
+				out = append(out, r.ID)
+			}
+			return out
+		}
+		for _, c := range []struct {
+			name string
+			f    filter
+			want string
+		}{
+			{"all, newest first", filter{}, "5 4 3 2 1"},
+			{"by type", filter{Type: events.AccessDenied}, "4"},
+			{"by the Connector's namespace", filter{Namespace: "other"}, "5"},
+			{"by connector name", filter{Connector: "harbor"}, "4 3 2 1"},
+			{"by namespace/name", filter{Connector: "other/quay"}, "5"},
+			{"by identity", filter{Identity: bob}, "4 2"},
+			{"by image", filter{Subject: "proxy.example.com/team/db:v1"}, "3"},
+			{"since and until", filter{Since: base.Add(time.Minute), Until: base.Add(3 * time.Minute)}, "3 2"},
+		} {
+			if got := join(ids(c.f)); got != c.want {
+				t.Errorf("%s: %q, want %q", c.name, got, c.want)
+			}
+		}
+
+		// Pages of two, by cursor.
+		var pages []string
+		f := filter{Limit: 2}
+		for {
+			rows, next, err := s.query(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var page []string
+			for _, r := range rows {
+				page = append(page, r.ID)
+			}
+			pages = append(pages, join(page))
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		if got := join(pages); got != "5 4 3 2 1" || len(pages) != 3 {
+			t.Errorf("pages %q", pages)
+		}
+		if _, _, err := s.query(ctx, filter{Cursor: "nonsense!"}); err != errBadCursor {
+			t.Errorf("a bad cursor: %v", err)
+		}
+
+		// The stored row keeps the identity and the data whole.
+		rows, _, _ := s.query(ctx, filter{Type: events.AccessDenied})
+		if r := rows[0]; r.Identity != bob || r.Client != "team-b" || r.Reason != events.ReasonNoRBAC || r.Outcome != events.OutcomeDenied || len(r.Data) == 0 {
+			t.Errorf("row %+v", r)
+		}
+
+		perImage, perNamespace, err := s.stats(ctx, base, base.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(perImage) != 3 || perImage[0] != (count{"platform/harbor:team/app", 2}) {
+			t.Errorf("pulls per image %+v", perImage)
+		}
+		if len(perNamespace) != 2 || perNamespace[0] != (count{"team-a", 3}) || perNamespace[1] != (count{"team-b", 1}) {
+			t.Errorf("pulls per namespace %+v", perNamespace)
+		}
+
+		n, err := s.deleteBefore(ctx, base.Add(2*time.Minute))
+		if err != nil || n != 2 {
+			t.Fatalf("deleteBefore: %d, %v; want 2", n, err)
+		}
+		if got := join(ids(filter{})); got != "5 4 3" {
+			t.Errorf("after retention: %q", got)
+		}
+	})
+}
+
+func TestMigrationsRunOnce(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *store) {
+		if err := s.migrate(context.Background()); err != nil {
+			t.Fatalf("migrating again: %v", err)
+		}
+		var versions int
+		if err := s.db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&versions); err != nil {
+			t.Fatal(err)
+		}
+		if versions != len(migrations) {
+			t.Errorf("%d migrations recorded, want %d", versions, len(migrations))
+		}
+	})
+}
+
+func join(ss []string) string { return strings.Join(ss, " ") }
