@@ -4,13 +4,10 @@
 package proxyproc
 
 import (
-	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
@@ -43,41 +40,15 @@ type Options struct {
 	Args []string
 }
 
-var build = sync.OnceValues(func() (string, error) {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "oci-connector-proxy-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "proxy")
-	cmd := exec.Command("go", "build", "-o", bin, "./functions/proxy")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./functions/proxy: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // Start builds the proxy once per process and runs it until t's cleanup.
 func Start(t harness.T, o Options) *Proc {
 	t.Helper()
-	bin, err := build()
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
+	bin := harness.GoBinary(t, "./functions/proxy")
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
 	WriteSecretVolume(t, creds, o.Secret)
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a port: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := harness.FreeAddr(t)
 
 	logPath := filepath.Join(dir, "proxy.log")
 	logFile, err := os.Create(logPath)
@@ -106,28 +77,11 @@ func Start(t harness.T, o Options) *Proc {
 		logFile.Close()
 	})
 	p := &Proc{Host: addr, LogPath: logPath, CredentialsDir: creds, Cmd: cmd, Started: started}
-	if err := p.waitListening(30 * time.Second); err != nil {
+	if err := harness.WaitListening(addr, 30*time.Second); err != nil {
 		raw, _ := os.ReadFile(logPath)
 		t.Fatalf("the proxy did not listen: %v\n%s", err, raw)
 	}
 	return p
-}
-
-func (p *Proc) waitListening(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for {
-		c, err := net.Dial("tcp", p.Host)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
 }
 
 // WriteSecretVolume lays data out as the kubelet does for a Secret volume:

@@ -1,0 +1,73 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// builds holds one build per package for the life of the test process.
+var builds sync.Map // package path -> func() (string, error)
+
+// GoBinary builds a package of this repository (say ./functions/audit) once
+// per process and returns the binary's path.
+func GoBinary(t T, pkg string) string {
+	t.Helper()
+	once, _ := builds.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
+		root, err := RepoRoot()
+		if err != nil {
+			return "", err
+		}
+		dir, err := os.MkdirTemp("", "oci-connector-bin-")
+		if err != nil {
+			return "", err
+		}
+		bin := filepath.Join(dir, filepath.Base(strings.TrimSuffix(pkg, "/")))
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
+		return bin, nil
+	}))
+	bin, err := once.(func() (string, error))()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return bin
+}
+
+// FreeAddr is a 127.0.0.1 address with a port nobody listens on yet.
+func FreeAddr(t T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// WaitListening waits until something accepts connections on addr.
+func WaitListening(addr string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
