@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/proxyenv"
+	"github.com/oci-connector/oci-connector/test/auditproc"
+	"github.com/oci-connector/oci-connector/test/postgres"
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// auditRow is what GET /events returns of one event.
+type auditRow struct {
+	Type, Subject, Identity, Outcome, Reason, Repository, Namespace, Connector string
+	Data                                                                       json.RawMessage
+}
+
+// waitForAudit waits until the audit function holds an event matching query
+// (GET /events parameters) and returns the rows.
+func waitForAudit(t *testing.T, audit *auditproc.Proc, query url.Values) []auditRow {
+	t.Helper()
+	var rows []auditRow
+	waitFor(t, "audit rows for "+query.Encode(), func(ctx context.Context) (bool, string) {
+		resp, err := http.Get(audit.URL + "/events?" + query.Encode())
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var page struct{ Events []auditRow }
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			return false, err.Error()
+		}
+		rows = page.Events
+		return len(rows) > 0, fmt.Sprintf("%d rows", len(rows))
+	})
+	return rows
+}
+
+// The proxy's events reach the audit function (on PostgreSQL) over HTTP: a
+// pull is a row with the ServiceAccount's identity, a refusal a row with its
+// reason, and no row holds a token or the upstream password.
+func TestProxyEventsReachTheAuditTrail(t *testing.T) {
+	audit := auditproc.Start(t, postgres.Start(t))
+	reg := registry.NewHtpasswd(t)
+	s := setupProxy(t, reg, "audit-proxy", "--sink", audit.URL)
+
+	if _, err := remote.Get(s.ref(t, registry.SeedRepository+":"+registry.SeedTag), remote.WithAuth(basicAuth(s.puller))); err != nil {
+		t.Fatalf("pulling through the proxy: %v", err)
+	}
+	rows := waitForAudit(t, audit, url.Values{"type": {events.ImagePulled}})
+	if r := rows[0]; r.Identity != "system:serviceaccount:audit-proxy:puller" || r.Outcome != events.OutcomeAllowed ||
+		r.Repository != registry.SeedRepository || r.Subject != s.proxy.Host+"/"+registry.SeedRepository+":"+registry.SeedTag {
+		t.Errorf("image.pulled row %+v", r)
+	}
+
+	if _, err := remote.Get(s.ref(t, registry.SeedRepository+":"+registry.SeedTag), remote.WithAuth(basicAuth(s.nobody))); err == nil {
+		t.Fatal("a ServiceAccount without RBAC pulled")
+	}
+	rows = waitForAudit(t, audit, url.Values{"type": {events.AccessDenied}, "identity": {"system:serviceaccount:audit-proxy:nobody"}})
+	if r := rows[0]; r.Reason != events.ReasonNoRBAC || r.Outcome != events.OutcomeDenied {
+		t.Errorf("access.denied row %+v", r)
+	}
+
+	resp, err := http.Get("http://" + s.proxy.Host + "/v2/" + registry.SeedRepository + "/manifests/" + registry.SeedTag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	rows = waitForAudit(t, audit, url.Values{"type": {events.AccessDenied}, "subject": {s.proxy.Host + "/" + registry.SeedRepository + ":" + registry.SeedTag}})
+	if !slices.ContainsFunc(rows, func(r auditRow) bool { return r.Reason == events.ReasonNoToken && r.Identity == "" }) {
+		t.Errorf("no access.denied row for the request without a token: %+v", rows)
+	}
+
+	all := waitForAudit(t, audit, url.Values{"limit": {"1000"}})
+	raw, _ := json.Marshal(all)
+	for _, secret := range []string{registry.Password, s.puller, s.nobody} {
+		if strings.Contains(string(raw), secret) {
+			t.Errorf("the audit trail holds a credential")
+		}
+	}
+}
+
+// The controller resolves spec.sink into status.sinkUri and the proxy's
+// K_SINK, and sends pullsecrets.refresh for a new Connector with pull
+// secrets and credentials.rotated when its Secret changes.
+func TestControllerEventsReachTheAuditTrail(t *testing.T) {
+	audit := auditproc.Start(t, "")
+	reg := registry.NewHtpasswd(t)
+	ns := "audit-controller"
+	cluster.EnsureNamespace(t, ns)
+	createSecret(t, ns, "upstream", registry.Username, registry.Password)
+	sink, err := apis.ParseURL(audit.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &v1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "harbor"},
+		Spec: v1alpha1.ConnectorSpec{
+			ConnectorClassName: v1alpha1.ConnectorClassOCI,
+			Address:            reg.URL,
+			Auth: v1alpha1.ConnectorAuth{
+				Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: "upstream"},
+				Params: []v1alpha1.Param{{Name: v1alpha1.ParamRepository, Value: registry.SeedRepository}},
+			},
+			Sink:        &duckv1.Destination{URI: sink},
+			PullSecrets: &v1alpha1.PullSecretsSpec{},
+		},
+	}
+	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Create(context.Background(), c, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	actAsKnative(t, waitForService(t, ns, "c-harbor", nil))
+	got := waitForCondition(t, ns, "harbor", v1alpha1.ConditionReady, corev1.ConditionTrue, "")
+	if got.Status.SinkURI == nil || got.Status.SinkURI.String() != audit.URL {
+		t.Errorf("status.sinkUri = %v, want %s", got.Status.SinkURI, audit.URL)
+	}
+	ksvc := waitForService(t, ns, "c-harbor", nil)
+	var kSink string
+	for _, e := range ksvc.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == proxyenv.Sink {
+			kSink = e.Value
+		}
+	}
+	if kSink != audit.URL {
+		t.Errorf("the proxy's %s = %q, want %s", proxyenv.Sink, kSink, audit.URL)
+	}
+	rows := waitForAudit(t, audit, url.Values{"type": {events.PullSecretsRefresh}, "connector": {ns + "/harbor"}})
+	var refresh events.RefreshData
+	if err := json.Unmarshal(rows[0].Data, &refresh); err != nil || refresh.Reason != events.RefreshConnectorChanged {
+		t.Errorf("pullsecrets.refresh data %s (%v)", rows[0].Data, err)
+	}
+
+	// Rotate the password: the reconciler rolls the proxy and says so.
+	secret, err := cluster.Client.CoreV1().Secrets(ns).Get(context.Background(), "upstream", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.RotatePassword(t, "rotated-password")
+	secret.Data["password"] = []byte("rotated-password")
+	if _, err := cluster.Client.CoreV1().Secrets(ns).Update(context.Background(), secret, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rows = waitForAudit(t, audit, url.Values{"type": {events.CredentialsRotated}, "connector": {ns + "/harbor"}})
+	var rotated events.CredentialsData
+	if err := json.Unmarshal(rows[0].Data, &rotated); err != nil || rotated.Secret != "upstream" || len(rotated.DigestPrefix) != 8 {
+		t.Errorf("credentials.rotated data %s (%v)", rows[0].Data, err)
+	}
+	if strings.Contains(string(rows[0].Data), "rotated-password") || strings.Contains(string(rows[0].Data), registry.Password) {
+		t.Errorf("credentials.rotated holds the password: %s", rows[0].Data)
+	}
+}
