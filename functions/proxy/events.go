@@ -44,6 +44,13 @@ func (p *proxy) emit(r *http.Request, status int, header http.Header, entry *acc
 	default:
 		return
 	}
+	if entry.repository == "" {
+		// Refused before its route was read (no token, a bad token): name
+		// the image anyway when the path says which.
+		if rt, err := parseRoute(r.URL.Path); err == nil {
+			entry.repository, entry.kind, entry.reference = rt.name, rt.kind, rt.reference
+		}
+	}
 	data := events.ImageData{
 		Connector:  p.name,
 		Namespace:  p.namespace,

@@ -97,6 +97,9 @@ func TestProxyEvents(t *testing.T) {
 					t.Errorf("the event holds %q: %s", secret, raw)
 				}
 			}
+			if c.path == manifest && e.Subject() != host+"/testing/busybox:latest" {
+				t.Errorf("subject %q, want the image even when refused early", e.Subject())
+			}
 			if c.wantType == events.ImagePulled {
 				if e.Subject() != host+"/testing/busybox:latest" || data.Repository != "testing/busybox" || data.Reference != "latest" ||
 					!strings.HasPrefix(data.Digest, "sha256:") || data.Identity.UID != "u1" || data.Outcome != events.OutcomeAllowed {
