@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
+	"sigs.k8s.io/yaml"
 
+	rtesting "github.com/oci-connector/oci-connector/reconcilers/testing"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
 	"github.com/oci-connector/oci-connector/test/registry"
@@ -59,6 +62,7 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 		"mutatingwebhookconfiguration.admissionregistration.k8s.io/defaulting.webhook.oci-connector.dev",
 		"validatingwebhookconfiguration.admissionregistration.k8s.io/validation.webhook.oci-connector.dev",
 		"mutatingwebhookconfiguration.admissionregistration.k8s.io/pods.webhook.oci-connector.dev",
+		"service.serving.knative.dev/audit",
 		"configmap/config-logging",
 		"configmap/config-observability",
 	} {
@@ -115,5 +119,27 @@ spec:
 	}
 	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Get(context.Background(), "bad", metav1.GetOptions{}); err == nil {
 		t.Error("the refused Connector exists")
+	}
+}
+
+// The audit function's Knative Service in config/ passes Knative's own
+// defaulting and validation, as Knative's webhook would apply them.
+func TestAuditServiceIsValidForKnative(t *testing.T) {
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "config", "600-audit.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ksvc servingv1.Service
+	if err := yaml.UnmarshalStrict(raw, &ksvc); err != nil {
+		t.Fatalf("config/600-audit.yaml: %v", err)
+	}
+	ctx := rtesting.ServingInstallContext(context.Background())
+	ksvc.SetDefaults(ctx)
+	if err := ksvc.Validate(ctx); err != nil {
+		t.Errorf("Knative refuses config/600-audit.yaml: %v", err)
 	}
 }
