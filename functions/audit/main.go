@@ -85,7 +85,7 @@ func run(logger *zap.SugaredLogger) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           (&server{store: st, logger: logger, now: time.Now}).routes(),
+		Handler:           (&server{store: st, writes: newBatcher(ctx, st), logger: logger, now: time.Now}).routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	backend := "sqlite:" + c.sqlitePath

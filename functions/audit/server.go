@@ -18,6 +18,7 @@ const defaultStatsWindow = 24 * time.Hour
 // JSON query API and the page.
 type server struct {
 	store  *store
+	writes *batcher
 	logger *zap.SugaredLogger
 	now    func() time.Time
 }
@@ -45,14 +46,10 @@ func (s *server) receive(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid CloudEvent: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	inserted, err := s.store.insert(r.Context(), *e)
-	if err != nil {
+	if err := s.writes.write(r.Context(), *e); err != nil {
 		s.logger.Errorw("Cannot store an event", zap.Error(err))
 		http.Error(w, "cannot store the event now; retry", http.StatusServiceUnavailable)
 		return
-	}
-	if !inserted {
-		s.logger.Debugw("Duplicate event", "source", e.Source(), "id", e.ID())
 	}
 	w.WriteHeader(http.StatusAccepted)
 }

@@ -26,7 +26,9 @@ func newTestServer(t *testing.T) (*httptest.Server, *store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := httptest.NewServer((&server{store: st, logger: zap.NewNop().Sugar(), now: time.Now}).routes())
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv := httptest.NewServer((&server{store: st, writes: newBatcher(ctx, st), logger: zap.NewNop().Sugar(), now: time.Now}).routes())
 	t.Cleanup(srv.Close)
 	return srv, st
 }

@@ -120,22 +120,35 @@ func clientNamespace(username string) string {
 	return ""
 }
 
+// insertColumns are the columns an event fills, in insert order.
+const insertColumns = `source, id, type, subject, time_us, namespace, connector, repository, reference, digest,
+	identity, client_namespace, pod, user_agent, outcome, reason, data`
+
 // insert stores e once: a second delivery of the same (source, id) changes
 // nothing, and says so.
 func (s *store) insert(ctx context.Context, e cloudevents.Event) (inserted bool, err error) {
-	r := recordOf(e)
-	res, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO events
-		(source, id, type, subject, time_us, namespace, connector, repository, reference, digest,
-		 identity, client_namespace, pod, user_agent, outcome, reason, data)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (source, id) DO NOTHING`),
-		r.Source, r.ID, r.Type, r.Subject, r.Time.UnixMicro(), r.Namespace, r.Connector, r.Repository, r.Reference, r.Digest,
-		r.Identity, r.Client, r.Pod, r.UserAgent, r.Outcome, r.Reason, string(r.Data))
-	if err != nil {
-		return false, fmt.Errorf("storing event %s from %s: %w", r.ID, r.Source, err)
-	}
-	n, err := res.RowsAffected()
+	n, err := s.insertAll(ctx, []cloudevents.Event{e})
 	return n == 1, err
+}
+
+// insertAll stores events in one statement, each once; it returns how many
+// were new.
+func (s *store) insertAll(ctx context.Context, all []cloudevents.Event) (int64, error) {
+	const columns = 17
+	rows := make([]string, len(all))
+	args := make([]any, 0, columns*len(all))
+	for i, e := range all {
+		r := recordOf(e)
+		rows[i] = "(?" + strings.Repeat(", ?", columns-1) + ")"
+		args = append(args, r.Source, r.ID, r.Type, r.Subject, r.Time.UnixMicro(), r.Namespace, r.Connector, r.Repository,
+			r.Reference, r.Digest, r.Identity, r.Client, r.Pod, r.UserAgent, r.Outcome, r.Reason, string(r.Data))
+	}
+	res, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO events (`+insertColumns+`) VALUES `+
+		strings.Join(rows, ", ")+` ON CONFLICT (source, id) DO NOTHING`), args...)
+	if err != nil {
+		return 0, fmt.Errorf("storing %d events: %w", len(all), err)
+	}
+	return res.RowsAffected()
 }
 
 // filter is what GET /events and the page select by; empty fields match all.

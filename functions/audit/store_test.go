@@ -4,7 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,3 +195,35 @@ func TestMigrationsRunOnce(t *testing.T) {
 }
 
 func join(ss []string) string { return strings.Join(ss, " ") }
+
+// Concurrent writers, duplicates among them, share batches: every event is
+// stored once and every writer hears of its own write.
+func TestBatcherWritesConcurrentEventsOnce(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *store) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		b := newBatcher(ctx, s)
+		base := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, 400)
+		for i := range 400 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := strconv.Itoa(i % 300) // 100 duplicates
+				errs <- b.write(ctx, event(t, events.ImagePulled, id, base, pulled("platform", "harbor", "team/app", "u")))
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int
+		if err := s.db.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n); err != nil || n != 300 {
+			t.Errorf("%d rows (%v), want 300", n, err)
+		}
+	})
+}

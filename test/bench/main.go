@@ -53,15 +53,19 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission")
+	only := flag.String("only", "", "run one part: admission, events")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
 	r := &harness.Runner{}
 	defer r.Close()
 	b := setUp(r)
-	if *only == "admission" {
+	switch *only {
+	case "admission":
 		b.admissionLatency(*admissions)
+		return
+	case "events":
+		b.events()
 		return
 	}
 
@@ -72,6 +76,14 @@ func main() {
 	b.memoryUnderConcurrency(b.uploadBlob(*concurrentMiB*mib), *concurrent)
 	b.authnCallsPerTokenPerMinute(*authnWindow)
 	b.admissionLatency(*admissions)
+	b.events()
+}
+
+// events runs the event figures: the audit function's throughput, then pulls
+// with and without events.
+func (b *bench) events() {
+	audit := b.auditThroughput(20000, 32)
+	b.pullWithEvents(audit, 10, 200)
 }
 
 // bench holds the parts under measurement.

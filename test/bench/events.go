@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/test/auditproc"
+	"github.com/oci-connector/oci-connector/test/postgres"
+	"github.com/oci-connector/oci-connector/test/proxyproc"
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// auditThroughput posts n distinct image.pulled events to the audit function
+// on PostgreSQL from workers connections at once, as senders in many proxies
+// would, and reports the events stored per second. The server runs with
+// fsync off (a test cluster), which favours it: the figure is the function's
+// own ceiling, not a disk's.
+func (b *bench) auditThroughput(n, workers int) *auditproc.Proc {
+	log.Printf("%d events into the audit function on PostgreSQL, %d at a time", n, workers)
+	audit := auditproc.Start(b.r, postgres.Start(b.r))
+	data, err := json.Marshal(events.ImageData{Connector: connector, Namespace: namespace, Repository: registry.SeedRepository,
+		Reference: registry.SeedTag, Identity: events.Identity{Username: "system:serviceaccount:bench:puller"}, Outcome: events.OutcomeAllowed})
+	check(b.r, err)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	var next, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				req, _ := http.NewRequest("POST", audit.URL, bytes.NewReader(data))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Ce-Specversion", "1.0")
+				req.Header.Set("Ce-Id", fmt.Sprintf("bench-%d", i))
+				req.Header.Set("Ce-Source", events.Source(namespace, connector))
+				req.Header.Set("Ce-Type", events.ImagePulled)
+				resp, err := client.Do(req)
+				if err != nil || resp.StatusCode != http.StatusAccepted {
+					failed.Add(1)
+				}
+				if resp != nil {
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if failed.Load() > 0 {
+		b.r.Fatalf("%d of %d events were not accepted", failed.Load(), n)
+	}
+	report("audit_events_per_s_postgres", float64(n)/elapsed.Seconds())
+	return audit
+}
+
+// pullWithEvents compares manifest pulls through two proxies side by side,
+// one sending an image.pulled event per pull to the audit function, one
+// sending none, in alternating rounds so both see the same machine.
+func (b *bench) pullWithEvents(audit *auditproc.Proc, rounds, perRound int) {
+	log.Printf("manifest pulls with and without events, %d rounds of %d", rounds, perRound)
+	start := func(args ...string) *proxyproc.Proc {
+		return proxyproc.Start(b.r, proxyproc.Options{
+			Upstream: b.reg.URL, Namespace: namespace, Name: connector,
+			Kubeconfig: b.cluster.KubeconfigAs(b.r, namespace, "proxy"),
+			Secret:     registry.SecretData(), Args: args,
+		})
+	}
+	with, without := start("--sink", audit.URL), start()
+	path := "/v2/" + registry.SeedRepository + "/manifests/" + registry.SeedTag
+	timeRound := func(p *proxyproc.Proc) time.Duration {
+		t0 := time.Now()
+		for range perRound {
+			b.get("http://"+p.Host, path, "u", b.token, manifestOK)
+		}
+		return time.Since(t0)
+	}
+	timeRound(with) // warm both caches
+	timeRound(without)
+	var tWith, tWithout time.Duration
+	for range rounds {
+		tWith += timeRound(with)
+		tWithout += timeRound(without)
+	}
+	report("pull_with_events_vs_without_ratio", tWithout.Seconds()/tWith.Seconds())
+}
