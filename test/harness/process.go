@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -70,4 +71,40 @@ func WaitListening(addr string, timeout time.Duration) error {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// Server is a program of this repository running as a process.
+type Server struct {
+	Cmd     *exec.Cmd
+	LogPath string
+	Started time.Time
+}
+
+// StartServer runs bin with args (and env added to the test's) until t's
+// cleanup, its output in a log file, and waits until it listens on addr.
+func StartServer(t T, bin string, args, env []string, addr string) *Server {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), filepath.Base(bin)+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		logFile.Close()
+	})
+	if err := WaitListening(addr, 30*time.Second); err != nil {
+		raw, _ := os.ReadFile(logPath)
+		t.Fatalf("%s did not listen on %s: %v\n%s", filepath.Base(bin), addr, err, raw)
+	}
+	return &Server{Cmd: cmd, LogPath: logPath, Started: started}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/oci-connector/oci-connector/test/harness"
@@ -50,11 +49,6 @@ func Start(t harness.T, o Options) *Proc {
 
 	addr := harness.FreeAddr(t)
 
-	logPath := filepath.Join(dir, "proxy.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
 	args := append([]string{
 		"--listen", addr,
 		"--upstream", o.Upstream,
@@ -64,24 +58,8 @@ func Start(t harness.T, o Options) *Proc {
 		"--kubeconfig", o.Kubeconfig,
 		"--shutdown-grace", "2s",
 	}, o.Args...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting the proxy: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		logFile.Close()
-	})
-	p := &Proc{Host: addr, LogPath: logPath, CredentialsDir: creds, Cmd: cmd, Started: started}
-	if err := harness.WaitListening(addr, 30*time.Second); err != nil {
-		raw, _ := os.ReadFile(logPath)
-		t.Fatalf("the proxy did not listen: %v\n%s", err, raw)
-	}
-	return p
+	srv := harness.StartServer(t, bin, args, nil, addr)
+	return &Proc{Host: addr, LogPath: srv.LogPath, CredentialsDir: creds, Cmd: srv.Cmd, Started: srv.Started}
 }
 
 // WriteSecretVolume lays data out as the kubelet does for a Secret volume:

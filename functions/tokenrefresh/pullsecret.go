@@ -1,0 +1,94 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+)
+
+// The labels that tie a pull secret to its Connector and ServiceAccount, and
+// the annotation that says when its token expires.
+const (
+	labelConnectorNamespace = connector.GroupName + "/connector-namespace"
+	labelConnectorName      = connector.GroupName + "/connector-name"
+	labelServiceAccount     = connector.GroupName + "/service-account"
+	annotationExpires       = connector.GroupName + "/token-expires"
+)
+
+// secretName is the pull secret of one ServiceAccount for one Connector:
+// stable, so that writing it again replaces it, and short enough for any
+// names.
+func secretName(c *v1alpha1.Connector, serviceAccount string) string {
+	sum := sha256.Sum256([]byte(c.Namespace + "/" + c.Name + "/" + serviceAccount))
+	return "oci-connector-pull-" + hex.EncodeToString(sum[:8])
+}
+
+// connectorLabels select every pull secret of a Connector.
+func connectorLabels(c *v1alpha1.Connector) map[string]string {
+	return map[string]string{labelConnectorNamespace: c.Namespace, labelConnectorName: c.Name}
+}
+
+// proxyHosts are the hosts a node or a client names the proxy by: the
+// external URL's and the cluster-local address's.
+func proxyHosts(c *v1alpha1.Connector) []string {
+	var hosts []string
+	urls := []*apis.URL{c.Status.URL}
+	if c.Status.Address != nil {
+		urls = append(urls, c.Status.Address.URL)
+	}
+	for _, u := range urls {
+		if u != nil && u.Host != "" {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	return hosts
+}
+
+// makePullSecret is the kubernetes.io/dockerconfigjson Secret that logs a
+// ServiceAccount in to the Connector's proxy with token.
+func makePullSecret(c *v1alpha1.Connector, namespace, serviceAccount, token string, expires time.Time) (*corev1.Secret, error) {
+	type auth struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Auth     string `json:"auth"`
+	}
+	auths := map[string]auth{}
+	for _, h := range proxyHosts(c) {
+		auths[h] = auth{Username: "u", Password: token, Auth: base64.StdEncoding.EncodeToString([]byte("u:" + token))}
+	}
+	if len(auths) == 0 {
+		return nil, fmt.Errorf("connector %s/%s has no proxy URL yet", c.Namespace, c.Name)
+	}
+	config, err := json.Marshal(map[string]any{"auths": auths})
+	if err != nil {
+		return nil, err
+	}
+	labels := connectorLabels(c)
+	labels[labelServiceAccount] = serviceAccount
+	return &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        secretName(c, serviceAccount),
+			Namespace:   namespace,
+			Labels:      labels,
+			Annotations: map[string]string{annotationExpires: expires.UTC().Format(time.RFC3339)},
+		},
+		Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: config},
+	}, nil
+}
+
+// expiresAt reads a pull secret's expiry; zero when it has none.
+func expiresAt(s *corev1.Secret) time.Time {
+	t, _ := time.Parse(time.RFC3339, s.Annotations[annotationExpires])
+	return t
+}
