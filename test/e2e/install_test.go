@@ -63,6 +63,8 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 		"validatingwebhookconfiguration.admissionregistration.k8s.io/validation.webhook.oci-connector.dev",
 		"mutatingwebhookconfiguration.admissionregistration.k8s.io/pods.webhook.oci-connector.dev",
 		"service.serving.knative.dev/audit",
+		"service.serving.knative.dev/tokenrefresh",
+		"clusterrole.rbac.authorization.k8s.io/oci-connector-tokenrefresh",
 		"configmap/config-logging",
 		"configmap/config-observability",
 	} {
@@ -122,24 +124,26 @@ spec:
 	}
 }
 
-// The audit function's Knative Service in config/ passes Knative's own
-// defaulting and validation, as Knative's webhook would apply them.
-func TestAuditServiceIsValidForKnative(t *testing.T) {
+// The functions' Knative Services in config/ pass Knative's own defaulting
+// and validation, as Knative's webhook would apply them.
+func TestFunctionServicesAreValidForKnative(t *testing.T) {
 	root, err := harness.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile(filepath.Join(root, "config", "600-audit.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ksvc servingv1.Service
-	if err := yaml.UnmarshalStrict(raw, &ksvc); err != nil {
-		t.Fatalf("config/600-audit.yaml: %v", err)
-	}
-	ctx := rtesting.ServingInstallContext(context.Background())
-	ksvc.SetDefaults(ctx)
-	if err := ksvc.Validate(ctx); err != nil {
-		t.Errorf("Knative refuses config/600-audit.yaml: %v", err)
+	for _, f := range []string{"600-audit.yaml", "600-tokenrefresh.yaml"} {
+		raw, err := os.ReadFile(filepath.Join(root, "config", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ksvc servingv1.Service
+		if err := yaml.UnmarshalStrict(raw, &ksvc); err != nil {
+			t.Fatalf("config/%s: %v", f, err)
+		}
+		ctx := rtesting.ServingInstallContext(context.Background())
+		ksvc.SetDefaults(ctx)
+		if err := ksvc.Validate(ctx); err != nil {
+			t.Errorf("Knative refuses config/%s: %v", f, err)
+		}
 	}
 }

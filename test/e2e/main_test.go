@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 	// The controller runs as its own ServiceAccount with the shipped RBAC, so
 	// every test also proves that config/'s ClusterRole is enough.
 	cluster.ApplyConfig(runner, "100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml",
-		"200-clusterrole-proxy-access.yaml", "400-webhook-service.yaml")
+		"200-clusterrole-proxy-access.yaml", "200-clusterrole-tokenrefresh.yaml", "400-webhook-service.yaml")
 	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
 	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{
 		ProxyImage:      testImage,
