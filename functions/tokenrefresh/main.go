@@ -79,6 +79,9 @@ func run(logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
+	// A refresh makes a few calls per ServiceAccount; client-go's default of
+	// 5 a second would make a new ServiceAccount wait for seconds.
+	cfg.QPS, cfg.Burst = 100, 200
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err

@@ -146,8 +146,10 @@ func (r *refresher) ensure(ctx context.Context, c *v1alpha1.Connector, spec *v1a
 		}
 		written = true
 	}
-	if err := r.reference(ctx, sa.Namespace, sa.Name, name); err != nil {
-		return time.Time{}, false, err
+	if !slices.Contains(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: name}) {
+		if err := r.reference(ctx, sa.Namespace, sa.Name, name); err != nil {
+			return time.Time{}, false, err
+		}
 	}
 	return expires, written, nil
 }

@@ -35,22 +35,8 @@ import (
 // SubjectAccessReviews that expire during it. Then it times pod creation
 // through the API server with and without the label, side by side.
 func (b *bench) admissionLatency(n int) {
-	log.Print("starting the controller and the admission webhooks")
-	controlplane.Start(b.r, b.cluster.Config, controlplane.Options{})
-	wh := controlplane.StartWebhook(b.r, b.cluster.Config, controlplane.Options{})
-	wh.Install(b.r, b.cluster.Config)
-	ready := controlplane.ReadyConnector(b.r, b.cluster.Config, &v1alpha1.Connector{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "admission"},
-		Spec: v1alpha1.ConnectorSpec{
-			ConnectorClassName: v1alpha1.ConnectorClassOCI,
-			Address:            b.reg.URL,
-			Auth: v1alpha1.ConnectorAuth{
-				Name:      v1alpha1.AuthBasic,
-				SecretRef: &v1alpha1.SecretReference{Name: "admission-upstream"},
-				Params:    []v1alpha1.Param{{Name: v1alpha1.ParamRepository, Value: registry.SeedRepository}},
-			},
-		},
-	}, registry.SecretData(), func(string) {})
+	wh := b.controlPlane()
+	ready := b.readyConnector("admission", nil)
 	b.cluster.BindClusterRole(b.r, namespace, "default", "oci-connector-puller", namespace)
 
 	image := strings.TrimPrefix(b.reg.URL, "http://") + "/" + registry.SeedRepository + ":" + registry.SeedTag
@@ -111,6 +97,35 @@ func (b *bench) admissionLatency(n int) {
 	plain := create(false, n/4)
 	labelled := create(true, n/4)
 	report("pod_create_added_latency_p50_ms", percentile(labelled, 50)-percentile(plain, 50))
+}
+
+// controlPlane starts the controller and the webhooks, once.
+func (b *bench) controlPlane() *controlplane.Webhook {
+	if b.webhook == nil {
+		log.Print("starting the controller and the admission webhooks")
+		controlplane.Start(b.r, b.cluster.Config, controlplane.Options{})
+		b.webhook = controlplane.StartWebhook(b.r, b.cluster.Config, controlplane.Options{})
+		b.webhook.Install(b.r, b.cluster.Config)
+	}
+	return b.webhook
+}
+
+// readyConnector makes a Ready Connector in front of the bench's upstream.
+func (b *bench) readyConnector(name string, pullSecrets *v1alpha1.PullSecretsSpec) *v1alpha1.Connector {
+	b.controlPlane()
+	return controlplane.ReadyConnector(b.r, b.cluster.Config, &v1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: v1alpha1.ConnectorSpec{
+			ConnectorClassName: v1alpha1.ConnectorClassOCI,
+			Address:            b.reg.URL,
+			Auth: v1alpha1.ConnectorAuth{
+				Name:      v1alpha1.AuthBasic,
+				SecretRef: &v1alpha1.SecretReference{Name: name + "-upstream"},
+				Params:    []v1alpha1.Param{{Name: v1alpha1.ParamRepository, Value: registry.SeedRepository}},
+			},
+			PullSecrets: pullSecrets,
+		},
+	}, registry.SecretData(), func(string) {})
 }
 
 func webhookClient(b *bench, caPEM []byte) *http.Client {

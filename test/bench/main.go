@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
@@ -84,6 +85,7 @@ func main() {
 func (b *bench) events() {
 	audit := b.auditThroughput(20000, 32)
 	b.pullWithEvents(audit, 10, 200)
+	b.pullSecretLatency(20)
 }
 
 // bench holds the parts under measurement.
@@ -96,6 +98,7 @@ type bench struct {
 	metrics string // host:port of the proxy's Prometheus endpoint
 	token   string
 	client  *http.Client
+	webhook *controlplane.Webhook // once the control plane runs
 }
 
 func setUp(r *harness.Runner) *bench {

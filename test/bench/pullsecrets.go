@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/test/harness"
+)
+
+// pullSecretLatency creates n ServiceAccounts, one at a time, in a
+// namespace a Connector's pullSecrets select, and times each from its
+// creation until it references a pull secret written by tokenrefresh.
+func (b *bench) pullSecretLatency(n int) {
+	log.Printf("%d new ServiceAccounts waiting for their pull secrets", n)
+	const ns = "bench-pullsecrets"
+	b.cluster.EnsureNamespace(b.r, ns)
+	// Every ServiceAccount of the namespace may pull.
+	if out, err := b.cluster.Kubectl(b.r, "create", "rolebinding", "bench-pullsecrets", "-n", namespace,
+		"--clusterrole=oci-connector-puller", "--group=system:serviceaccounts:"+ns); err != nil {
+		b.r.Fatalf("%v: %s", err, out)
+	}
+	b.readyConnector("pullsecrets", &v1alpha1.PullSecretsSpec{
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+		ServiceAccounts:   []string{"*"},
+	})
+	addr := harness.FreeAddr(b.r)
+	harness.StartServer(b.r, harness.GoBinary(b.r, "./functions/tokenrefresh"),
+		[]string{"--listen", addr, "--kubeconfig", b.cluster.Kubeconfig}, nil, addr)
+
+	ctx := context.Background()
+	accounts := b.cluster.Client.CoreV1().ServiceAccounts(ns)
+	var samples []float64
+	for i := range n {
+		name := fmt.Sprintf("sa-%d", i)
+		start := time.Now()
+		if _, err := accounts.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			b.r.Fatalf("creating ServiceAccount %s: %v", name, err)
+		}
+		for {
+			sa, err := accounts.Get(ctx, name, metav1.GetOptions{})
+			check(b.r, err)
+			if len(sa.ImagePullSecrets) > 0 {
+				break
+			}
+			if time.Since(start) > 30*time.Second {
+				b.r.Fatalf("ServiceAccount %s got no pull secret within 30s", name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		samples = append(samples, float64(time.Since(start).Microseconds())/1000)
+	}
+	slices.Sort(samples)
+	report("pullsecret_new_sa_latency_ms", percentile(samples, 50))
+	report("pullsecret_new_sa_latency_max_ms", samples[len(samples)-1])
+}
