@@ -16,13 +16,12 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 )
 
-// The labels that tie a pull secret to its Connector and ServiceAccount, and
-// the annotation that says when its token expires.
+// Short names for the pull secret's labels and annotation.
 const (
-	labelConnectorNamespace = connector.GroupName + "/connector-namespace"
-	labelConnectorName      = connector.GroupName + "/connector-name"
-	labelServiceAccount     = connector.GroupName + "/service-account"
-	annotationExpires       = connector.GroupName + "/token-expires"
+	labelConnectorNamespace = connector.PullSecretConnectorNamespaceLabel
+	labelConnectorName      = connector.PullSecretConnectorNameLabel
+	labelServiceAccount     = connector.PullSecretServiceAccountLabel
+	annotationExpires       = connector.PullSecretExpiresAnnotation
 )
 
 // secretName is the pull secret of one ServiceAccount for one Connector:

@@ -30,6 +30,7 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorreconciler "github.com/oci-connector/oci-connector/pkg/client/injection/reconciler/connector/v1alpha1/connector"
+	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
@@ -45,6 +46,8 @@ type Reconciler struct {
 	serviceAccountLister     corev1listers.ServiceAccountLister
 	clusterRoleBindingLister rbacv1listers.ClusterRoleBindingLister
 	tracker                  tracker.Interface
+	connectorLister          connectorlisters.ConnectorLister
+	namespaceLister          corev1listers.NamespaceLister
 	sinkResolver             *resolver.URIResolver
 	// cloudEvents sends the controller's CloudEvents; nil sends none.
 	cloudEvents *cloudEvents
@@ -98,6 +101,7 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) p
 			Connector: c.Name, Namespace: c.Namespace, Reason: events.RefreshConnectorChanged,
 		})
 	}
+	r.scheduleRenewal(ctx, c, spec, sink)
 
 	r.enqueueAfter(c, r.settings.RecheckInterval)
 	return nil

@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
+	namespaceinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/namespace"
 	secretinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/secret"
 	serviceaccountinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/serviceaccount"
 	clusterrolebindinginformer "knative.dev/pkg/client/injection/kube/informers/rbac/v1/clusterrolebinding"
@@ -41,6 +42,7 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 	secretInformer := secretinformer.Get(ctx)
 	serviceAccountInformer := serviceaccountinformer.Get(ctx)
 	clusterRoleBindingInformer := clusterrolebindinginformer.Get(ctx)
+	namespaceInformer := namespaceinformer.Get(ctx)
 
 	r := &Reconciler{
 		kubeClient:               kubeclient.Get(ctx),
@@ -49,6 +51,8 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 		serviceLister:            serviceInformer.Lister(),
 		serviceAccountLister:     serviceAccountInformer.Lister(),
 		clusterRoleBindingLister: clusterRoleBindingInformer.Lister(),
+		connectorLister:          connectorInformer.Lister(),
+		namespaceLister:          namespaceInformer.Lister(),
 		checker:                  checker,
 		checks:                   newUpstreamResults(),
 		secretDigests:            newSecretDigests(),
@@ -86,6 +90,15 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 				r.secretDigests.Forget(s.UID)
 			}
 		},
+	})
+
+	// A ServiceAccount or Namespace that appears may need a pull secret now,
+	// not at tokenrefresh's next sweep.
+	serviceAccountInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { r.serviceAccountAdded(ctx, obj) },
+	})
+	namespaceInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(obj any) { r.namespaceAdded(ctx, obj) },
 	})
 	return impl
 }

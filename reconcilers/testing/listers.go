@@ -89,6 +89,11 @@ func (l *Listers) GetServiceAccountLister() corev1listers.ServiceAccountLister {
 	return corev1listers.NewServiceAccountLister(l.IndexerFor(&corev1.ServiceAccount{}))
 }
 
+// GetNamespaceLister lists the Namespaces among the objects.
+func (l *Listers) GetNamespaceLister() corev1listers.NamespaceLister {
+	return corev1listers.NewNamespaceLister(l.IndexerFor(&corev1.Namespace{}))
+}
+
 // GetClusterRoleBindingLister lists ClusterRoleBindings.
 func (l *Listers) GetClusterRoleBindingLister() rbacv1listers.ClusterRoleBindingLister {
 	return rbacv1listers.NewClusterRoleBindingLister(l.IndexerFor(&rbacv1.ClusterRoleBinding{}))
