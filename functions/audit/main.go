@@ -6,17 +6,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/oci-connector/oci-connector/pkg/serve"
 )
 
 type config struct {
@@ -54,36 +52,20 @@ func parseConfig(args []string) (config, error) {
 }
 
 func main() {
-	zl, err := zap.NewProduction()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	logger := zl.Sugar()
-	defer func() { _ = logger.Sync() }()
-	if err := run(logger); err != nil {
-		logger.Fatalw("Audit failed", zap.Error(err))
-	}
+	serve.Main("Audit", run)
 }
 
-func run(logger *zap.SugaredLogger) error {
+func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	c, err := parseConfig(os.Args[1:])
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	st, err := openStore(ctx, c.databaseURL, c.sqlitePath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	go enforceRetention(ctx, st, c.retention, c.retentionInterval, logger)
-
-	l, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
 		Handler:           (&server{store: st, writes: newBatcher(ctx, st), logger: logger, now: time.Now}).routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -92,20 +74,7 @@ func run(logger *zap.SugaredLogger) error {
 	if c.databaseURL != "" {
 		backend = "postgres"
 	}
-	logger.Infow("Serving", "address", l.Addr().String(), "store", backend, "retention", c.retention)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve.HTTP(ctx, logger, srv, c.listen, 10*time.Second, "store", backend, "retention", c.retention)
 }
 
 // enforceRetention deletes events older than retention, now and then every

@@ -9,21 +9,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	knativemetrics "knative.dev/pkg/observability/metrics"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
@@ -31,6 +26,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
+	"github.com/oci-connector/oci-connector/pkg/serve"
 )
 
 // config is every setting of the proxy.
@@ -169,41 +165,20 @@ func newServer(h http.Handler) *http.Server {
 	}
 }
 
-func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
-	var cfg *rest.Config
-	var err error
-	if kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	} else {
-		cfg, err = rest.InClusterConfig()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("Kubernetes configuration: %w", err)
-	}
-	return kubernetes.NewForConfig(cfg)
-}
-
 func main() {
-	zl, err := zap.NewProduction()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	logger := zl.Sugar()
-	defer func() { _ = logger.Sync() }()
-	if err := run(logger); err != nil {
-		logger.Fatalw("Proxy failed", zap.Error(err))
-	}
+	serve.Main("Proxy", run)
 }
 
-func run(logger *zap.SugaredLogger) error {
+func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	c, err := parseConfig(os.Args[1:])
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	client, err := kubeClient(c.kubeconfig)
+	cfg, err := serve.KubeConfig(c.kubeconfig)
+	if err != nil {
+		return err
+	}
+	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -227,24 +202,10 @@ func run(logger *zap.SugaredLogger) error {
 		}
 		p.events = sender
 	}
-	l, err := net.Listen("tcp", c.listen)
-	if err != nil {
+	// On SIGTERM: stop accepting, let transfers in flight finish.
+	if err := serve.HTTP(ctx, logger, newServer(p), c.listen, c.shutdownGrace,
+		"upstream", c.upstream, "auth", c.auth, "sink", c.sink); err != nil {
 		return err
-	}
-	srv := newServer(p)
-	logger.Infow("Serving", "address", l.Addr().String(), "upstream", c.upstream, "auth", c.auth, "sink", c.sink)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	// Drain: stop accepting, let transfers in flight finish.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
 	}
 	if sender != nil {
 		stopSending()

@@ -13,21 +13,16 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
+	"github.com/oci-connector/oci-connector/pkg/serve"
 )
 
 type config struct {
@@ -56,26 +51,15 @@ func parseConfig(args []string) (config, error) {
 }
 
 func main() {
-	zl, err := zap.NewProduction()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	logger := zl.Sugar()
-	defer func() { _ = logger.Sync() }()
-	if err := run(logger); err != nil {
-		logger.Fatalw("tokenrefresh failed", zap.Error(err))
-	}
+	serve.Main("tokenrefresh", run)
 }
 
-func run(logger *zap.SugaredLogger) error {
+func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	c, err := parseConfig(os.Args[1:])
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cfg, err := restConfig(c.kubeconfig)
+	cfg, err := serve.KubeConfig(c.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -97,28 +81,6 @@ func run(logger *zap.SugaredLogger) error {
 	if err := w.watchNewAccounts(ctx); err != nil {
 		return err
 	}
-
-	l, err := net.Listen("tcp", c.listen)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: w.routes(), ReadHeaderTimeout: 10 * time.Second}
-	logger.Infow("Serving", "address", l.Addr().String(), "sweep", c.sweep)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdown)
-}
-
-func restConfig(kubeconfig string) (*rest.Config, error) {
-	if kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", kubeconfig)
-	}
-	return rest.InClusterConfig()
+	return serve.HTTP(ctx, logger, srv, c.listen, 10*time.Second, "sweep", c.sweep)
 }
