@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -39,20 +38,6 @@ func TestProxyEvents(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	srv := newTestProxy(t, reg.URL, noop.NewMeterProvider())
 	host := strings.TrimPrefix(srv.URL, "http://")
-	do := func(method, path, token string) int {
-		req, _ := http.NewRequest(method, srv.URL+path, nil)
-		if token != "" {
-			req.SetBasicAuth("u", token)
-		}
-		req.Header.Set("User-Agent", "test-client/1.0")
-		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
 	manifest := "/v2/testing/busybox/manifests/latest"
 
 	for _, c := range []struct {
@@ -69,7 +54,7 @@ func TestProxyEvents(t *testing.T) {
 		{"the catalog", "GET", "/v2/_catalog", "good", events.AccessDenied, events.ReasonOutOfScope, "system:serviceaccount:ns:app"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			do(c.method, c.path, c.token)
+			srv.status(t, c.method, c.path, c.token)
 			got := srv.events.take()
 			if c.wantType == "" {
 				if len(got) != 0 {

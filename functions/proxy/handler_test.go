@@ -66,17 +66,7 @@ func TestHandlerCachesRefusesEarlyAndCounts(t *testing.T) {
 	srv := newTestProxy(t, counting.URL, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
 	reviews, accessChecks := &srv.reviews, &srv.accessChecks
 
-	get := func(method, path, token string) int {
-		req, _ := http.NewRequest(method, srv.URL+path, nil)
-		req.SetBasicAuth("u", token)
-		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	get := func(method, path, token string) int { return srv.status(t, method, path, token) }
 	manifest := "/v2/testing/busybox/manifests/latest"
 	for i := 0; i < 5; i++ {
 		if code := get("GET", manifest, "good"); code != 200 {

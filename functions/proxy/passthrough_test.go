@@ -51,6 +51,24 @@ func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testP
 	return tp
 }
 
+// status sends a request as the client test-client/1.0, logged in with
+// token unless it is empty, and returns the status code.
+func (tp *testProxy) status(t *testing.T, method, path, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, tp.URL+path, nil)
+	if token != "" {
+		req.SetBasicAuth("u", token)
+	}
+	req.Header.Set("User-Agent", "test-client/1.0")
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 func pull(t *testing.T, proxyURL, path string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", proxyURL+path, nil)
