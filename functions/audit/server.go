@@ -7,8 +7,9 @@ import (
 	"strconv"
 	"time"
 
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.uber.org/zap"
+
+	"github.com/oci-connector/oci-connector/pkg/events"
 )
 
 // defaultStatsWindow is what GET /stats counts without since.
@@ -36,14 +37,8 @@ func (s *server) routes() http.Handler {
 // receive stores one CloudEvent. A redelivery is accepted and changes
 // nothing; a database error asks the sender to retry.
 func (s *server) receive(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	e, err := cehttp.NewEventFromHTTPRequest(r)
-	if err != nil {
-		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if err := e.Validate(); err != nil {
-		http.Error(w, "invalid CloudEvent: "+err.Error(), http.StatusBadRequest)
+	e, ok := events.Receive(w, r)
+	if !ok {
 		return
 	}
 	if err := s.writes.write(r.Context(), *e); err != nil {

@@ -94,11 +94,10 @@ type record struct {
 
 // recordOf flattens an event for its row; the data is kept whole beside.
 func recordOf(e cloudevents.Event) record {
-	var d struct {
-		events.ImageData
-		Secret string `json:"secret"`
-	}
-	_ = json.Unmarshal(e.Data(), &d) // the columns stay empty for data of another shape
+	// Every event's data names its Connector; the image columns stay empty
+	// for data of another shape.
+	var d events.ImageData
+	_ = json.Unmarshal(e.Data(), &d)
 	t := e.Time()
 	if t.IsZero() {
 		t = time.Now()

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -77,10 +76,8 @@ func (w *worker) routes() http.Handler {
 // receive queues the Connector an event names. Other event types are
 // accepted and ignored: on a Broker, a Trigger may send them anyway.
 func (w *worker) receive(rw http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(rw, r.Body, 1<<20)
-	e, err := cehttp.NewEventFromHTTPRequest(r)
-	if err != nil {
-		http.Error(rw, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
+	e, ok := events.Receive(rw, r)
+	if !ok {
 		return
 	}
 	switch e.Type() {

@@ -126,19 +126,14 @@ func (s *Sender) Close(ctx context.Context) error {
 
 func (s *Sender) run(ctx context.Context) {
 	defer close(s.stopped)
-	for {
-		if ctx.Err() != nil {
-			s.drain()
-			return
-		}
+	for ctx.Err() == nil {
 		select {
 		case e := <-s.queue:
 			s.deliver(ctx, e)
 		case <-ctx.Done():
-			s.drain()
-			return
 		}
 	}
+	s.drain()
 }
 
 // drain makes one attempt at each event still queued when the Sender stops.
