@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 
 BIN := $(CURDIR)/.bin
-TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl
+TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl
 
 .PHONY: run test bench tools codegen verify-codegen vet fuzz clean-tools
 
@@ -36,8 +36,19 @@ tools: $(TOOLS)
 $(BIN)/etcd:
 	cd test/tools && go build -o $(BIN)/etcd ./cmd/etcd
 
+# The version must be a real one: Knative's sharedmain refuses the
+# v0.0.0-master+$$Format:%H$$ a plain build reports. Keep it equal to test/tools/go.mod.
+K8S_VERSION := v1.35.4
+K8S_LDFLAGS := -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=35
+
 $(BIN)/kube-apiserver:
-	cd test/tools && go build -o $(BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+	cd test/tools && go build -ldflags '$(K8S_LDFLAGS)' -o $(BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+
+# Only its ClusterRole aggregation runs in the tests: the addressable
+# resolver role that lets the controller read any sink is aggregated.
+$(BIN)/kube-controller-manager:
+	cd test/tools && go build -ldflags '$(K8S_LDFLAGS)' -o $(BIN)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 
 $(BIN)/kubectl:
 	cd test/tools && go build -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl

@@ -1,0 +1,102 @@
+// Package deps checks the module graph against what Knative was built with.
+// knative.dev/pkg's sharedmain panics at start-up ("conflicting Schema URL")
+// when OpenTelemetry is newer than the version it pins, and Knative's
+// generated clients break when Kubernetes moves: a go.mod change that moves
+// either fails here, before a binary ships.
+package deps
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"golang.org/x/mod/modfile"
+
+	"github.com/oci-connector/oci-connector/test/harness"
+)
+
+// pinned are the module path prefixes whose versions must be exactly
+// Knative's.
+var pinned = []string{"go.opentelemetry.io/", "k8s.io/", "knative.dev/", "sigs.k8s.io/"}
+
+// Knative's modules whose requirements we follow; serving is built on pkg.
+var knativeModules = []string{"knative.dev/pkg", "knative.dev/serving"}
+
+func TestModulesStayAtKnativesPins(t *testing.T) {
+	selected := goList(t, "all")
+	for _, mod := range knativeModules {
+		goMod := goListField(t, mod, "{{.GoMod}}")
+		raw, err := os.ReadFile(goMod)
+		if err != nil {
+			t.Fatalf("reading %s's go.mod: %v", mod, err)
+		}
+		f, err := modfile.ParseLax(goMod, raw, nil)
+		if err != nil {
+			t.Fatalf("parsing %s's go.mod: %v", mod, err)
+		}
+		checked := 0
+		for _, req := range f.Require {
+			if !isPinned(req.Mod.Path) {
+				continue
+			}
+			got, ok := selected[req.Mod.Path]
+			if !ok {
+				continue // not in our build at all
+			}
+			checked++
+			if got != req.Mod.Version {
+				t.Errorf("go.mod selects %s %s, but %s %s was built with %s: pin it to %s (go get %s@%s)",
+					req.Mod.Path, got, mod, selected[mod], req.Mod.Version, req.Mod.Version, req.Mod.Path, req.Mod.Version)
+			}
+		}
+		if checked == 0 {
+			t.Errorf("no pinned module of %s's go.mod is in our build; is the check reading the right file (%s)?", mod, goMod)
+		}
+	}
+}
+
+func isPinned(path string) bool {
+	for _, prefix := range pinned {
+		if strings.HasPrefix(path, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// goList returns the path -> version of the modules go list -m selects.
+func goList(t *testing.T, pattern string) map[string]string {
+	t.Helper()
+	out := goCommand(t, "list", "-m", "-f", "{{.Path}} {{.Version}}", pattern)
+	versions := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 {
+			versions[f[0]] = f[1]
+		}
+	}
+	return versions
+}
+
+func goListField(t *testing.T, mod, format string) string {
+	t.Helper()
+	return strings.TrimSpace(string(goCommand(t, "list", "-m", "-f", format, mod)))
+}
+
+func goCommand(t *testing.T, args ...string) []byte {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
