@@ -3,7 +3,6 @@
 
 SHELL := /usr/bin/env bash
 export PATH := /usr/local/go/bin:$(PATH)
-export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
 
 BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl

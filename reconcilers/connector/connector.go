@@ -57,6 +57,8 @@ type Reconciler struct {
 	secretDigests *secretDigests
 
 	settings Settings
+	// servingDefaults caps the proxy's request timeout.
+	servingDefaults *servingDefaults
 	// enqueueAfter schedules the periodic upstream re-check.
 	enqueueAfter func(obj interface{}, after time.Duration)
 	// clock is time.Now outside tests.
@@ -188,9 +190,11 @@ func upstreamReason(err error) string {
 // reconcileService creates the proxy's Knative Service, or puts it back to
 // the desired spec when it drifted.
 func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secretDigest, sink string) (*servingv1.Service, error) {
+	timeout := r.servingDefaults.requestTimeout(r.settings.TimeoutSeconds)
+	r.markRequestTimeout(ctx, c, timeout)
 	desired := resources.MakeService(c, resources.ServiceArgs{
 		Image:          r.settings.ProxyImage,
-		TimeoutSeconds: r.settings.TimeoutSeconds,
+		TimeoutSeconds: timeout,
 		SecretDigest:   secretDigest,
 		SinkURI:        sink,
 	})
@@ -234,6 +238,22 @@ func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector
 	return updated, nil
 }
 
+// markRequestTimeout says whether the proxy got the request timeout the
+// controller wants, and names the fix when Knative's maximum is lower.
+func (r *Reconciler) markRequestTimeout(ctx context.Context, c *v1alpha1.Connector, timeout int64) {
+	want := r.settings.TimeoutSeconds
+	if timeout >= want {
+		c.Status.MarkRequestTimeoutGranted()
+		return
+	}
+	prev := c.Status.GetCondition(v1alpha1.ConditionRequestTimeout)
+	c.Status.MarkRequestTimeoutLimited(r.settings.ServingNamespace, timeout, want)
+	if prev == nil || prev.Status != corev1.ConditionFalse || prev.Message != c.Status.GetCondition(v1alpha1.ConditionRequestTimeout).Message {
+		controllerEvent(ctx, c, corev1.EventTypeWarning, v1alpha1.ReasonLimitedByKnative, "%s",
+			c.Status.GetCondition(v1alpha1.ConditionRequestTimeout).Message)
+	}
+}
+
 // serviceMatches says whether existing already has everything desired asks
 // for. DeepDerivative ignores fields that Knative's defaulting filled in.
 func serviceMatches(desired, existing *servingv1.Service) bool {
@@ -246,25 +266,6 @@ func serviceMatches(desired, existing *servingv1.Service) bool {
 		}
 	}
 	return true
-}
-
-// resolveSink turns spec.sink into a URI. A sink that cannot be resolved must
-// not keep the proxy from serving pulls: the proxy runs without one and the
-// user gets a warning.
-func (r *Reconciler) resolveSink(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec) string {
-	if spec.Sink == nil {
-		return ""
-	}
-	dest := *spec.Sink.DeepCopy()
-	if dest.Ref != nil && dest.Ref.Namespace == "" {
-		dest.Ref.Namespace = c.Namespace
-	}
-	uri, err := r.sinkResolver.URIFromDestinationV1(ctx, dest, c)
-	if err != nil {
-		controllerEvent(ctx, c, corev1.EventTypeWarning, "SinkNotResolved", "Sink not resolved, events are not sent: %v", err)
-		return ""
-	}
-	return uri.String()
 }
 
 // upstreamHost is the address's host[:port], as dockerconfigjson keys name it.

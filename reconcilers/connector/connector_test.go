@@ -36,9 +36,10 @@ const (
 )
 
 var testSettings = Settings{
-	ProxyImage:      testImage,
-	TimeoutSeconds:  resources.DefaultTimeoutSeconds,
-	RecheckInterval: DefaultRecheckInterval,
+	ProxyImage:       testImage,
+	TimeoutSeconds:   resources.DefaultTimeoutSeconds,
+	RecheckInterval:  DefaultRecheckInterval,
+	ServingNamespace: DefaultServingNamespace,
 }
 
 // fakeChecker answers upstream checks from a table of addresses.
@@ -141,7 +142,7 @@ func TestReconcile(t *testing.T) {
 		// The proxy's ClusterRoleBinding is cluster-scoped.
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector("https://down.example.com", WithInitConditions, WithObservedGeneration, WithSecretResolved,
+			Object: connector("https://down.example.com", WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved,
 				WithUpstreamNotAuthenticated(v1alpha1.ReasonUnreachable, errUnreachable.Error()),
 				WithProxyStatusFrom(desiredService("https://down.example.com", goodSecret()))),
 		}},
@@ -161,7 +162,7 @@ func TestReconcile(t *testing.T) {
 		// The proxy's ClusterRoleBinding is cluster-scoped.
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector("https://bad.example.com", WithInitConditions, WithObservedGeneration, WithSecretResolved,
+			Object: connector("https://bad.example.com", WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved,
 				WithUpstreamNotAuthenticated(v1alpha1.ReasonUnauthorized, errUnauthorized.Error()),
 				WithProxyStatusFrom(desiredService("https://bad.example.com", goodSecret()))),
 		}},
@@ -181,7 +182,7 @@ func TestReconcile(t *testing.T) {
 		// The proxy's ClusterRoleBinding is cluster-scoped.
 		SkipNamespaceValidation: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(desiredService(goodAddress, goodSecret()))),
 		}},
 		WantEvents: []string{
@@ -195,7 +196,7 @@ func TestReconcile(t *testing.T) {
 			desiredService(goodAddress, goodSecret(), WithServiceFailed("RevisionMissing", "image pull failed")),
 		},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(desiredService(goodAddress, goodSecret(), WithServiceFailed("RevisionMissing", "image pull failed")))),
 		}},
 	}, {
@@ -203,7 +204,7 @@ func TestReconcile(t *testing.T) {
 		Key:     testNS + "/" + testName,
 		Objects: []runtime.Object{connector(goodAddress), goodSecret(), proxyServiceAccount(), proxyBinding(), readyService()},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(readyService())),
 		}},
 		PostConditions: []func(*testing.T, *rtesting.TableRow){assertReady},
@@ -211,7 +212,7 @@ func TestReconcile(t *testing.T) {
 		Name: "steady state: nothing to write",
 		Key:  testNS + "/" + testName,
 		Objects: []runtime.Object{
-			connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+			connector(goodAddress, WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(readyService())),
 			goodSecret(), proxyServiceAccount(), proxyBinding(), readyService(),
 		},
@@ -223,7 +224,7 @@ func TestReconcile(t *testing.T) {
 			Object: repaired,
 		}},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(repaired)),
 		}},
 		WantEvents: []string{
@@ -237,7 +238,7 @@ func TestReconcile(t *testing.T) {
 			Object: desiredService(goodAddress, rotatedSecret(), WithServiceReady("c-harbor.platform.example.com", "c-harbor.platform.svc.cluster.local")),
 		}},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(desiredService(goodAddress, rotatedSecret(), WithServiceReady("c-harbor.platform.example.com", "c-harbor.platform.svc.cluster.local")))),
 		}},
 		WantEvents: []string{
@@ -250,7 +251,7 @@ func TestReconcile(t *testing.T) {
 		Objects: []runtime.Object{connector(goodAddress), goodSecret(), proxyServiceAccount(), proxyBinding(), foreign},
 		WantErr: true,
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyNotOwned("c-harbor")),
 		}},
 		WantEvents: []string{
@@ -268,7 +269,7 @@ func TestReconcile(t *testing.T) {
 			desiredService(goodAddress, goodSecret()),
 		},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated),
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved, WithUpstreamAuthenticated),
 		}},
 		WantEvents: []string{
 			rtesting.Eventf(corev1.EventTypeWarning, "InternalError", `creating Service "c-harbor": inducing failure for create services`),
@@ -284,7 +285,7 @@ func TestReconcile(t *testing.T) {
 			Object: withOwners(resources.MakeProxyServiceAccount(NewConnector(testNS, "other", goodAddress, testSecret)), connector(goodAddress)),
 		}},
 		WantStatusUpdates: []clientgotesting.UpdateActionImpl{{
-			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithSecretResolved, WithUpstreamAuthenticated,
+			Object: connector(goodAddress, WithInitConditions, WithObservedGeneration, WithRequestTimeoutGranted, WithSecretResolved, WithUpstreamAuthenticated,
 				WithProxyStatusFrom(readyService())),
 		}},
 	}, {
@@ -314,8 +315,15 @@ func TestReconcile(t *testing.T) {
 	}))
 }
 
-// newTestReconciler wires a Reconciler to the table's fakes.
+// newTestReconciler wires a Reconciler to the table's fakes, on a Knative
+// that allows the request timeout the controller asks for.
 func newTestReconciler(ctx context.Context, listers *Listers) controller.Reconciler {
+	return newTestReconcilerOnKnative(ctx, listers, resources.DefaultTimeoutSeconds)
+}
+
+// newTestReconcilerOnKnative wires a Reconciler to the table's fakes, on a
+// Knative whose max-revision-timeout-seconds is knativeMaxTimeout.
+func newTestReconcilerOnKnative(ctx context.Context, listers *Listers, knativeMaxTimeout int64) controller.Reconciler {
 	r := &Reconciler{
 		kubeClient:               kubeclient.Get(ctx),
 		servingClient:            servingclient.Get(ctx),
@@ -328,6 +336,7 @@ func newTestReconciler(ctx context.Context, listers *Listers) controller.Reconci
 		checks:                   newUpstreamResults(),
 		secretDigests:            newSecretDigests(),
 		settings:                 testSettings,
+		servingDefaults:          newServingDefaults(knativeMaxTimeout),
 		clock:                    time.Now,
 		enqueueAfter:             func(interface{}, time.Duration) {},
 	}

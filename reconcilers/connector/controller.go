@@ -64,6 +64,13 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 	r.enqueueAfter = impl.EnqueueAfter
 	r.tracker = impl.Tracker
 	r.sinkResolver = resolver.NewURIResolverFromTracker(ctx, impl.Tracker)
+	defaults, err := watchServingDefaults(ctx, r.kubeClient, settings.ServingNamespace, func() {
+		impl.GlobalResync(connectorInformer.Informer())
+	})
+	if err != nil {
+		logging.FromContext(ctx).Fatalw("Cannot follow Knative's defaults", "error", err)
+	}
+	r.servingDefaults = defaults
 
 	connectorInformer.Informer().AddEventHandler(controller.HandleAll(impl.Enqueue))
 	connectorInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{

@@ -13,11 +13,19 @@ import (
 type Settings struct {
 	// ProxyImage is the proxy's image (PROXY_IMAGE); ko fills it in at install.
 	ProxyImage string
-	// TimeoutSeconds is the proxy revision's request timeout (PROXY_TIMEOUT_SECONDS).
+	// TimeoutSeconds is the request timeout the controller asks for the
+	// proxy (PROXY_TIMEOUT_SECONDS); it gets the most of it that Knative's
+	// max-revision-timeout-seconds allows.
 	TimeoutSeconds int64
 	// RecheckInterval is how often the upstream is checked again (UPSTREAM_RECHECK_INTERVAL).
 	RecheckInterval time.Duration
+	// ServingNamespace is where Knative Serving keeps config-defaults
+	// (KNATIVE_SERVING_NAMESPACE).
+	ServingNamespace string
 }
+
+// DefaultServingNamespace is where a default Knative Serving install lives.
+const DefaultServingNamespace = "knative-serving"
 
 // DefaultRecheckInterval is how often an upstream is checked when nothing changes.
 const DefaultRecheckInterval = 5 * time.Minute
@@ -25,9 +33,13 @@ const DefaultRecheckInterval = 5 * time.Minute
 // SettingsFromEnv reads Settings, with defaults for what is unset.
 func SettingsFromEnv() (Settings, error) {
 	s := Settings{
-		ProxyImage:      resources.ProxyImage,
-		TimeoutSeconds:  resources.DefaultTimeoutSeconds,
-		RecheckInterval: DefaultRecheckInterval,
+		ProxyImage:       resources.ProxyImage,
+		TimeoutSeconds:   resources.DefaultTimeoutSeconds,
+		RecheckInterval:  DefaultRecheckInterval,
+		ServingNamespace: DefaultServingNamespace,
+	}
+	if v := os.Getenv("KNATIVE_SERVING_NAMESPACE"); v != "" {
+		s.ServingNamespace = v
 	}
 	if v := os.Getenv("PROXY_IMAGE"); v != "" {
 		s.ProxyImage = v

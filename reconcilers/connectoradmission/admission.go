@@ -24,6 +24,9 @@ const (
 	ValidationPath        = "/validation"
 )
 
+// A delete is not validated (see Connector.SupportedVerbs).
+var _ resourcesemantics.VerbLimited = (*v1alpha1.Connector)(nil)
+
 // types are the resources these webhooks cover.
 var types = map[schema.GroupVersionKind]resourcesemantics.GenericCRD{
 	v1alpha1.SchemeGroupVersion.WithKind("Connector"): &v1alpha1.Connector{},

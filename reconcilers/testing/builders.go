@@ -75,6 +75,12 @@ func WithUpstreamAuthenticated(c *v1alpha1.Connector) {
 	c.Status.MarkUpstreamAuthenticated()
 }
 
+// WithRequestTimeoutGranted marks RequestTimeout True: Knative allows the
+// proxy the request timeout the controller asks for.
+func WithRequestTimeoutGranted(c *v1alpha1.Connector) {
+	c.Status.MarkRequestTimeoutGranted()
+}
+
 // WithUpstreamNotAuthenticated marks UpstreamAuthenticated False.
 func WithUpstreamNotAuthenticated(reason, message string) ConnectorOption {
 	return func(c *v1alpha1.Connector) {

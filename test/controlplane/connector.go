@@ -16,6 +16,7 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
+	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	"github.com/oci-connector/oci-connector/test/harness"
 )
 
@@ -56,7 +57,7 @@ func ReadyConnector(t harness.T, cfg *rest.Config, c *v1alpha1.Connector, secret
 			ready = got
 			return true, nil
 		}
-		ksvc, err := serving.ServingV1().Services(ns).Get(ctx, "c-"+name, metav1.GetOptions{})
+		ksvc, err := serving.ServingV1().Services(ns).Get(ctx, resources.ServiceName(c), metav1.GetOptions{})
 		if err == nil && ksvc.Status.GetCondition(apis.ConditionReady) == nil {
 			progress(fmt.Sprintf("proxy Service %s exists (image %s); standing in for Knative Serving, marking it Ready",
 				ksvc.Name, ksvc.Spec.Template.Spec.Containers[0].Image))

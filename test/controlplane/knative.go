@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/client-go/kubernetes"
+
 	corev1 "k8s.io/api/core/v1"
+	apierrs "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
+	servingconfig "knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
 )
@@ -27,6 +31,30 @@ func MarkServiceReady(ctx context.Context, client servingclientset.Interface, ks
 	ksvc.Status.Address = &duckv1.Addressable{URL: apis.HTTP(ksvc.Name + "." + ksvc.Namespace + ".svc.cluster.local")}
 	if _, err := client.ServingV1().Services(ksvc.Namespace).UpdateStatus(ctx, ksvc, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("marking Service %s/%s Ready: %w", ksvc.Namespace, ksvc.Name, err)
+	}
+	return nil
+}
+
+// KnativeServingNamespace is where Knative Serving keeps its configuration.
+const KnativeServingNamespace = "knative-serving"
+
+// SetKnativeDefaults writes Knative Serving's config-defaults with data, as
+// an admin configures an install, creating its namespace if missing.
+func SetKnativeDefaults(ctx context.Context, client kubernetes.Interface, data map[string]string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: KnativeServingNamespace}}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrs.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", KnativeServingNamespace, err)
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: servingconfig.DefaultsConfigName, Namespace: KnativeServingNamespace},
+		Data:       data,
+	}
+	_, err := client.CoreV1().ConfigMaps(KnativeServingNamespace).Update(ctx, cm, metav1.UpdateOptions{})
+	if apierrs.IsNotFound(err) {
+		_, err = client.CoreV1().ConfigMaps(KnativeServingNamespace).Create(ctx, cm, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("writing Knative's %s: %w", servingconfig.DefaultsConfigName, err)
 	}
 	return nil
 }

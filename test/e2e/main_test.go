@@ -49,11 +49,18 @@ func TestMain(m *testing.M) {
 	// every test also proves that config/'s ClusterRole is enough.
 	cluster.ApplyConfig(runner, "100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml",
 		"200-clusterrole-proxy-access.yaml", "200-clusterrole-tokenrefresh.yaml", "400-webhook-service.yaml")
+	// Knative configured as the README asks, so the proxy gets its hour.
+	if err := controlplane.SetKnativeDefaults(context.Background(), cluster.Client, map[string]string{
+		"max-revision-timeout-seconds": fmt.Sprint(resources.DefaultTimeoutSeconds),
+	}); err != nil {
+		runner.Fatalf("%v", err)
+	}
 	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
 	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{
-		ProxyImage:      testImage,
-		TimeoutSeconds:  resources.DefaultTimeoutSeconds,
-		RecheckInterval: connector.DefaultRecheckInterval,
+		ProxyImage:       testImage,
+		TimeoutSeconds:   resources.DefaultTimeoutSeconds,
+		RecheckInterval:  connector.DefaultRecheckInterval,
+		ServingNamespace: controlplane.KnativeServingNamespace,
 	}})
 	// The webhooks too, so every Connector a test writes is defaulted and
 	// validated by them, as in a cluster.

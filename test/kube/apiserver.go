@@ -74,6 +74,12 @@ func Start(t harness.T) *Cluster {
 		"--service-account-signing-key-file=" + keyPath,
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--allow-privileged=true",
+		// As OpenShift runs it: setting an owner reference takes delete on
+		// the object, and blockOwnerDeletion update on the owner's finalizers.
+		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
+		// Admission webhooks are called at their Service's EndpointSlice
+		// addresses, as no kube-proxy runs.
+		"--enable-aggregator-routing=true",
 		"--enable-priority-and-fairness=false",
 		"--profiling=false",
 		"--v=0",
@@ -97,8 +103,26 @@ func Start(t harness.T) *Cluster {
 	}
 	c.waitReady(t, logPath)
 	c.Kubeconfig = c.writeKubeconfig(t)
+	c.startControllerManager(t)
 	c.InstallCRDs(t)
 	return c
+}
+
+// startControllerManager runs kube-controller-manager with the one
+// controller the tests rely on: ClusterRole aggregation, which fills the
+// aggregated roles config/ ships (the addressable resolver).
+func (c *Cluster) startControllerManager(t harness.T) {
+	t.Helper()
+	startProcess(t, harness.Bin(t, "kube-controller-manager"), []string{
+		"--kubeconfig=" + c.Kubeconfig,
+		"--authentication-kubeconfig=" + c.Kubeconfig,
+		"--authorization-kubeconfig=" + c.Kubeconfig,
+		"--controllers=clusterrole-aggregation",
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--secure-port=0",
+		"--v=0",
+	}, filepath.Join(c.Dir, "kube-controller-manager.log"))
 }
 
 func (c *Cluster) waitReady(t harness.T, logPath string) {

@@ -1,6 +1,10 @@
 package resources
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
 	"knative.dev/pkg/kmeta"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
@@ -19,8 +23,15 @@ const (
 	componentValue         = "proxy"
 )
 
-// ServiceName is the name of a Connector's proxy Service: c-<connector>,
-// shortened with a hash when that would not fit a DNS label.
+// ServiceName is the name of a Connector's proxy Service: c-<connector>.
+// Knative wants a DNS-1035 label, a Connector name may be any DNS-1123
+// subdomain: dots become dashes, with a hash of the name after them so that
+// "a.b" and "a-b" do not meet, and a name too long for a label is shortened
+// with a hash (kmeta.ChildName).
 func ServiceName(c *v1alpha1.Connector) string {
-	return kmeta.ChildName("c-"+c.Name, "")
+	if !strings.Contains(c.Name, ".") {
+		return kmeta.ChildName("c-"+c.Name, "")
+	}
+	sum := sha256.Sum256([]byte(c.Name))
+	return kmeta.ChildName("c-"+strings.ReplaceAll(c.Name, ".", "-"), "-"+hex.EncodeToString(sum[:4]))
 }

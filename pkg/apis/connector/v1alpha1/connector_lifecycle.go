@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"fmt"
+
 	corev1 "k8s.io/api/core/v1"
 	"knative.dev/pkg/apis"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -15,6 +17,10 @@ const (
 	ConditionUpstreamAuthenticated apis.ConditionType = "UpstreamAuthenticated"
 	// ConditionProxyReady is true when the proxy's Knative Service is Ready.
 	ConditionProxyReady apis.ConditionType = "ProxyReady"
+	// ConditionRequestTimeout is true when the proxy may stream one request
+	// for as long as the controller asks (an hour by default). It does not
+	// gate Ready: a lower cap only cuts off the largest layers.
+	ConditionRequestTimeout apis.ConditionType = "RequestTimeout"
 )
 
 // Reasons a condition is not true, for users and for tests.
@@ -29,6 +35,7 @@ const (
 	ReasonServiceNotOwned    = "ServiceNotOwned"
 	ReasonServiceNotReady    = "ServiceNotReady"
 	ReasonServiceFailed      = "ServiceFailed"
+	ReasonLimitedByKnative   = "LimitedByKnative"
 )
 
 var connectorCondSet = apis.NewLivingConditionSet(
@@ -107,4 +114,23 @@ func (s *ConnectorStatus) PropagateServiceStatus(ksvc *servingv1.Service) {
 		connectorCondSet.Manage(s).MarkUnknown(ConditionProxyReady, ReasonServiceNotReady,
 			"Service %q: %s: %s", ksvc.Name, ready.Reason, ready.Message)
 	}
+}
+
+// MarkRequestTimeoutGranted records that the proxy has the full request timeout.
+func (s *ConnectorStatus) MarkRequestTimeoutGranted() {
+	connectorCondSet.Manage(s).MarkTrue(ConditionRequestTimeout)
+}
+
+// MarkRequestTimeoutLimited records that Knative's max-revision-timeout-seconds
+// holds the proxy's request timeout below want, and how to raise it.
+func (s *ConnectorStatus) MarkRequestTimeoutLimited(servingNamespace string, got, want int64) {
+	connectorCondSet.Manage(s).SetCondition(apis.Condition{
+		Type:     ConditionRequestTimeout,
+		Status:   corev1.ConditionFalse,
+		Severity: apis.ConditionSeverityWarning,
+		Reason:   ReasonLimitedByKnative,
+		Message: fmt.Sprintf("Knative's max-revision-timeout-seconds is %d, so one pull or push through the proxy is cut off after %ds (%ds wanted, for large layers). "+
+			`Raise it: kubectl patch configmap/config-defaults -n %s --type merge -p '{"data":{"max-revision-timeout-seconds":"%d"}}'`,
+			got, got, want, servingNamespace, want),
+	})
 }

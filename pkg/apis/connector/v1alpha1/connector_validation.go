@@ -8,9 +8,11 @@ import (
 	"regexp"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 )
 
 // Bounds that keep a proxy and its tokens sane.
@@ -27,7 +29,18 @@ var repositoryGlob = regexp.MustCompile(`^[a-z0-9*?\[\]]+(?:(?:[._]|__|[-]+|/)[a
 
 // Validate checks a Connector and returns every problem with its field path.
 func (c *Connector) Validate(ctx context.Context) *apis.FieldError {
-	return c.Spec.Validate(ctx).ViaField("spec")
+	return validateName(c.Name).ViaField("metadata").Also(c.Spec.Validate(ctx).ViaField("spec"))
+}
+
+// validateName keeps a Connector's name within a label's 63 characters: it
+// is the value of the label on the proxy Service and on the pull secrets,
+// and its proxy's host name is made from it. Dots are fine.
+func validateName(name string) *apis.FieldError {
+	if len(name) > validation.LabelValueMaxLength {
+		return apis.ErrInvalidValue(name, "name",
+			fmt.Sprintf("a Connector's name may have at most %d characters (it labels the proxy Service); this one has %d", validation.LabelValueMaxLength, len(name)))
+	}
+	return nil
 }
 
 // Validate checks a ConnectorSpec.
@@ -44,7 +57,9 @@ func (s *ConnectorSpec) Validate(ctx context.Context) *apis.FieldError {
 	}
 	errs = errs.Also(s.Proxy.validate().ViaField("proxy"))
 	if s.Sink != nil {
-		errs = errs.Also(s.Sink.Validate(ctx).ViaField("sink"))
+		// A ref may name its API by group alone (KReference.group); the
+		// controller picks the group's preferred version.
+		errs = errs.Also(s.Sink.Validate(duckv1.KReferenceGroupAllowed(ctx)).ViaField("sink"))
 	}
 	if s.PullSecrets != nil {
 		errs = errs.Also(s.PullSecrets.validate().ViaField("pullSecrets"))
@@ -172,4 +187,11 @@ func (p *PullSecretsSpec) validate() *apis.FieldError {
 		errs = errs.Also(apis.ErrInvalidValue(p.RefreshBefore.Duration.String(), "refreshBefore", "must be positive and shorter than tokenTTL"))
 	}
 	return errs
+}
+
+// SupportedVerbs limits Knative's validating webhook to writes. Nothing about
+// a delete needs validating, and a webhook on it would block deleting
+// Connectors, and their namespaces, whenever the controller is down.
+func (*Connector) SupportedVerbs() []admissionregistrationv1.OperationType {
+	return []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
 }
