@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/yaml"
 
@@ -125,7 +126,8 @@ spec:
 }
 
 // The functions' Knative Services in config/ pass Knative's own defaulting
-// and validation, as Knative's webhook would apply them.
+// and validation, as Knative's webhook would apply them, on a default
+// Knative and on one with the raised request timeout the README suggests.
 func TestFunctionServicesAreValidForKnative(t *testing.T) {
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -140,10 +142,15 @@ func TestFunctionServicesAreValidForKnative(t *testing.T) {
 		if err := yaml.UnmarshalStrict(raw, &ksvc); err != nil {
 			t.Fatalf("config/%s: %v", f, err)
 		}
-		ctx := rtesting.ServingInstallContext(context.Background())
-		ksvc.SetDefaults(ctx)
-		if err := ksvc.Validate(ctx); err != nil {
-			t.Errorf("Knative refuses config/%s: %v", f, err)
+		for name, ctx := range map[string]context.Context{
+			"default Knative":        apis.WithinCreate(context.Background()),
+			"raised request timeout": apis.WithinCreate(rtesting.ServingInstallContext(context.Background())),
+		} {
+			ksvc := ksvc.DeepCopy()
+			ksvc.SetDefaults(ctx)
+			if err := ksvc.Validate(ctx); err != nil {
+				t.Errorf("Knative (%s) refuses config/%s: %v", name, f, err)
+			}
 		}
 	}
 }

@@ -35,7 +35,7 @@ func (c *Cluster) InstallCRDs(t harness.T) {
 	if err != nil || len(ours) == 0 {
 		t.Fatalf("no config/300-*.yaml CRDs under %s", root)
 	}
-	servingDir, err := moduleDir(root, "knative.dev/serving")
+	servingDir, err := ModuleDir(root, "knative.dev/serving")
 	if err != nil {
 		t.Fatalf("finding knative.dev/serving: %v", err)
 	}
@@ -106,8 +106,8 @@ func waitEstablished(ctx context.Context, client apiextensionsclient.Interface, 
 	})
 }
 
-// moduleDir asks the go command where a dependency's source is.
-func moduleDir(root, module string) (string, error) {
+// ModuleDir asks the go command where a dependency's source is.
+func ModuleDir(root, module string) (string, error) {
 	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", module)
 	cmd.Dir = root
 	out, err := cmd.Output()

@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"knative.dev/pkg/apis"
 	"knative.dev/serving/pkg/apis/autoscaling"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
@@ -101,6 +102,40 @@ func TestMakeServiceValidatesInAnInstall(t *testing.T) {
 	// hour-long timeout: the note there is needed.
 	if err := ksvc.Validate(context.Background()); err == nil {
 		t.Fatal("Knative's default 600s maximum accepted a 3600s timeout; the README note is wrong")
+	}
+}
+
+// What the controller builds passes Knative's own validation for every
+// valid Connector name, on a default Knative (where the controller asks for
+// its 600s maximum) and on one with the raised timeout.
+func TestMakeServiceValidatesForEveryNameAndKnative(t *testing.T) {
+	installs := map[string]struct {
+		ctx     context.Context
+		timeout int64
+	}{
+		"default Knative": {context.Background(), 600},
+		"raised timeout":  {rtesting.ServingInstallContext(context.Background()), resources.DefaultTimeoutSeconds},
+	}
+	for _, name := range []string{"harbor", "harbor.example.com", strings.Repeat("registry.", 7)[:62] + "z", strings.Repeat("a", 63)} {
+		for install, k := range installs {
+			c := testConnector()
+			c.Name = name
+			ksvc := resources.MakeService(c, resources.ServiceArgs{Image: "example.com/proxy:v1", TimeoutSeconds: k.timeout, SecretDigest: "d"})
+			ctx := apis.WithinCreate(k.ctx)
+			ksvc.SetDefaults(ctx)
+			if err := ksvc.Validate(ctx); err != nil {
+				t.Errorf("Connector %q on %s: Knative refuses Service %q: %v", name, install, ksvc.Name, err)
+			}
+		}
+	}
+}
+
+// Dotted names that differ only in dots and dashes get different Services.
+func TestServiceNamesOfDottedNamesDoNotMeet(t *testing.T) {
+	a, b := testConnector(), testConnector()
+	a.Name, b.Name = "harbor.example.com", "harbor-example-com"
+	if resources.ServiceName(a) == resources.ServiceName(b) {
+		t.Errorf("%q and %q both get Service %q", a.Name, b.Name, resources.ServiceName(a))
 	}
 }
 

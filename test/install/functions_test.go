@@ -1,0 +1,71 @@
+package install
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/test/controlplane"
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// The functions serve the controller as shipped: the controller binary
+// sends its events to the audit binary (config/600-audit.yaml's
+// environment), and the tokenrefresh binary, with config/'s RBAC for its
+// ServiceAccount, keeps a pull secret on the ServiceAccount the Connector
+// selects.
+func TestFunctionsServeTheController(t *testing.T) {
+	for _, base := range []string{auditURL, tokenrefreshURL} {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s/healthz: %v %v", base, resp, err)
+		}
+		resp.Body.Close()
+	}
+
+	ns := "functions"
+	cluster.EnsureServiceAccount(t, ns, "builder")
+	cluster.BindClusterRole(t, ns, "builder", "oci-connector-puller", ns)
+	reg := registry.NewHtpasswd(t)
+	c := connectorFor(ns, "harbor", reg)
+	c.Spec.Sink = &duckv1.Destination{URI: apis.HTTP(auditURL[len("http://"):])}
+	c.Spec.PullSecrets = &v1alpha1.PullSecretsSpec{ServiceAccounts: []string{"builder"}}
+	controlplane.ReadyConnector(t, cluster.Config, c, registry.SecretData(), func(string) {})
+
+	waitFor(t, "the controller's pullsecrets.refresh in the audit trail", func(ctx context.Context) (bool, string) {
+		query := url.Values{"type": {events.PullSecretsRefresh}, "connector": {ns + "/harbor"}}
+		resp, err := http.Get(auditURL + "/events?" + query.Encode())
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		var page struct{ Events []json.RawMessage }
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			return false, err.Error()
+		}
+		return len(page.Events) > 0, fmt.Sprintf("%d rows", len(page.Events))
+	})
+	waitFor(t, "tokenrefresh's pull secret on functions/builder", func(ctx context.Context) (bool, string) {
+		sa, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "builder", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, ref := range sa.ImagePullSecrets {
+			s, err := cluster.Client.CoreV1().Secrets(ns).Get(ctx, ref.Name, metav1.GetOptions{})
+			if err == nil && s.Labels[connector.PullSecretConnectorNameLabel] == "harbor" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("imagePullSecrets %v", sa.ImagePullSecrets)
+	})
+}
