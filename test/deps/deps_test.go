@@ -1,4 +1,5 @@
-// Package deps checks the module graph against what Knative was built with.
+// Package deps checks what the build is made from: the module graph
+// against what Knative was built with, and the configuration ko reads.
 // knative.dev/pkg's sharedmain panics at start-up ("conflicting Schema URL")
 // when OpenTelemetry is newer than the version it pins, and Knative's
 // generated clients break when Kubernetes moves: a go.mod change that moves
