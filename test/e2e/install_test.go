@@ -16,6 +16,7 @@ import (
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
 	"github.com/oci-connector/oci-connector/test/registry"
+	"github.com/oci-connector/oci-connector/test/shipped"
 )
 
 // Every manifest in config/ is accepted by a fresh API server, as on a
@@ -26,25 +27,7 @@ import (
 // reference, as ko would make them.
 func TestConfigAppliesWithServerDryRun(t *testing.T) {
 	fresh := kube.Start(t)
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := filepath.Glob(filepath.Join(root, "config", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests in config/: %v", err)
-	}
-	dir := t.TempDir()
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resolved := strings.ReplaceAll(string(raw), "ko://github.com/oci-connector/oci-connector/", "registry.example.com/oci-connector/")
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), []byte(resolved), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := shipped.Config(t, func(koPath string) string { return "registry.example.com/oci-connector/" + koPath })
 	if out, err := fresh.Kubectl(t, "apply", "-f", filepath.Join(dir, "100-namespace.yaml")); err != nil {
 		t.Fatalf("kubectl apply of the namespace: %v\n%s", err, out)
 	}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // builds holds one build per package for the life of the test process.
@@ -107,4 +109,21 @@ func StartServer(t T, bin string, args, env []string, addr string) *Server {
 		t.Fatalf("%s did not listen on %s: %v\n%s", filepath.Base(bin), addr, err, raw)
 	}
 	return &Server{Cmd: cmd, LogPath: logPath, Started: started}
+}
+
+// WaitFor polls every 100ms until cond holds, or fails t after timeout with
+// the last state cond described.
+func WaitFor(t T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last string
+	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		var ok bool
+		ok, last = cond(ctx)
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v; last seen: %s", what, err, last)
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
 
@@ -73,32 +71,8 @@ func TestMain(m *testing.M) {
 // applyConfig applies every file of config/ for real, with ko:// images as
 // ko would resolve them.
 func applyConfig(t harness.T) {
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatalf("finding the repository: %v", err)
-	}
-	files, err := filepath.Glob(filepath.Join(root, "config", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no manifests in config/: %v", err)
-	}
-	dir := t.TempDir()
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatalf("%v", err)
-		}
-		resolved := string(raw)
-		for strings.Contains(resolved, shipped.KoPrefix) {
-			i := strings.Index(resolved, shipped.KoPrefix)
-			end := i + strings.IndexAny(resolved[i:], " \n\"")
-			resolved = resolved[:i] + image(strings.TrimPrefix(resolved[i:end], shipped.KoPrefix)) + resolved[end:]
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), []byte(resolved), 0o600); err != nil {
-			t.Fatalf("%v", err)
-		}
-	}
 	// kubectl applies a directory in file order: the namespace first.
-	if out, err := cluster.Kubectl(t, "apply", "-f", dir); err != nil {
+	if out, err := cluster.Kubectl(t, "apply", "-f", shipped.Config(t, image)); err != nil {
 		t.Fatalf("kubectl apply -f config/: %v\n%s", err, out)
 	}
 }
@@ -212,17 +186,7 @@ func freePort(t harness.T) int {
 // waitFor polls until cond holds, or fails t with the last state seen.
 func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, string)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	var last string
-	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		var ok bool
-		ok, last = cond(ctx)
-		return ok, nil
-	})
-	if err != nil {
-		t.Fatalf("waiting for %s: %v; last seen: %s", what, err, last)
-	}
+	harness.WaitFor(t, 90*time.Second, what, cond)
 }
 
 // errorLines are the error-level lines of a zap JSON log.

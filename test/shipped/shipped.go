@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -149,4 +150,36 @@ func (w Workload) VolumeDirs(t harness.T, dir string) {
 			t.Fatalf("volume %s: %v", m.Name, err)
 		}
 	}
+}
+
+// koImage is a ko:// reference in config/.
+var koImage = regexp.MustCompile(`ko://github\.com/oci-connector/oci-connector/([^\s"]+)`)
+
+// Config writes every file of config/ into a new directory, each ko://
+// image replaced by image(its path), as ko resolves them at install, and
+// returns the directory.
+func Config(t harness.T, image func(koPath string) string) string {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatalf("finding the repository: %v", err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "config", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no manifests in config/: %v", err)
+	}
+	dir := t.TempDir()
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatalf("%v", err)
+		}
+		resolved := koImage.ReplaceAllFunc(raw, func(ref []byte) []byte {
+			return []byte(image(string(koImage.FindSubmatch(ref)[1])))
+		})
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), resolved, 0o600); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
+	return dir
 }
