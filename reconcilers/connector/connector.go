@@ -246,11 +246,14 @@ func (r *Reconciler) markRequestTimeout(ctx context.Context, c *v1alpha1.Connect
 		c.Status.MarkRequestTimeoutGranted()
 		return
 	}
-	prev := c.Status.GetCondition(v1alpha1.ConditionRequestTimeout)
+	var before string
+	if prev := c.Status.GetCondition(v1alpha1.ConditionRequestTimeout); prev != nil && prev.Status == corev1.ConditionFalse {
+		before = prev.Message
+	}
 	c.Status.MarkRequestTimeoutLimited(r.settings.ServingNamespace, timeout, want)
-	if prev == nil || prev.Status != corev1.ConditionFalse || prev.Message != c.Status.GetCondition(v1alpha1.ConditionRequestTimeout).Message {
-		controllerEvent(ctx, c, corev1.EventTypeWarning, v1alpha1.ReasonLimitedByKnative, "%s",
-			c.Status.GetCondition(v1alpha1.ConditionRequestTimeout).Message)
+	// An event when it starts or changes, not at every resync.
+	if now := c.Status.GetCondition(v1alpha1.ConditionRequestTimeout).Message; now != before {
+		controllerEvent(ctx, c, corev1.EventTypeWarning, v1alpha1.ReasonLimitedByKnative, "%s", now)
 	}
 }
 

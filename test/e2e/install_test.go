@@ -49,6 +49,9 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 		"service.serving.knative.dev/audit",
 		"service.serving.knative.dev/tokenrefresh",
 		"clusterrole.rbac.authorization.k8s.io/oci-connector-tokenrefresh",
+		"clusterrole.rbac.authorization.k8s.io/oci-connector-addressable-resolver",
+		"clusterrole.rbac.authorization.k8s.io/oci-connector-service-addressable-resolver",
+		"clusterrolebinding.rbac.authorization.k8s.io/oci-connector-addressable-resolver",
 		"configmap/config-logging",
 		"configmap/config-observability",
 	} {

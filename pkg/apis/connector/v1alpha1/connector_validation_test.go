@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 )
 
 func validConnector() *Connector {
@@ -35,6 +36,14 @@ func TestValidate(t *testing.T) {
 	}{
 		{name: "the DESIGN example is valid", mutate: func(*Connector) {}},
 		{name: "plain http with a port is valid", mutate: func(c *Connector) { c.Spec.Address = "http://127.0.0.1:5000" }},
+		{name: "a dotted name of 63 characters is valid", mutate: func(c *Connector) { c.Name = strings.Repeat("registry.", 7)[:62] + "z" }},
+		{name: "a name of 64 characters is refused", mutate: func(c *Connector) { c.Name = strings.Repeat("a", 64) }, wantPaths: []string{"metadata.name"}},
+		{name: "a sink ref by group alone is valid", mutate: func(c *Connector) {
+			c.Spec.Sink = &duckv1.Destination{Ref: &duckv1.KReference{Group: "eventing.knative.dev", Kind: "Broker", Name: "default"}}
+		}},
+		{name: "a sink ref with neither apiVersion nor group", mutate: func(c *Connector) {
+			c.Spec.Sink = &duckv1.Destination{Ref: &duckv1.KReference{Kind: "Broker", Name: "default"}}
+		}, wantPaths: []string{"spec.sink.ref.apiVersion", "spec.sink.ref.group"}},
 		{name: "another class", mutate: func(c *Connector) { c.Spec.ConnectorClassName = "git" }, wantPaths: []string{"spec.connectorClassName"}},
 		{name: "missing address", mutate: func(c *Connector) { c.Spec.Address = "" }, wantPaths: []string{"spec.address"}},
 		{name: "address without scheme", mutate: func(c *Connector) { c.Spec.Address = "harbor.example.com" }, wantPaths: []string{"spec.address"}},
