@@ -55,8 +55,3 @@ func watchServingDefaults(ctx context.Context, kube kubernetes.Interface, namesp
 func (d *servingDefaults) requestTimeout(want int64) int64 {
 	return min(want, d.maxTimeoutSeconds.Load())
 }
-
-// max is Knative's current max-revision-timeout-seconds.
-func (d *servingDefaults) max() int64 {
-	return d.maxTimeoutSeconds.Load()
-}

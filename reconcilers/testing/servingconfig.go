@@ -14,11 +14,26 @@ import (
 // proxy's hour-long request timeout. Knative's validation of the proxy
 // Service runs with it in the tests.
 func ServingInstallContext(ctx context.Context) context.Context {
-	defaults, err := servingconfig.NewDefaultsConfigFromMap(map[string]string{
+	ctx, err := KnativeConfigContext(ctx, map[string]string{
 		"max-revision-timeout-seconds": fmt.Sprint(resources.DefaultTimeoutSeconds),
 	})
 	if err != nil {
 		panic(fmt.Sprintf("Knative defaults from constants: %v", err))
 	}
-	return servingconfig.ToContext(ctx, &servingconfig.Config{Defaults: defaults})
+	return ctx
+}
+
+// KnativeConfigContext carries Knative Serving's configuration with the data
+// of its config-defaults ConfigMap (nil: an install that left it alone) and
+// default features, as Knative's webhook validates with.
+func KnativeConfigContext(ctx context.Context, configDefaults map[string]string) (context.Context, error) {
+	defaults, err := servingconfig.NewDefaultsConfigFromMap(configDefaults)
+	if err != nil {
+		return nil, fmt.Errorf("config-defaults %v: %w", configDefaults, err)
+	}
+	features, err := servingconfig.NewFeaturesConfigFromMap(nil)
+	if err != nil {
+		return nil, fmt.Errorf("default features: %w", err)
+	}
+	return servingconfig.ToContext(ctx, &servingconfig.Config{Defaults: defaults, Features: features}), nil
 }

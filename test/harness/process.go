@@ -46,15 +46,21 @@ func GoBinary(t T, pkg string) string {
 	return bin
 }
 
-// FreeAddr is a 127.0.0.1 address with a port nobody listens on yet.
-func FreeAddr(t T) string {
+// FreePort is a port on 127.0.0.1 that nobody listens on yet.
+func FreePort(t T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("finding a port: %v", err)
+		t.Fatalf("finding a free port: %v", err)
 	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is a 127.0.0.1 address with a port nobody listens on yet.
+func FreeAddr(t T) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 }
 
 // WaitListening waits until something accepts connections on addr.

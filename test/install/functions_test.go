@@ -38,7 +38,11 @@ func TestFunctionsServeTheController(t *testing.T) {
 	cluster.BindClusterRole(t, ns, "builder", "oci-connector-puller", ns)
 	reg := registry.NewHtpasswd(t)
 	c := connectorFor(ns, "harbor", reg)
-	c.Spec.Sink = &duckv1.Destination{URI: apis.HTTP(auditURL[len("http://"):])}
+	sink, err := apis.ParseURL(auditURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Spec.Sink = &duckv1.Destination{URI: sink}
 	c.Spec.PullSecrets = &v1alpha1.PullSecretsSpec{ServiceAccounts: []string{"builder"}}
 	controlplane.ReadyConnector(t, cluster.Config, c, registry.SecretData(), func(string) {})
 

@@ -6,11 +6,11 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
-	servingconfig "knative.dev/serving/pkg/apis/config"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	rtesting "github.com/oci-connector/oci-connector/reconcilers/testing"
 )
 
 // proxyService is the Connector's proxy Knative Service as the controller
@@ -29,16 +29,10 @@ func proxyService(t *testing.T, c *v1alpha1.Connector) *servingv1.Service {
 // config-defaults (nil: an install that left it alone).
 func validateAsKnative(t *testing.T, ksvc *servingv1.Service, configDefaults map[string]string) {
 	t.Helper()
-	defaults, err := servingconfig.NewDefaultsConfigFromMap(configDefaults)
+	ctx, err := rtesting.KnativeConfigContext(apis.WithinCreate(context.Background()), configDefaults)
 	if err != nil {
-		t.Fatalf("Knative's config-defaults %v: %v", configDefaults, err)
+		t.Fatal(err)
 	}
-	features, err := servingconfig.NewFeaturesConfigFromMap(nil)
-	if err != nil {
-		t.Fatalf("Knative's default features: %v", err)
-	}
-	ctx := servingconfig.ToContext(context.Background(), &servingconfig.Config{Defaults: defaults, Features: features})
-	ctx = apis.WithinCreate(ctx)
 	ksvc = ksvc.DeepCopy()
 	ksvc.SetDefaults(ctx)
 	if err := ksvc.Validate(ctx); err != nil {

@@ -94,12 +94,12 @@ func startController(t harness.T) *controllerProcess {
 	dir := t.TempDir()
 	workload.VolumeDirs(t, dir)
 	hostIP := hostAddress(t)
-	webhookPort := freePort(t)
+	webhookPort := harness.FreePort(t)
 	env := append(workload.Env(t, image, dir),
 		"KUBECONFIG="+cluster.KubeconfigAs(t, workload.Namespace, workload.ServiceAccount()),
 		// A pod has its own ports; a process here takes free ones.
 		fmt.Sprintf("WEBHOOK_PORT=%d", webhookPort),
-		fmt.Sprintf("PROFILING_PORT=%d", freePort(t)),
+		fmt.Sprintf("PROFILING_PORT=%d", harness.FreePort(t)),
 	)
 	routeWebhookService(t, hostIP, webhookPort)
 	p := &controllerProcess{t: t, env: env, webhookAddr: fmt.Sprintf("127.0.0.1:%d", webhookPort)}
@@ -170,17 +170,6 @@ func hostAddress(t harness.T) string {
 	}
 	t.Fatalf("no non-loopback IPv4 address on this host to route the webhook Service to")
 	return ""
-}
-
-func freePort(t harness.T) int {
-	t.Helper()
-	_, port, err := net.SplitHostPort(harness.FreeAddr(t))
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
-	var n int
-	fmt.Sscan(port, &n)
-	return n
 }
 
 // waitFor polls until cond holds, or fails t with the last state seen.

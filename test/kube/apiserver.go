@@ -11,7 +11,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +59,7 @@ func Start(t harness.T) *Cluster {
 		t.Fatalf("writing the token file: %v", err)
 	}
 
-	port := freePort(t)
+	port := harness.FreePort(t)
 	args := []string{
 		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
@@ -219,7 +218,7 @@ current-context: local
 
 func startEtcd(t harness.T, dir string) string {
 	t.Helper()
-	client, peer := freePort(t), freePort(t)
+	client, peer := harness.FreePort(t), harness.FreePort(t)
 	clientURL := fmt.Sprintf("http://127.0.0.1:%d", client)
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
 	startProcess(t, harness.Bin(t, "etcd"), []string{
@@ -276,16 +275,6 @@ func writeServiceAccountKeys(t harness.T, dir string) (keyPath, pubPath string) 
 		t.Fatalf("writing %s: %v", pubPath, err)
 	}
 	return keyPath, pubPath
-}
-
-func freePort(t harness.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // tail returns the last few KB of a log, for failure messages.

@@ -5,7 +5,6 @@ package postgres
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -49,7 +48,7 @@ func Start(t harness.T) string {
 	if out, err := asUser("initdb", "-D", data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	port := freePort(t)
+	port := harness.FreePort(t)
 	logFile := filepath.Join(dir, "postgres.log")
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off -c full_page_writes=off -c synchronous_commit=off", port, dir)
 	if out, err := asUser("pg_ctl", "-D", data, "-l", logFile, "-o", opts, "-w", "start").CombinedOutput(); err != nil {
@@ -81,13 +80,4 @@ func binDir() (string, error) {
 func version(binDir string) int {
 	v, _ := strconv.Atoi(strings.Split(filepath.Base(filepath.Dir(binDir)), ".")[0])
 	return v
-}
-
-func freePort(t harness.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

@@ -4,9 +4,11 @@
 package shipped
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,14 +16,23 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/oci-connector/oci-connector/test/harness"
 )
 
-// KoPrefix is how config/ names the images ko builds.
-const KoPrefix = "ko://github.com/oci-connector/oci-connector/"
+// koImage is how config/ names an image ko builds from this repository.
+var koImage = regexp.MustCompile(`ko://github\.com/oci-connector/oci-connector/([^\s"]+)`)
+
+// resolveImages replaces each ko:// image in text by image(its path), as ko
+// does at install.
+func resolveImages(text []byte, image func(koPath string) string) []byte {
+	return koImage.ReplaceAllFunc(text, func(ref []byte) []byte {
+		return []byte(image(string(koImage.FindSubmatch(ref)[1])))
+	})
+}
 
 // Workload is the pod that a config/ file runs.
 type Workload struct {
@@ -43,7 +54,14 @@ func Load(t harness.T, file, name string) Workload {
 	if err != nil {
 		t.Fatalf("reading config/%s: %v", file, err)
 	}
-	for _, doc := range splitDocuments(raw) {
+	docs := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(raw)))
+	for {
+		doc, err := docs.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("config/%s: %v", file, err)
+		}
 		var meta struct {
 			Kind     string `json:"kind"`
 			Metadata struct {
@@ -74,16 +92,6 @@ func Load(t harness.T, file, name string) Workload {
 	}
 	t.Fatalf("config/%s has no Deployment or Knative Service %q", file, name)
 	return Workload{}
-}
-
-func splitDocuments(raw []byte) [][]byte {
-	var docs [][]byte
-	for _, doc := range bytes.Split(raw, []byte("\n---")) {
-		if len(bytes.TrimSpace(doc)) > 0 {
-			docs = append(docs, doc)
-		}
-	}
-	return docs
 }
 
 // ServiceAccount is the ServiceAccount the workload runs as.
@@ -122,10 +130,7 @@ var errOptionalAbsent = errors.New("optional and absent")
 func (w Workload) resolve(e corev1.EnvVar, images func(string) string, dir string) (string, error) {
 	switch {
 	case e.ValueFrom == nil:
-		v := e.Value
-		if strings.HasPrefix(v, KoPrefix) {
-			return images(strings.TrimPrefix(v, KoPrefix)), nil
-		}
+		v := string(resolveImages([]byte(e.Value), images))
 		for _, m := range w.Spec.Containers[0].VolumeMounts {
 			if v == m.MountPath || strings.HasPrefix(v, m.MountPath+"/") {
 				return filepath.Join(dir, m.Name, strings.TrimPrefix(v, m.MountPath)), nil
@@ -152,9 +157,6 @@ func (w Workload) VolumeDirs(t harness.T, dir string) {
 	}
 }
 
-// koImage is a ko:// reference in config/.
-var koImage = regexp.MustCompile(`ko://github\.com/oci-connector/oci-connector/([^\s"]+)`)
-
 // Config writes every file of config/ into a new directory, each ko://
 // image replaced by image(its path), as ko resolves them at install, and
 // returns the directory.
@@ -174,10 +176,7 @@ func Config(t harness.T, image func(koPath string) string) string {
 		if err != nil {
 			t.Fatalf("%v", err)
 		}
-		resolved := koImage.ReplaceAllFunc(raw, func(ref []byte) []byte {
-			return []byte(image(string(koImage.FindSubmatch(ref)[1])))
-		})
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), resolved, 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), resolveImages(raw, image), 0o600); err != nil {
 			t.Fatalf("%v", err)
 		}
 	}
