@@ -15,11 +15,11 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/oci-connector/oci-connector/pkg/events"
-	rtesting "github.com/oci-connector/oci-connector/reconcilers/testing"
+	ctesting "github.com/oci-connector/oci-connector/pkg/testing"
 )
 
 func TestMakePullSecret(t *testing.T) {
-	c := rtesting.NewConnector("platform", "harbor", "https://harbor.example.com", "s", rtesting.WithReady("c-harbor.platform.example.com"))
+	c := ctesting.NewConnector("platform", "harbor", "https://harbor.example.com", "s", ctesting.WithReady("c-harbor.platform.example.com"))
 	expires := time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)
 	s, err := makePullSecret(c, "team-a", "default", "TOKEN", expires)
 	if err != nil {
@@ -51,14 +51,14 @@ func TestMakePullSecret(t *testing.T) {
 	}
 
 	// A Connector without a proxy address has nothing to log in to.
-	if _, err := makePullSecret(rtesting.NewConnector("platform", "new", "https://h", "s"), "team-a", "default", "T", expires); err == nil {
+	if _, err := makePullSecret(ctesting.NewConnector("platform", "new", "https://h", "s"), "team-a", "default", "T", expires); err == nil {
 		t.Error("a pull secret for a Connector without a proxy URL")
 	}
 }
 
 func TestSecretNamesAreStableAndDistinct(t *testing.T) {
-	a := rtesting.NewConnector("platform", "harbor", "https://h", "s")
-	b := rtesting.NewConnector("other", "harbor", "https://h", "s")
+	a := ctesting.NewConnector("platform", "harbor", "https://h", "s")
+	b := ctesting.NewConnector("other", "harbor", "https://h", "s")
 	if secretName(a, "default") != secretName(a, "default") {
 		t.Error("the name changes between calls")
 	}

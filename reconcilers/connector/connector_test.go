@@ -22,6 +22,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorclient "github.com/oci-connector/oci-connector/pkg/client/injection/client"
 	connectorreconciler "github.com/oci-connector/oci-connector/pkg/client/injection/reconciler/connector/v1alpha1/connector"
+	. "github.com/oci-connector/oci-connector/pkg/testing"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
 	. "github.com/oci-connector/oci-connector/reconcilers/testing"

@@ -17,6 +17,7 @@ import (
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/events"
+	ctesting "github.com/oci-connector/oci-connector/pkg/testing"
 	rtesting "github.com/oci-connector/oci-connector/reconcilers/testing"
 )
 
@@ -69,7 +70,7 @@ func TestNewServiceAccountsAndNamespacesAskForRefresh(t *testing.T) {
 	}
 	teamA := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"team": "a"}, CreationTimestamp: metav1.NewTime(now)}}
 	teamB := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b", CreationTimestamp: metav1.NewTime(now)}}
-	listers := rtesting.NewListers([]runtime.Object{rtesting.NewConnector("platform", "harbor", "https://h", "s", selected), teamA, teamB})
+	listers := rtesting.NewListers([]runtime.Object{ctesting.NewConnector("platform", "harbor", "https://h", "s", selected), teamA, teamB})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := &Reconciler{
@@ -110,12 +111,12 @@ func TestRenewalIsScheduledForTheEarliestExpiry(t *testing.T) {
 	sink := newRefreshSink(t)
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	secret := func(name string, expires time.Time) *corev1.Secret {
-		s := rtesting.NewSecret("team-a", name, nil)
+		s := ctesting.NewSecret("team-a", name, nil)
 		s.Labels = map[string]string{connectorapi.PullSecretConnectorNamespaceLabel: "platform", connectorapi.PullSecretConnectorNameLabel: "harbor"}
 		s.Annotations = map[string]string{connectorapi.PullSecretExpiresAnnotation: expires.Format(time.RFC3339)}
 		return s
 	}
-	c := rtesting.NewConnector("platform", "harbor", "https://h", "s", func(c *v1alpha1.Connector) {
+	c := ctesting.NewConnector("platform", "harbor", "https://h", "s", func(c *v1alpha1.Connector) {
 		c.Spec.PullSecrets = &v1alpha1.PullSecretsSpec{}
 	})
 	spec := c.Spec.WithDefaults() // refreshBefore 15m

@@ -13,6 +13,7 @@ import (
 	rtesting "knative.dev/pkg/reconciler/testing"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	. "github.com/oci-connector/oci-connector/pkg/testing"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	. "github.com/oci-connector/oci-connector/reconcilers/testing"
 )

@@ -6,7 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	. "github.com/oci-connector/oci-connector/reconcilers/testing"
+	. "github.com/oci-connector/oci-connector/pkg/testing"
 )
 
 func TestSecretDigest(t *testing.T) {

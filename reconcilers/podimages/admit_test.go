@@ -17,6 +17,7 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
+	ctesting "github.com/oci-connector/oci-connector/pkg/testing"
 	rt "github.com/oci-connector/oci-connector/reconcilers/testing"
 )
 
@@ -133,12 +134,12 @@ func patched(t *testing.T, resp *admissionv1.AdmissionResponse) map[string]any {
 }
 
 func TestAdmit(t *testing.T) {
-	harbor := rt.NewConnector("platform", "harbor", "https://harbor.example.com", "s", rt.WithReady(harborProxy))
-	hub := rt.NewConnector("platform", "hub", "https://registry-1.docker.io", "s", rt.WithReady(hubProxy))
-	harborCopy := rt.NewConnector("other", "harbor2", "https://harbor.example.com:443", "s", rt.WithReady("c-harbor2.other.example.com"))
-	notReady := rt.NewConnector("platform", "broken", "https://broken.example.com", "s",
-		rt.WithInitConditions, rt.WithSecretNotResolved("SecretMissing", `Secret "x" not found`))
-	local := rt.NewConnector("team-a", "local", "http://localhost:5000", "s", rt.WithReady("c-local.team-a.example.com"))
+	harbor := ctesting.NewConnector("platform", "harbor", "https://harbor.example.com", "s", ctesting.WithReady(harborProxy))
+	hub := ctesting.NewConnector("platform", "hub", "https://registry-1.docker.io", "s", ctesting.WithReady(hubProxy))
+	harborCopy := ctesting.NewConnector("other", "harbor2", "https://harbor.example.com:443", "s", ctesting.WithReady("c-harbor2.other.example.com"))
+	notReady := ctesting.NewConnector("platform", "broken", "https://broken.example.com", "s",
+		ctesting.WithInitConditions, ctesting.WithSecretNotResolved("SecretMissing", `Secret "x" not found`))
+	local := ctesting.NewConnector("team-a", "local", "http://localhost:5000", "s", ctesting.WithReady("c-local.team-a.example.com"))
 	annotationsPath := "/metadata/annotations"
 
 	for _, c := range []struct {

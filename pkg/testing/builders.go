@@ -1,3 +1,5 @@
+// Package testing builds Connectors, Secrets and Knative Services for tests
+// of any part of the project, as knative/serving's pkg/testing does.
 package testing
 
 import (
