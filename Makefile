@@ -5,16 +5,16 @@ SHELL := /usr/bin/env bash
 export PATH := /usr/local/go/bin:$(PATH)
 
 BIN := $(CURDIR)/.bin
-TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl
+TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl $(BIN)/staticcheck
 
-.PHONY: run test bench tools codegen verify-codegen vet fuzz clean-tools
+.PHONY: run test bench tools codegen verify-codegen vet lint fuzz clean-tools
 
 ## run: start a local API server, a registry and the controller; show a Connector going Ready.
 run: tools
 	go run ./hack/localrun
 
-## test: everything CI checks: generated code, vet, unit, real-API-server and end-to-end tests.
-test: tools verify-codegen vet
+## test: everything CI checks: generated code, vet, lint, unit, real-API-server and end-to-end tests.
+test: tools verify-codegen vet lint
 	go test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
@@ -61,6 +61,9 @@ $(BIN)/crane:
 $(BIN)/regctl:
 	cd test/tools/clients && go build -o $(BIN)/regctl github.com/regclient/regclient/cmd/regctl
 
+$(BIN)/staticcheck:
+	cd test/tools/clients && go build -o $(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
+
 ## codegen: regenerate clients, listers, informers, injection and deepcopy.
 codegen:
 	./hack/update-codegen.sh
@@ -73,6 +76,10 @@ vet:
 	go vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^pkg/client/')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt wants to change: $$unformatted"; exit 1; fi
+
+## lint: staticcheck on hand-written code (the generated clients in pkg/client are left out).
+lint: $(BIN)/staticcheck
+	$(BIN)/staticcheck $$(go list ./... | grep -v '/pkg/client/')
 
 clean-tools:
 	rm -rf $(BIN)

@@ -59,8 +59,8 @@ func TestMakePullSecret(t *testing.T) {
 func TestSecretNamesAreStableAndDistinct(t *testing.T) {
 	a := ctesting.NewConnector("platform", "harbor", "https://h", "s")
 	b := ctesting.NewConnector("other", "harbor", "https://h", "s")
-	if secretName(a, "default") != secretName(a, "default") {
-		t.Error("the name changes between calls")
+	if again := ctesting.NewConnector("platform", "harbor", "https://h", "s"); secretName(a, "default") != secretName(again, "default") {
+		t.Error("the name differs for equal Connectors")
 	}
 	names := map[string]bool{secretName(a, "default"): true, secretName(a, "builder"): true, secretName(b, "default"): true}
 	if len(names) != 3 {

@@ -148,11 +148,6 @@ func showPodRewrite(r *harness.Runner, cluster *kube.Cluster, reg *registry.Regi
 // fail stops everything: through the runner, so etcd and kube-apiserver go too.
 var fail func(format string, args ...any)
 
-func must[T any](v T, err error) T {
-	check(err)
-	return v
-}
-
 func check(err error) {
 	if err != nil {
 		fail("%v", err)

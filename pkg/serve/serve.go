@@ -71,7 +71,7 @@ func KubeConfig(kubeconfig string) (*rest.Config, error) {
 		cfg, err = rest.InClusterConfig()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("Kubernetes configuration: %w", err)
+		return nil, fmt.Errorf("reading the Kubernetes configuration: %w", err)
 	}
 	return cfg, nil
 }

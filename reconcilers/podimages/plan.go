@@ -141,7 +141,7 @@ func targetOf(c *v1alpha1.Connector) (*proxyTarget, error) {
 	}
 	proxy, err := imageref.RegistryHost(c.Status.URL.String())
 	if err != nil {
-		return nil, fmt.Errorf("Connector %s status.url: %w", key, err)
+		return nil, fmt.Errorf("status.url of Connector %s: %w", key, err)
 	}
 	return &proxyTarget{key: key, upstream: upstream, proxy: proxy}, nil
 }

@@ -178,7 +178,7 @@ func TestConnectorReportsBadCredentialsAndMissingSecret(t *testing.T) {
 	waitForCondition(t, ns, "down", v1alpha1.ConditionUpstreamAuthenticated, corev1.ConditionFalse, v1alpha1.ReasonUnreachable)
 
 	createConnector(t, ns, "norepo", reg.URL, v1alpha1.AuthBasic, "any")
-	patch := fmt.Sprintf(`{"spec":{"auth":{"params":[{"name":"repository","value":"testing/missing"}]}}}`)
+	patch := `{"spec":{"auth":{"params":[{"name":"repository","value":"testing/missing"}]}}}`
 	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Patch(context.Background(), "norepo", "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}

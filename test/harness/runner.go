@@ -11,7 +11,6 @@ import (
 type Runner struct {
 	mu       sync.Mutex
 	cleanups []func()
-	tempDirs []string
 }
 
 // Helper implements T.

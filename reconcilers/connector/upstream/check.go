@@ -15,6 +15,7 @@ import (
 
 	"github.com/regclient/regclient"
 	"github.com/regclient/regclient/config"
+	"github.com/regclient/regclient/scheme/reg"
 	"github.com/regclient/regclient/types/errs"
 	"github.com/regclient/regclient/types/ref"
 
@@ -77,7 +78,7 @@ func (c RegclientChecker) Check(ctx context.Context, t Target) error {
 
 	rc := regclient.New(
 		regclient.WithConfigHost(c.hostConfig(u, t)),
-		regclient.WithRetryLimit(1),
+		regclient.WithRegOpts(reg.WithRetryLimit(1)),
 		regclient.WithUserAgent("oci-connector"),
 	)
 	host := u.Host
