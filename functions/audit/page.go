@@ -35,7 +35,7 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-size
 {{if .Next}}<p><a id="next" href="{{.Next}}">Older events</a></p>{{end}}
 </body></html>`))
 
-var eventTypes = []string{events.ImagePulled, events.ImagePushed, events.AccessDenied, events.CredentialsRotated, events.PullSecretsRefresh}
+var eventTypes = []string{events.ImagePulled, events.ImagePushed, events.AccessDenied, events.CredentialsRotated, events.PullSecretsRefresh, events.PullSecretsRotated}
 
 func (s *server) page(w http.ResponseWriter, r *http.Request) {
 	data := struct {

@@ -3,15 +3,15 @@
 // registry password anywhere: each secret holds a short-lived token of its
 // own ServiceAccount, minted with TokenRequest and renewed before it expires.
 //
-// It works on a CloudEvent (pullsecrets.refresh, credentials.rotated) for the
-// Connector it names, on every new ServiceAccount or Namespace it sees (so a
-// new ServiceAccount has its secret within seconds), and in a periodic sweep
-// that renews tokens and removes what no longer matches.
+// It is a function of the pullsecrets.refresh CloudEvent: for the Connector
+// the event names, it reads the current state from the API server and brings
+// the pull secrets in line, within the request. The controller decides when
+// (see reconcilers/connector/pullsecrets.go); tokenrefresh keeps no
+// informers, queue or schedule, so it can scale to zero.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"net/http"
 	"os"
@@ -19,16 +19,17 @@ import (
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
 
 type config struct {
 	listen     string
 	kubeconfig string
-	sweep      time.Duration
 }
 
 func parseConfig(args []string) (config, error) {
@@ -40,14 +41,7 @@ func parseConfig(args []string) (config, error) {
 	fs := flag.NewFlagSet("tokenrefresh", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", ":"+port, "address to serve on ($PORT sets the port)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig; in-cluster configuration when empty")
-	fs.DurationVar(&c.sweep, "sweep-interval", time.Minute, "how often every Connector's pull secrets are checked")
-	if err := fs.Parse(args); err != nil {
-		return c, err
-	}
-	if c.sweep <= 0 {
-		return c, errors.New("sweep-interval must be positive")
-	}
-	return c, nil
+	return c, fs.Parse(args)
 }
 
 func main() {
@@ -74,13 +68,11 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	r := &refresher{kube: kube, connectors: connectors, reviewer: access.NewReviewer(kube), logger: logger, now: time.Now}
-	w := newWorker(r, logger)
-	go w.run(ctx)
-	go w.sweepEvery(ctx, c.sweep)
-	if err := w.watchNewAccounts(ctx); err != nil {
-		return err
+	h := &handler{
+		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube), logger: logger, clock: clock.RealClock{}},
+		senders:   events.NewSenders(ctx, logger),
+		logger:    logger,
 	}
-	srv := &http.Server{Handler: w.routes(), ReadHeaderTimeout: 10 * time.Second}
-	return serve.HTTP(ctx, logger, srv, c.listen, 10*time.Second, "sweep", c.sweep)
+	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return serve.HTTP(ctx, logger, srv, c.listen, 10*time.Second)
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/clock"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
@@ -31,14 +32,16 @@ type refresher struct {
 	connectors connectorclientset.Interface
 	reviewer   *access.Reviewer
 	logger     *zap.SugaredLogger
-	now        func() time.Time
+	clock      clock.PassiveClock
 }
 
-// result is what one refresh did, and when the next is due.
+// result is what one refresh did.
 type result struct {
 	Written, Removed int
-	// NextRenewal is when the earliest token must be renewed; zero for none.
-	NextRenewal time.Time
+	// ServiceAccounts is how many hold a pull secret of the Connector now.
+	ServiceAccounts int
+	// Sink is the Connector's event sink; empty for none.
+	Sink string
 }
 
 // refresh brings the pull secrets of the Connector key in line; a Connector
@@ -52,24 +55,24 @@ func (r *refresher) refresh(ctx context.Context, key types.NamespacedName) (resu
 		return res, fmt.Errorf("reading Connector %s: %w", key, err)
 	}
 
+	if c.Status.SinkURI != nil {
+		res.Sink = c.Status.SinkURI.String()
+	}
 	wanted, err := r.wanted(ctx, c)
 	if err != nil {
 		return res, err
 	}
 	spec := c.Spec.WithDefaults()
 	for _, sa := range wanted {
-		expires, written, err := r.ensure(ctx, c, spec.PullSecrets, sa)
+		written, err := r.ensure(ctx, c, spec.PullSecrets, sa)
 		if err != nil {
 			return res, err
 		}
 		if written {
 			res.Written++
 		}
-		renewal := expires.Add(-spec.PullSecrets.RefreshBefore.Duration)
-		if res.NextRenewal.IsZero() || renewal.Before(res.NextRenewal) {
-			res.NextRenewal = renewal
-		}
 	}
+	res.ServiceAccounts = len(wanted)
 	removed, err := r.removeUnwanted(ctx, c, wanted)
 	res.Removed = removed
 	return res, err
@@ -124,8 +127,8 @@ func (r *refresher) wanted(ctx context.Context, c *v1alpha1.Connector) ([]*corev
 }
 
 // ensure gives sa a pull secret whose token is not due for renewal, and a
-// reference to it; it says when the token expires and whether it wrote one.
-func (r *refresher) ensure(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.PullSecretsSpec, sa *corev1.ServiceAccount) (time.Time, bool, error) {
+// reference to it; it says whether it wrote one.
+func (r *refresher) ensure(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.PullSecretsSpec, sa *corev1.ServiceAccount) (bool, error) {
 	name := secretName(c, sa.Name)
 	secrets := r.kube.CoreV1().Secrets(sa.Namespace)
 	existing, err := secrets.Get(ctx, name, metav1.GetOptions{})
@@ -133,29 +136,29 @@ func (r *refresher) ensure(ctx context.Context, c *v1alpha1.Connector, spec *v1a
 	case apierrors.IsNotFound(err):
 		existing = nil
 	case err != nil:
-		return time.Time{}, false, fmt.Errorf("reading Secret %s/%s: %w", sa.Namespace, name, err)
+		return false, fmt.Errorf("reading Secret %s/%s: %w", sa.Namespace, name, err)
 	}
 	written := false
-	expires := time.Time{}
+	var expires time.Time
 	if existing != nil {
 		expires = expiresAt(existing)
 	}
-	if expires.Sub(r.now()) <= spec.RefreshBefore.Duration {
-		if expires, err = r.write(ctx, c, spec, sa, existing); err != nil {
-			return time.Time{}, false, err
+	if expires.Sub(r.clock.Now()) <= spec.RefreshBefore.Duration {
+		if err := r.write(ctx, c, spec, sa, existing); err != nil {
+			return false, err
 		}
 		written = true
 	}
 	if !slices.Contains(sa.ImagePullSecrets, corev1.LocalObjectReference{Name: name}) {
 		if err := r.reference(ctx, sa.Namespace, sa.Name, name); err != nil {
-			return time.Time{}, false, err
+			return false, err
 		}
 	}
-	return expires, written, nil
+	return written, nil
 }
 
 // write mints a token and creates or replaces the pull secret.
-func (r *refresher) write(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.PullSecretsSpec, sa *corev1.ServiceAccount, existing *corev1.Secret) (time.Time, error) {
+func (r *refresher) write(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.PullSecretsSpec, sa *corev1.ServiceAccount, existing *corev1.Secret) error {
 	audience := c.Status.Audience
 	if audience == "" {
 		audience = c.Spec.WithDefaults().Proxy.Audience
@@ -165,30 +168,30 @@ func (r *refresher) write(ctx context.Context, c *v1alpha1.Connector, spec *v1al
 		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{audience}, ExpirationSeconds: &seconds},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		return time.Time{}, fmt.Errorf("minting a token for %s/%s: %w", sa.Namespace, sa.Name, err)
+		return fmt.Errorf("minting a token for %s/%s: %w", sa.Namespace, sa.Name, err)
 	}
 	expires := tr.Status.ExpirationTimestamp.Time
 	desired, err := makePullSecret(c, sa.Namespace, sa.Name, tr.Status.Token, expires)
 	if err != nil {
-		return time.Time{}, err
+		return err
 	}
 	secrets := r.kube.CoreV1().Secrets(sa.Namespace)
 	if existing == nil {
 		if _, err = secrets.Create(ctx, desired, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
 			// Another replica wrote it first: its token is as good as ours.
-			return expires, nil
+			return nil
 		}
 	} else {
 		desired.ResourceVersion = existing.ResourceVersion
 		if _, err = secrets.Update(ctx, desired, metav1.UpdateOptions{}); apierrors.IsConflict(err) {
-			return expires, nil
+			return nil
 		}
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("writing Secret %s/%s: %w", sa.Namespace, desired.Name, err)
+		return fmt.Errorf("writing Secret %s/%s: %w", sa.Namespace, desired.Name, err)
 	}
 	r.logger.Infow("Wrote a pull secret", "namespace", sa.Namespace, "serviceAccount", sa.Name, "secret", desired.Name, "expires", expires)
-	return expires, nil
+	return nil
 }
 
 // reference adds secret to the ServiceAccount's imagePullSecrets, leaving the

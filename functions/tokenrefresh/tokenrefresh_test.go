@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,9 +11,16 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	ktesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
+
+	"github.com/oci-connector/oci-connector/pkg/access"
+	connectorfake "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned/fake"
 
 	"github.com/oci-connector/oci-connector/pkg/events"
 	ctesting "github.com/oci-connector/oci-connector/pkg/testing"
@@ -73,10 +81,18 @@ func TestSecretNamesAreStableAndDistinct(t *testing.T) {
 	}
 }
 
-func TestReceiveQueuesTheNamedConnector(t *testing.T) {
-	w := newWorker(&refresher{}, zap.NewNop().Sugar())
-	defer w.queue.ShutDown()
-	srv := httptest.NewServer(w.routes())
+// The handler answers when the refresh is done: 200, or 500 so that the
+// sender retries; events it does not act on are accepted, malformed ones
+// refused.
+func TestReceiveRefreshesTheNamedConnector(t *testing.T) {
+	kube := kubefake.NewClientset()
+	connectors := connectorfake.NewSimpleClientset()
+	h := &handler{
+		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube), logger: zap.NewNop().Sugar(), clock: clock.RealClock{}},
+		senders:   events.NewSenders(t.Context(), zap.NewNop().Sugar()),
+		logger:    zap.NewNop().Sugar(),
+	}
+	srv := httptest.NewServer(h.routes())
 	defer srv.Close()
 	send := func(typ string, data any) int {
 		e, err := events.New(typ, "platform", "harbor", "", data)
@@ -85,29 +101,36 @@ func TestReceiveQueuesTheNamedConnector(t *testing.T) {
 		}
 		client, _ := cloudevents.NewClientHTTP()
 		res := client.Send(cloudevents.ContextWithTarget(t.Context(), srv.URL), e)
-		if cloudevents.IsACK(res) {
-			return http.StatusAccepted
+		var httpResult *cehttp.Result
+		if !cloudevents.ResultAs(res, &httpResult) {
+			t.Fatalf("no HTTP result: %v", res)
 		}
-		return http.StatusBadRequest
+		return httpResult.StatusCode
 	}
-	if code := send(events.PullSecretsRefresh, events.RefreshData{Connector: "harbor", Namespace: "platform", Reason: events.RefreshExpiring}); code != http.StatusAccepted {
-		t.Fatalf("refresh: %d", code)
+	refresh := events.RefreshData{Connector: "harbor", Namespace: "platform", Reason: events.RefreshExpiring}
+	if code := send(events.PullSecretsRefresh, refresh); code != http.StatusOK {
+		t.Errorf("refresh of a Connector that is gone: %d, want 200", code)
 	}
 	if code := send(events.CredentialsRotated, events.CredentialsData{Connector: "harbor", Namespace: "platform", Secret: "s"}); code != http.StatusAccepted {
-		t.Fatalf("rotated: %d", code)
-	}
-	if code := send(events.ImagePulled, events.ImageData{Connector: "x", Namespace: "y"}); code != http.StatusAccepted {
-		t.Fatalf("another type is accepted and ignored, got %d", code)
+		t.Errorf("credentials.rotated is not a trigger any more, got %d, want 202", code)
 	}
 	if code := send(events.PullSecretsRefresh, map[string]string{"reason": "no connector"}); code != http.StatusBadRequest {
-		t.Fatalf("an event naming no Connector: %d, want 400", code)
+		t.Errorf("an event naming no Connector: %d, want 400", code)
 	}
-	// Both events named one Connector: the queue holds it once.
-	if n := w.queue.Len(); n != 1 {
-		t.Fatalf("queue length %d, want 1", n)
+	var gets int
+	for _, a := range connectors.Actions() {
+		if a.GetVerb() == "get" {
+			gets++
+		}
 	}
-	key, _ := w.queue.Get()
-	if key != (types.NamespacedName{Namespace: "platform", Name: "harbor"}) {
-		t.Errorf("queued %v", key)
+	if gets != 1 {
+		t.Errorf("the Connector was read %d times, want once (for the one refresh)", gets)
+	}
+
+	connectors.PrependReactor("get", "connectors", func(ktesting.Action) (bool, runtime.Object, error) {
+		return true, nil, errors.New("the API server is down")
+	})
+	if code := send(events.PullSecretsRefresh, refresh); code != http.StatusInternalServerError {
+		t.Errorf("a refresh that failed: %d, want 500 so the sender retries", code)
 	}
 }

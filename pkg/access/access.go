@@ -33,11 +33,22 @@ const (
 // Reviewer asks SubjectAccessReview about pull and push on connectors/proxy.
 type Reviewer struct {
 	client kubernetes.Interface
-	cache  *ttlcache.Cache[bool]
+	// cache collapses concurrent asks; answers stay for these TTLs (zero:
+	// not kept).
+	cache                 *ttlcache.Cache[bool]
+	allowedTTL, deniedTTL time.Duration
 }
 
-// NewReviewer makes a Reviewer that asks through client.
+// NewReviewer makes a Reviewer that asks through client and keeps answers
+// for seconds: for the proxy and the webhook, which ask per request.
 func NewReviewer(client kubernetes.Interface) *Reviewer {
+	return &Reviewer{client: client, cache: ttlcache.New[bool](maxCacheItems), allowedTTL: allowedTTL, deniedTTL: deniedTTL}
+}
+
+// NewUncachedReviewer makes a Reviewer that asks every time: for
+// tokenrefresh, which asks once per ServiceAccount per event, and must see
+// a RoleBinding made a moment before the event.
+func NewUncachedReviewer(client kubernetes.Interface) *Reviewer {
 	return &Reviewer{client: client, cache: ttlcache.New[bool](maxCacheItems)}
 }
 
@@ -59,9 +70,9 @@ func (r *Reviewer) Allowed(ctx context.Context, user authenticationv1.UserInfo, 
 			return false, 0, fmt.Errorf("SubjectAccessReview: %w", err)
 		}
 		if sar.Status.Allowed {
-			return true, allowedTTL, nil
+			return true, r.allowedTTL, nil
 		}
-		return false, deniedTTL, nil
+		return false, r.deniedTTL, nil
 	})
 }
 

@@ -20,8 +20,11 @@ const (
 	AccessDenied = "dev.oci-connector.access.denied"
 	// CredentialsRotated: the controller saw the upstream Secret's content change.
 	CredentialsRotated = "dev.oci-connector.credentials.rotated"
-	// PullSecretsRefresh: a Connector's pull secrets need minting or renewing.
+	// PullSecretsRefresh: the controller asks tokenrefresh to bring a
+	// Connector's pull secrets in line (mint, renew, remove).
 	PullSecretsRefresh = "dev.oci-connector.pullsecrets.refresh"
+	// PullSecretsRotated: tokenrefresh wrote or removed pull secrets.
+	PullSecretsRotated = "dev.oci-connector.pullsecrets.rotated"
 )
 
 // Outcomes of a proxy event.
@@ -44,6 +47,20 @@ const (
 	RefreshExpiring            = "Expiring"
 	RefreshServiceAccountAdded = "ServiceAccountAdded"
 	RefreshNamespaceAdded      = "NamespaceAdded"
+	// RefreshNamespaceChanged: a namespace's labels changed, so a selector
+	// may match it now or no longer.
+	RefreshNamespaceChanged = "NamespaceChanged"
+	// RefreshProxyChanged: the Connector became Ready, stopped being Ready,
+	// or its proxy moved to another URL.
+	RefreshProxyChanged = "ProxyChanged"
+	// RefreshRBACChanged: a RoleBinding or ClusterRoleBinding changed, so
+	// another set of ServiceAccounts may pull.
+	RefreshRBACChanged = "RBACChanged"
+	// RefreshResync: the controller's periodic look, the safety net for a
+	// lost event.
+	RefreshResync = "Resync"
+	// RefreshConnectorDeleted: the Connector is gone; its pull secrets go too.
+	RefreshConnectorDeleted = "ConnectorDeleted"
 )
 
 // Source is the event source of everything about one Connector: its API path.
@@ -86,11 +103,23 @@ type CredentialsData struct {
 type RefreshData struct {
 	Connector string `json:"connector"`
 	Namespace string `json:"namespace"`
-	// Reason says what called for it: ConnectorChanged, Expiring,
-	// ServiceAccountAdded, NamespaceAdded.
+	// Reason says what called for it: one of the Refresh* reasons.
 	Reason string `json:"reason"`
 	// ServiceAccount narrows the refresh to one, as "<namespace>/<name>".
 	ServiceAccount string `json:"serviceAccount,omitempty"`
+}
+
+// RotatedData is the data of PullSecretsRotated: counts, never a token.
+type RotatedData struct {
+	Connector string `json:"connector"`
+	Namespace string `json:"namespace"`
+	// Reason is the reason of the refresh that did it.
+	Reason string `json:"reason,omitempty"`
+	// Written counts pull secrets minted or renewed, Removed those deleted.
+	Written int `json:"written"`
+	Removed int `json:"removed"`
+	// ServiceAccounts is how many ServiceAccounts hold a pull secret now.
+	ServiceAccounts int `json:"serviceAccounts"`
 }
 
 // New builds an event of typ about the Connector namespace/name, with a fresh

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -16,8 +15,12 @@ import (
 	"k8s.io/client-go/kubernetes"
 	corev1listers "k8s.io/client-go/listers/core/v1"
 	rbacv1listers "k8s.io/client-go/listers/rbac/v1"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/lru"
 	"knative.dev/pkg/apis"
 	"knative.dev/pkg/controller"
+	"knative.dev/pkg/kmap"
+	"knative.dev/pkg/kmp"
 	"knative.dev/pkg/logging"
 	pkgreconciler "knative.dev/pkg/reconciler"
 	"knative.dev/pkg/resolver"
@@ -49,8 +52,11 @@ type Reconciler struct {
 	connectorLister          connectorlisters.ConnectorLister
 	namespaceLister          corev1listers.NamespaceLister
 	sinkResolver             *resolver.URIResolver
-	// cloudEvents sends the controller's CloudEvents; nil sends none.
-	cloudEvents *cloudEvents
+	// senders deliver the controller's CloudEvents; nil sends none.
+	senders *events.Senders
+	// refreshed records, by Connector UID, when its pull secrets were last
+	// refreshed.
+	refreshed *lru.Cache
 
 	checker       upstream.Checker
 	checks        *upstreamResults
@@ -59,10 +65,7 @@ type Reconciler struct {
 	settings Settings
 	// servingDefaults caps the proxy's request timeout.
 	servingDefaults *servingDefaults
-	// enqueueAfter schedules the periodic upstream re-check.
-	enqueueAfter func(obj interface{}, after time.Duration)
-	// clock is time.Now outside tests.
-	clock func() time.Time
+	clock           clock.PassiveClock
 }
 
 // Check that our Reconciler implements the generated interface.
@@ -97,16 +100,13 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) p
 	}
 	c.Status.PropagateServiceStatus(ksvc)
 
-	// A new generation may change which pull secrets are due.
-	if spec.PullSecrets != nil && c.Status.ObservedGeneration != c.Generation {
-		r.cloudEvents.send(ctx, sink, c, events.PullSecretsRefresh, events.RefreshData{
-			Connector: c.Name, Namespace: c.Namespace, Reason: events.RefreshConnectorChanged,
-		})
+	// Come back for the next upstream check, or sooner when a pull secret
+	// is due.
+	next := r.settings.RecheckInterval
+	if due := r.refreshPullSecrets(ctx, c, spec, sink); due > 0 {
+		next = min(next, due)
 	}
-	r.scheduleRenewal(ctx, c, spec, sink)
-
-	r.enqueueAfter(c, r.settings.RecheckInterval)
-	return nil
+	return controller.NewRequeueAfter(next)
 }
 
 // resolveSecret reads the upstream credentials. When that fails it marks
@@ -151,7 +151,7 @@ func (r *Reconciler) checkUpstream(ctx context.Context, c *v1alpha1.Connector, s
 	// Everything the check reads comes from the spec (its generation) or the
 	// Secret (its digest).
 	inputs := fmt.Sprintf("%d|%s", c.Generation, secretDigest)
-	now := r.clock()
+	now := r.clock.Now()
 	err, cached := r.checks.Get(c.UID, inputs, now, r.settings.RecheckInterval)
 	if !cached {
 		err = r.checker.Check(ctx, target)
@@ -220,7 +220,10 @@ func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector
 
 	want := existing.DeepCopy()
 	want.Spec = desired.Spec
-	want.Labels = mergeMaps(want.Labels, desired.Labels)
+	want.Labels = kmap.Union(want.Labels, desired.Labels)
+	if diff, err := kmp.SafeDiff(existing.Spec, want.Spec); err == nil && diff != "" {
+		logging.FromContext(ctx).Infow("Reconciling the proxy Service's drift", zap.String("service", desired.Name), zap.String("diff", diff))
+	}
 	updated, err := r.servingClient.ServingV1().Services(c.Namespace).Update(ctx, want, metav1.UpdateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("updating Service %q: %w", desired.Name, err)
@@ -229,10 +232,10 @@ func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector
 	if newDigest := desired.Spec.Template.Annotations[resources.SecretDigestAnnotation]; oldDigest != "" && oldDigest != newDigest {
 		controllerEvent(ctx, c, corev1.EventTypeNormal, "CredentialsRotated",
 			"Secret %q changed; rolling a new proxy revision", spec.Auth.SecretRef.Name)
-		r.cloudEvents.send(ctx, sink, c, events.CredentialsRotated, events.CredentialsData{
+		r.emit(ctx, c.Namespace, c.Name, events.CredentialsRotated, events.CredentialsData{
 			Connector: c.Name, Namespace: c.Namespace, Secret: spec.Auth.SecretRef.Name,
 			DigestPrefix: newDigest[:min(len(newDigest), digestPrefixLength)],
-		})
+		}, sink)
 	}
 	controllerEvent(ctx, c, corev1.EventTypeNormal, "ServiceUpdated", "Updated proxy Service %q", desired.Name)
 	return updated, nil
@@ -283,15 +286,4 @@ func upstreamHost(address string) string {
 // controllerEvent records a Kubernetes event on the Connector.
 func controllerEvent(ctx context.Context, c *v1alpha1.Connector, eventType, reason, messageFormat string, args ...interface{}) {
 	controller.GetEventRecorder(ctx).Eventf(c, eventType, reason, messageFormat, args...)
-}
-
-func mergeMaps(base, overlay map[string]string) map[string]string {
-	out := make(map[string]string, len(base)+len(overlay))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range overlay {
-		out[k] = v
-	}
-	return out
 }

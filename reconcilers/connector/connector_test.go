@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgotesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/lru"
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/controller"
@@ -338,8 +339,8 @@ func newTestReconcilerOnKnative(ctx context.Context, listers *Listers, knativeMa
 		secretDigests:            newSecretDigests(),
 		settings:                 testSettings,
 		servingDefaults:          newServingDefaults(knativeMaxTimeout),
-		clock:                    time.Now,
-		enqueueAfter:             func(interface{}, time.Duration) {},
+		clock:                    clock.RealClock{},
+		refreshed:                lru.New(refreshedCacheSize),
 	}
 	return connectorreconciler.NewReconciler(ctx, logging.FromContext(ctx), connectorclient.Get(ctx),
 		listers.GetConnectorLister(), controller.GetEventRecorder(ctx), r)

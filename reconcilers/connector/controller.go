@@ -2,15 +2,18 @@ package connector
 
 import (
 	"context"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/lru"
 	kubeclient "knative.dev/pkg/client/injection/kube/client"
 	namespaceinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/namespace"
 	secretinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/secret"
 	serviceaccountinformer "knative.dev/pkg/client/injection/kube/informers/core/v1/serviceaccount"
 	clusterrolebindinginformer "knative.dev/pkg/client/injection/kube/informers/rbac/v1/clusterrolebinding"
+	rolebindinginformer "knative.dev/pkg/client/injection/kube/informers/rbac/v1/rolebinding"
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/logging"
@@ -21,6 +24,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorinformer "github.com/oci-connector/oci-connector/pkg/client/injection/informers/connector/v1alpha1/connector"
 	connectorreconciler "github.com/oci-connector/oci-connector/pkg/client/injection/reconciler/connector/v1alpha1/connector"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
 )
 
@@ -43,6 +47,7 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 	serviceAccountInformer := serviceaccountinformer.Get(ctx)
 	clusterRoleBindingInformer := clusterrolebindinginformer.Get(ctx)
 	namespaceInformer := namespaceinformer.Get(ctx)
+	roleBindingInformer := rolebindinginformer.Get(ctx)
 
 	r := &Reconciler{
 		kubeClient:               kubeclient.Get(ctx),
@@ -57,11 +62,11 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 		checks:                   newUpstreamResults(),
 		secretDigests:            newSecretDigests(),
 		settings:                 settings,
-		clock:                    time.Now,
-		cloudEvents:              newCloudEvents(ctx),
+		clock:                    clock.RealClock{},
+		senders:                  events.NewSenders(ctx, logging.FromContext(ctx)),
+		refreshed:                lru.New(refreshedCacheSize),
 	}
 	impl := connectorreconciler.NewImpl(ctx, r)
-	r.enqueueAfter = impl.EnqueueAfter
 	r.tracker = impl.Tracker
 	r.sinkResolver = resolver.NewURIResolverFromTracker(ctx, impl.Tracker)
 	defaults, err := watchServingDefaults(ctx, r.kubeClient, settings.ServingNamespace, func() {
@@ -75,8 +80,12 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 	connectorInformer.Informer().AddEventHandler(controller.HandleAll(impl.Enqueue))
 	connectorInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		DeleteFunc: func(obj interface{}) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
 			if c, ok := obj.(*v1alpha1.Connector); ok {
 				r.checks.Forget(c.UID)
+				r.connectorDeleted(ctx, c)
 			}
 		},
 	})
@@ -91,21 +100,37 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 	secretInformer.Informer().AddEventHandler(controller.HandleAll(
 		controller.EnsureTypeMeta(impl.Tracker.OnChanged, corev1.SchemeGroupVersion.WithKind("Secret")),
 	))
+	// A pull secret written or removed wakes its Connector, which schedules
+	// the next renewal.
+	enqueueConnector := func(namespace, name string) {
+		impl.EnqueueKey(types.NamespacedName{Namespace: namespace, Name: name})
+	}
 	secretInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		DeleteFunc: func(obj interface{}) {
+		AddFunc:    func(obj any) { r.pullSecretSeen(ctx, obj, enqueueConnector) },
+		UpdateFunc: func(_, obj any) { r.pullSecretSeen(ctx, obj, enqueueConnector) },
+		DeleteFunc: func(obj any) {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
 			if s, ok := obj.(*corev1.Secret); ok {
 				r.secretDigests.Forget(s.UID)
+				r.pullSecretSeen(ctx, s, enqueueConnector)
 			}
 		},
 	})
 
-	// A ServiceAccount or Namespace that appears may need a pull secret now,
-	// not at tokenrefresh's next sweep.
+	// A ServiceAccount or Namespace that appears, or a namespace whose
+	// labels change, may call for a pull secret now.
 	serviceAccountInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { r.serviceAccountAdded(ctx, obj) },
 	})
 	namespaceInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(obj any) { r.namespaceAdded(ctx, obj) },
+		AddFunc:    func(obj any) { r.namespaceAdded(ctx, obj) },
+		UpdateFunc: func(oldObj, newObj any) { r.namespaceUpdated(ctx, oldObj, newObj) },
 	})
+	// So may a binding that grants or revokes pull.
+	bindings := r.bindingEvents(ctx)
+	roleBindingInformer.Informer().AddEventHandler(bindings)
+	clusterRoleBindingInformer.Informer().AddEventHandler(bindings)
 	return impl
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
 )
@@ -20,14 +21,14 @@ func (c *countingChecker) Check(context.Context, upstream.Target) error {
 // The upstream is called again only when the Connector or its Secret changed,
 // or the last check is older than the re-check interval.
 func TestUpstreamCheckedOnChangeAndPeriodically(t *testing.T) {
-	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	now := clocktesting.NewFakePassiveClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	counter := &countingChecker{}
 	r := &Reconciler{
 		checker:       counter,
 		checks:        newUpstreamResults(),
 		secretDigests: newSecretDigests(),
 		settings:      testSettings,
-		clock:         func() time.Time { return now },
+		clock:         now,
 	}
 	c := connector(goodAddress)
 	spec := c.Spec.WithDefaults()
@@ -51,7 +52,7 @@ func TestUpstreamCheckedOnChangeAndPeriodically(t *testing.T) {
 	if counter.calls != 3 {
 		t.Fatalf("a rotated Secret did not re-check (calls = %d)", counter.calls)
 	}
-	now = now.Add(DefaultRecheckInterval)
+	now.SetTime(now.Now().Add(DefaultRecheckInterval))
 	check()
 	if counter.calls != 4 {
 		t.Fatalf("a check older than the interval was reused (calls = %d)", counter.calls)

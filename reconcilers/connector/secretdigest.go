@@ -3,11 +3,11 @@ package connector
 import (
 	"encoding/hex"
 	"sort"
-	"sync"
 
 	"golang.org/x/crypto/scrypt"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/lru"
 )
 
 // secretDigests computes, once per Secret version, a digest of a Secret's
@@ -15,8 +15,7 @@ import (
 // Service sees it, so it is scrypt, salted with the Secret's UID: a weak
 // password cannot be guessed back from it at any useful speed.
 type secretDigests struct {
-	mu      sync.Mutex
-	byUID   map[types.UID]versionDigest
+	byUID   *lru.Cache
 	compute func(s *corev1.Secret) string
 }
 
@@ -26,26 +25,24 @@ type versionDigest struct {
 }
 
 func newSecretDigests() *secretDigests {
-	return &secretDigests{byUID: map[types.UID]versionDigest{}, compute: scryptDigest}
+	return &secretDigests{byUID: lru.New(trackedConnectors), compute: scryptDigest}
 }
 
 // Of returns the digest of the Secret's data.
 func (d *secretDigests) Of(s *corev1.Secret) string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if cached, ok := d.byUID[s.UID]; ok && cached.resourceVersion == s.ResourceVersion && s.ResourceVersion != "" {
-		return cached.digest
+	if v, ok := d.byUID.Get(s.UID); ok {
+		if cached := v.(versionDigest); cached.resourceVersion == s.ResourceVersion && s.ResourceVersion != "" {
+			return cached.digest
+		}
 	}
 	digest := d.compute(s)
-	d.byUID[s.UID] = versionDigest{resourceVersion: s.ResourceVersion, digest: digest}
+	d.byUID.Add(s.UID, versionDigest{resourceVersion: s.ResourceVersion, digest: digest})
 	return digest
 }
 
 // Forget drops a deleted Secret's entry.
 func (d *secretDigests) Forget(uid types.UID) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.byUID, uid)
+	d.byUID.Remove(uid)
 }
 
 func scryptDigest(s *corev1.Secret) string {

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
@@ -22,6 +23,11 @@ type Settings struct {
 	// ServingNamespace is where Knative Serving keeps config-defaults
 	// (KNATIVE_SERVING_NAMESPACE).
 	ServingNamespace string
+	// TokenRefreshURL is where pullsecrets.refresh events go
+	// (TOKENREFRESH_URL): by default the tokenrefresh Knative Service's
+	// cluster-local address in the controller's namespace. Set it empty when
+	// a Broker and a Trigger deliver them instead.
+	TokenRefreshURL string
 }
 
 // DefaultServingNamespace is where a default Knative Serving install lives.
@@ -30,13 +36,30 @@ const DefaultServingNamespace = "knative-serving"
 // DefaultRecheckInterval is how often an upstream is checked when nothing changes.
 const DefaultRecheckInterval = 5 * time.Minute
 
+// DefaultTokenRefreshURL is the tokenrefresh Knative Service's
+// cluster-local address when the controller runs in namespace.
+func DefaultTokenRefreshURL(namespace string) string {
+	return "http://tokenrefresh." + namespace + ".svc.cluster.local"
+}
+
 // SettingsFromEnv reads Settings, with defaults for what is unset.
 func SettingsFromEnv() (Settings, error) {
+	namespace := os.Getenv("SYSTEM_NAMESPACE")
+	if namespace == "" {
+		namespace = "oci-connector"
+	}
 	s := Settings{
 		ProxyImage:       resources.ProxyImage,
 		TimeoutSeconds:   resources.DefaultTimeoutSeconds,
 		RecheckInterval:  DefaultRecheckInterval,
 		ServingNamespace: DefaultServingNamespace,
+		TokenRefreshURL:  DefaultTokenRefreshURL(namespace),
+	}
+	if v, set := os.LookupEnv("TOKENREFRESH_URL"); set {
+		if u, err := url.Parse(v); v != "" && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
+			return s, fmt.Errorf("TOKENREFRESH_URL=%q: want an http(s) URL, or empty to send no refresh events directly", v)
+		}
+		s.TokenRefreshURL = v
 	}
 	if v := os.Getenv("KNATIVE_SERVING_NAMESPACE"); v != "" {
 		s.ServingNamespace = v

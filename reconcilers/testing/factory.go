@@ -78,8 +78,32 @@ func MakeFactory(ctor Ctor) rtesting.Factory {
 		})
 
 		actions := rtesting.ActionRecorderList{connectorClient, servingClient, kubeClient, dynamicClient}
-		return c, actions, rtesting.EventList{Recorder: eventRecorder}
+		return requeueAsSuccess{c, r}, actions, rtesting.EventList{Recorder: eventRecorder}
 	}
+}
+
+// RequeueAfterKey is where a row's OtherTestData holds the delay its
+// reconcile asked to be requeued after.
+const RequeueAfterKey = "requeueAfter"
+
+// requeueAsSuccess treats a reconcile that asks to be requeued later as the
+// success the controller treats it as (no error logged, no event), and
+// records the delay for the row to assert.
+type requeueAsSuccess struct {
+	controller.Reconciler
+	row *rtesting.TableRow
+}
+
+func (r requeueAsSuccess) Reconcile(ctx context.Context, key string) error {
+	err := r.Reconciler.Reconcile(ctx, key)
+	if ok, after := controller.IsRequeueKey(err); ok {
+		if r.row.OtherTestData == nil {
+			r.row.OtherTestData = map[string]interface{}{}
+		}
+		r.row.OtherTestData[RequeueAfterKey] = after
+		return nil
+	}
+	return err
 }
 
 // ToUnstructured converts objects for the fake dynamic client, which handles

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	connectorreconciler "github.com/oci-connector/oci-connector/reconcilers/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/podimages"
 	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/registry"
@@ -103,7 +105,14 @@ func (b *bench) admissionLatency(n int) {
 func (b *bench) controlPlane() *controlplane.Webhook {
 	if b.webhook == nil {
 		log.Print("starting the controller and the admission webhooks")
-		controlplane.Start(b.r, b.cluster.Config, controlplane.Options{})
+		settings, err := connectorreconciler.SettingsFromEnv()
+		check(b.r, err)
+		// The controller's refresh events reach tokenrefresh through a
+		// stand-in for Knative's activator, which starts it from zero.
+		activator := httptest.NewServer(&b.tokenrefresh)
+		b.r.Cleanup(activator.Close)
+		settings.TokenRefreshURL = activator.URL
+		controlplane.Start(b.r, b.cluster.Config, controlplane.Options{Settings: settings})
 		b.webhook = controlplane.StartWebhook(b.r, b.cluster.Config, controlplane.Options{})
 		b.webhook.Install(b.r, b.cluster.Config)
 	}

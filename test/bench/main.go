@@ -54,7 +54,7 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events")
+	only := flag.String("only", "", "run one part: admission, events, pullsecrets")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -67,6 +67,9 @@ func main() {
 		return
 	case "events":
 		b.events()
+		return
+	case "pullsecrets":
+		b.pullSecretLatency(20)
 		return
 	}
 
@@ -99,6 +102,8 @@ type bench struct {
 	token   string
 	client  *http.Client
 	webhook *controlplane.Webhook // once the control plane runs
+	// tokenrefresh is started from zero by the controller's events.
+	tokenrefresh scaleFromZero
 }
 
 func setUp(r *harness.Runner) *bench {
@@ -111,7 +116,7 @@ func setUp(r *harness.Runner) *bench {
 	log.Print("starting the upstream registry (distribution, filesystem storage)")
 	reg := registry.NewHtpasswd(r, registry.WithFilesystem(r.TempDir()))
 
-	b := &bench{r: r, cluster: cluster, reg: reg, metrics: freeAddr(r)}
+	b := &bench{r: r, cluster: cluster, reg: reg, metrics: freeAddr(r), tokenrefresh: scaleFromZero{r: r}}
 	b.token = cluster.Token(r, namespace, "puller", "oci-connector.dev", time.Hour)
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}
 	b.relay = b.startRelay()

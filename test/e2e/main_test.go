@@ -54,12 +54,19 @@ func TestMain(m *testing.M) {
 	}); err != nil {
 		runner.Fatalf("%v", err)
 	}
+	// tokenrefresh runs as its own ServiceAccount with the shipped
+	// ClusterRole, and takes the controller's refresh events.
+	tokenrefresh := harness.FreeAddr(runner)
+	harness.StartServer(runner, harness.GoBinary(runner, "./functions/tokenrefresh"), []string{
+		"--listen", tokenrefresh, "--kubeconfig", cluster.KubeconfigAs(runner, "oci-connector", "oci-connector-tokenrefresh"),
+	}, nil, tokenrefresh)
 	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
 	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{
 		ProxyImage:       testImage,
 		TimeoutSeconds:   resources.DefaultTimeoutSeconds,
 		RecheckInterval:  connector.DefaultRecheckInterval,
 		ServingNamespace: controlplane.KnativeServingNamespace,
+		TokenRefreshURL:  "http://" + tokenrefresh,
 	}})
 	// The webhooks too, so every Connector a test writes is defaulted and
 	// validated by them, as in a cluster.

@@ -15,21 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
-	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
-
-// startTokenRefresh runs the token-refresh function as its own
-// ServiceAccount with the shipped ClusterRole.
-func startTokenRefresh(t *testing.T) {
-	t.Helper()
-	addr := harness.FreeAddr(t)
-	harness.StartServer(t, harness.GoBinary(t, "./functions/tokenrefresh"), []string{
-		"--listen", addr,
-		"--kubeconfig", cluster.KubeconfigAs(t, "oci-connector", "oci-connector-tokenrefresh"),
-		"--sweep-interval", "2s",
-	}, nil, addr)
-}
 
 // pullSecretOf waits, up to patience, for the ServiceAccount to reference a
 // pull secret of the Connector, and returns it.
@@ -113,7 +100,6 @@ func TestPullSecretsFollowServiceAccounts(t *testing.T) {
 	cluster.BindClusterRole(t, team, "default", "oci-connector-puller", platform)
 	cluster.EnsureServiceAccount(t, team, "nopull")
 
-	startTokenRefresh(t)
 	first := pullSecretOf(t, team, "default", 30*time.Second)
 	if first.Type != corev1.SecretTypeDockerConfigJson {
 		t.Errorf("pull secret type %s", first.Type)

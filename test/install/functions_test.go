@@ -21,9 +21,10 @@ import (
 
 // The functions serve the controller as shipped: the controller binary
 // sends its events to the audit binary (config/600-audit.yaml's
-// environment), and the tokenrefresh binary, with config/'s RBAC for its
-// ServiceAccount, keeps a pull secret on the ServiceAccount the Connector
-// selects.
+// environment) and its refresh events to the tokenrefresh binary
+// (TOKENREFRESH_URL), which, with config/'s RBAC for its ServiceAccount,
+// keeps a pull secret on the ServiceAccount the Connector selects and
+// records that in the audit trail.
 func TestFunctionsServeTheController(t *testing.T) {
 	for _, base := range []string{auditURL, tokenrefreshURL} {
 		resp, err := http.Get(base + "/healthz")
@@ -46,19 +47,22 @@ func TestFunctionsServeTheController(t *testing.T) {
 	c.Spec.PullSecrets = &v1alpha1.PullSecretsSpec{ServiceAccounts: []string{"builder"}}
 	controlplane.ReadyConnector(t, cluster.Config, c, registry.SecretData(), func(string) {})
 
-	waitFor(t, "the controller's pullsecrets.refresh in the audit trail", func(ctx context.Context) (bool, string) {
-		query := url.Values{"type": {events.PullSecretsRefresh}, "connector": {ns + "/harbor"}}
-		resp, err := http.Get(auditURL + "/events?" + query.Encode())
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		var page struct{ Events []json.RawMessage }
-		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
-			return false, err.Error()
-		}
-		return len(page.Events) > 0, fmt.Sprintf("%d rows", len(page.Events))
-	})
+	inAuditTrail := func(typ string) {
+		waitFor(t, typ+" of functions/harbor in the audit trail", func(ctx context.Context) (bool, string) {
+			query := url.Values{"type": {typ}, "connector": {ns + "/harbor"}}
+			resp, err := http.Get(auditURL + "/events?" + query.Encode())
+			if err != nil {
+				return false, err.Error()
+			}
+			defer resp.Body.Close()
+			var page struct{ Events []json.RawMessage }
+			if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+				return false, err.Error()
+			}
+			return len(page.Events) > 0, fmt.Sprintf("%d rows", len(page.Events))
+		})
+	}
+	inAuditTrail(events.PullSecretsRefresh)
 	waitFor(t, "tokenrefresh's pull secret on functions/builder", func(ctx context.Context) (bool, string) {
 		sa, err := cluster.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "builder", metav1.GetOptions{})
 		if err != nil {
@@ -72,4 +76,6 @@ func TestFunctionsServeTheController(t *testing.T) {
 		}
 		return false, fmt.Sprintf("imagePullSecrets %v", sa.ImagePullSecrets)
 	})
+	// What tokenrefresh did is on the record too, from tokenrefresh itself.
+	inAuditTrail(events.PullSecretsRotated)
 }

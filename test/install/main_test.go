@@ -53,9 +53,9 @@ func TestMain(m *testing.M) {
 	serving = servingclientset.NewForConfigOrDie(cluster.Config)
 	applyConfig(runner)
 
-	controller = startController(runner)
 	auditURL = startFunction(runner, "600-audit.yaml", "audit", "./functions/audit")
 	tokenrefreshURL = startFunction(runner, "600-tokenrefresh.yaml", "tokenrefresh", "./functions/tokenrefresh")
+	controller = startController(runner)
 
 	code := m.Run()
 	if code != 0 {
@@ -100,6 +100,8 @@ func startController(t harness.T) *controllerProcess {
 		// A pod has its own ports; a process here takes free ones.
 		fmt.Sprintf("WEBHOOK_PORT=%d", webhookPort),
 		fmt.Sprintf("PROFILING_PORT=%d", harness.FreePort(t)),
+		// No cluster DNS here: tokenrefresh's cluster-local name is this address.
+		"TOKENREFRESH_URL="+tokenrefreshURL,
 	)
 	routeWebhookService(t, hostIP, webhookPort)
 	p := &controllerProcess{t: t, env: env, webhookAddr: fmt.Sprintf("127.0.0.1:%d", webhookPort)}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"hash/fnv"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/oci-connector/oci-connector/pkg/events"
+)
+
+// refreshTimeout bounds one refresh. It runs detached from the request, so
+// that a sender that gives up waiting does not leave it half done.
+const refreshTimeout = 2 * time.Minute
+
+// lockStripes serialise refreshes of one Connector (a retried event runs
+// after the first, never beside it) without keeping a lock per Connector.
+const lockStripes = 64
+
+// handler serves the events tokenrefresh acts on.
+type handler struct {
+	refresher *refresher
+	senders   *events.Senders
+	logger    *zap.SugaredLogger
+	locks     [lockStripes]sync.Mutex
+}
+
+func (h *handler) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /", h.receive)
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) { rw.WriteHeader(http.StatusOK) })
+	return mux
+}
+
+// receive refreshes the Connector a pullsecrets.refresh names and answers
+// when it is done: 200, or 500 so that the sender retries. Other event types
+// are accepted and ignored: on a Broker, a Trigger may send them anyway.
+func (h *handler) receive(rw http.ResponseWriter, r *http.Request) {
+	e, ok := events.Receive(rw, r)
+	if !ok {
+		return
+	}
+	if e.Type() != events.PullSecretsRefresh {
+		rw.WriteHeader(http.StatusAccepted)
+		return
+	}
+	var data events.RefreshData
+	if err := json.Unmarshal(e.Data(), &data); err != nil || data.Connector == "" || data.Namespace == "" {
+		http.Error(rw, "the event names no Connector (data.namespace, data.connector)", http.StatusBadRequest)
+		return
+	}
+	key := types.NamespacedName{Namespace: data.Namespace, Name: data.Connector}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), refreshTimeout)
+	defer cancel()
+	res, err := h.refreshOne(ctx, key)
+	if err != nil {
+		h.logger.Errorw("Refresh failed", "connector", key.String(), "reason", data.Reason, zap.Error(err))
+		http.Error(rw, "refreshing the pull secrets of "+key.String()+": "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if res.Written > 0 || res.Removed > 0 {
+		h.logger.Infow("Refreshed pull secrets", "connector", key.String(), "reason", data.Reason, "written", res.Written, "removed", res.Removed)
+		h.recordRotation(key, data.Reason, res)
+	}
+	rw.WriteHeader(http.StatusOK)
+}
+
+func (h *handler) refreshOne(ctx context.Context, key types.NamespacedName) (result, error) {
+	f := fnv.New32a()
+	_, _ = f.Write([]byte(key.String()))
+	lock := &h.locks[f.Sum32()%lockStripes]
+	lock.Lock()
+	defer lock.Unlock()
+	return h.refresher.refresh(ctx, key)
+}
+
+// recordRotation tells the Connector's sink what the refresh did.
+func (h *handler) recordRotation(key types.NamespacedName, reason string, res result) {
+	e, err := events.New(events.PullSecretsRotated, key.Namespace, key.Name, "", events.RotatedData{
+		Connector: key.Name, Namespace: key.Namespace, Reason: reason,
+		Written: res.Written, Removed: res.Removed, ServiceAccounts: res.ServiceAccounts,
+	})
+	if err != nil {
+		h.logger.Errorw("Cannot build an event", zap.Error(err))
+		return
+	}
+	h.senders.Send(res.Sink, e)
+}
