@@ -18,54 +18,47 @@ type eventSender interface {
 	Send(cloudevents.Event) bool
 }
 
-// deniedReasons maps the access log's refusals to access.denied reasons.
-var deniedReasons = map[string]string{
-	"no token":     events.ReasonNoToken,
-	"bad token":    events.ReasonBadToken,
-	"no RBAC":      events.ReasonNoRBAC,
-	"out of scope": events.ReasonOutOfScope,
-	"catalog":      events.ReasonOutOfScope,
-}
-
 // emit sends the event a finished request calls for, if any: a manifest
-// served, a manifest stored, or a refusal of the proxy's own.
-func (p *proxy) emit(r *http.Request, status int, header http.Header, entry *accessEntry) {
+// served, a manifest stored, or a refusal that is an access decision.
+func (p *proxy) emit(r *http.Request, status int, header http.Header, a admission) {
 	if p.events == nil {
 		return
 	}
 	var typ, outcome, reason string
 	switch {
-	case deniedReasons[entry.reason] != "":
-		typ, outcome, reason = events.AccessDenied, events.OutcomeDenied, deniedReasons[entry.reason]
-	case entry.kind == routeManifest && r.Method == http.MethodGet && status == http.StatusOK:
+	case a.refusal != nil && a.refusal.denied != "":
+		typ, outcome, reason = events.AccessDenied, events.OutcomeDenied, a.refusal.denied
+	case a.refusal != nil:
+		return
+	case a.route.kind == routeManifest && r.Method == http.MethodGet && status == http.StatusOK:
 		typ, outcome = events.ImagePulled, events.OutcomeAllowed
-	case entry.kind == routeManifest && r.Method == http.MethodPut && status == http.StatusCreated:
+	case a.route.kind == routeManifest && r.Method == http.MethodPut && status == http.StatusCreated:
 		typ, outcome = events.ImagePushed, events.OutcomeAllowed
 	default:
 		return
 	}
-	if entry.repository == "" {
-		// Refused before its route was read (no token, a bad token): name
-		// the image anyway when the path says which.
-		if rt, err := parseRoute(r.URL.Path); err == nil {
-			entry.repository, entry.kind, entry.reference = rt.name, rt.kind, rt.reference
+	data := events.ImageData{
+		Connector: p.name,
+		Namespace: p.namespace,
+		UserAgent: r.UserAgent(),
+		Outcome:   outcome,
+		Reason:    reason,
+	}
+	if a.id != nil {
+		data.Identity = events.Identity{Username: a.id.Username, UID: a.id.UID}
+		if pods := a.id.Extra[podNameExtra]; len(pods) == 1 {
+			data.Identity.Pod = pods[0]
 		}
 	}
-	data := events.ImageData{
-		Connector:  p.name,
-		Namespace:  p.namespace,
-		Repository: entry.repository,
-		Identity:   events.Identity{Username: entry.user, UID: entry.uid, Pod: entry.pod},
-		UserAgent:  r.UserAgent(),
-		Outcome:    outcome,
-		Reason:     reason,
-	}
 	subject := ""
-	if entry.repository != "" {
-		subject = r.Host + "/" + entry.repository
-		if entry.kind == routeManifest {
-			data.Reference = entry.reference
-			subject += referenceSuffix(entry.reference)
+	// A request refused before it was authenticated names its image too,
+	// when its path says which.
+	if a.routed && a.route.name != "" {
+		data.Repository = a.route.name
+		subject = r.Host + "/" + a.route.name
+		if a.route.kind == routeManifest {
+			data.Reference = a.route.reference
+			subject += referenceSuffix(a.route.reference)
 		}
 	}
 	if typ != events.AccessDenied {

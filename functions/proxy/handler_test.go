@@ -116,7 +116,7 @@ func TestHandlerCachesRefusesEarlyAndCounts(t *testing.T) {
 	}
 	for key, want := range map[string]int64{
 		"oci_connector.proxy.requests|code=200,route=manifest,verb=pull": 5,
-		"oci_connector.proxy.requests|code=401,route=unknown,verb=pull":  2,
+		"oci_connector.proxy.requests|code=401,route=manifest,verb=pull": 2, // the path parses before the token is checked
 		"oci_connector.proxy.requests|code=403,route=manifest,verb=push": 1,
 		"oci_connector.proxy.auth_cache.lookups|cache=token,result=hit":  6,
 		"oci_connector.proxy.upstream.duration|route=manifest":           5,

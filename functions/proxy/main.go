@@ -133,6 +133,8 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	up.logger, up.metrics = logger, m
+	up.logger, up.metrics = logger, m
 	authn := newAuthenticator(client, c.audience, c.acceptAPIServer)
 	authn.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "token", hit) }
 	authz := &authorizer{reviewer: access.NewReviewer(client), connector: types.NamespacedName{Namespace: c.namespace, Name: c.name}}

@@ -48,13 +48,6 @@ var routeNames = map[routeKind]string{
 	routeUpload: "upload", routeTags: "tags", routeReferrers: "referrers",
 }
 
-func routeName(kind routeKind, parsed bool) string {
-	if !parsed {
-		return "unknown"
-	}
-	return routeNames[kind]
-}
-
 func (m *proxyMetrics) request(ctx context.Context, route string, code int, verb string, toClient, toUpstream int64) {
 	m.requests.Add(ctx, 1, metric.WithAttributes(
 		attribute.String("route", route), attribute.Int("code", code), attribute.String("verb", verb)))

@@ -13,14 +13,12 @@ const (
 	codeDigestInvalid   = "DIGEST_INVALID"
 	codeManifestInvalid = "MANIFEST_INVALID"
 	codeUnsupported     = "UNSUPPORTED"
-	codeTooManyRequests = "TOOMANYREQUESTS"
 	codeUnknown         = "UNKNOWN"
 )
 
 type ociError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
-	Detail  any    `json:"detail,omitempty"`
 }
 
 type ociErrors struct {

@@ -10,12 +10,13 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"go.uber.org/zap"
+	"k8s.io/utils/lru"
 )
 
 const maxScopedTransports = 1024
@@ -31,9 +32,11 @@ type upstream struct {
 	// plain is the pooled transport under every scoped one; it also fetches
 	// redirects to blob storage, which must not get the credentials.
 	plain *http.Transport
+	// transports are the scoped transports, least recently used first out.
+	transports *lru.Cache
 
-	mu         sync.Mutex
-	transports map[string]http.RoundTripper
+	logger  *zap.SugaredLogger
+	metrics *proxyMetrics
 }
 
 func newUpstream(address string, auth authn.Authenticator, caPEM []byte, insecureSkipVerify bool) (*upstream, error) {
@@ -75,7 +78,8 @@ func newUpstream(address string, auth authn.Authenticator, caPEM []byte, insecur
 		// registry stored, not a decompressed form.
 		DisableCompression: true,
 	}
-	return &upstream{base: base, registry: reg, auth: auth, plain: plain, transports: map[string]http.RoundTripper{}}, nil
+	return &upstream{base: base, registry: reg, auth: auth, plain: plain, transports: lru.New(maxScopedTransports),
+		logger: zap.NewNop().Sugar()}, nil
 }
 
 // scopesFor lists the token scopes a request needs.
@@ -97,32 +101,19 @@ func (u *upstream) transportFor(ctx context.Context, scopes []string) (http.Roun
 	sorted := append([]string(nil), scopes...)
 	sort.Strings(sorted)
 	key := strings.Join(sorted, " ")
-	u.mu.Lock()
-	t, ok := u.transports[key]
-	u.mu.Unlock()
-	if ok {
-		return t, nil
+	if t, ok := u.transports.Get(key); ok {
+		return t.(http.RoundTripper), nil
 	}
 	t, err := transport.NewWithContext(ctx, u.registry, u.auth, u.plain, scopes)
 	if err != nil {
 		return nil, err
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.transports) >= maxScopedTransports {
-		for k := range u.transports {
-			delete(u.transports, k)
-			break
-		}
-	}
-	u.transports[key] = t
+	u.transports.Add(key, t)
 	return t, nil
 }
 
 // forget drops every scoped transport, so that new requests authenticate with
 // rotated credentials; requests in flight finish on the transport they hold.
 func (u *upstream) forget() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.transports = map[string]http.RoundTripper{}
+	u.transports.Clear()
 }

@@ -19,9 +19,6 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/imageref"
 )
 
-// pullerClusterRole is the ClusterRole config/ ships for pulling.
-const pullerClusterRole = "oci-connector-puller"
-
 // rewrite is one container's image, pointed at a proxy.
 type rewrite struct {
 	field     string // JSON pointer to the container's image
@@ -90,7 +87,7 @@ func (r *reconciler) plan(ctx context.Context, namespace string, pod *corev1.Pod
 		if !ok {
 			return nil, denied("ServiceAccount %s/%s may not pull through Connector %s; grant it with: "+
 				"kubectl create rolebinding pull-%s-%s-%s -n %s --clusterrole=%s --serviceaccount=%s:%s",
-				namespace, sa, key, key.Name, namespace, sa, key.Namespace, pullerClusterRole, namespace, sa)
+				namespace, sa, key, key.Name, namespace, sa, key.Namespace, connector.PullerClusterRole, namespace, sa)
 		}
 	}
 	return rewrites, nil

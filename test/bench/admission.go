@@ -39,7 +39,7 @@ import (
 func (b *bench) admissionLatency(n int) {
 	wh := b.controlPlane()
 	ready := b.readyConnector("admission", nil)
-	b.cluster.BindClusterRole(b.r, namespace, "default", "oci-connector-puller", namespace)
+	b.cluster.BindClusterRole(b.r, namespace, "default", connectorapi.PullerClusterRole, namespace)
 
 	image := strings.TrimPrefix(b.reg.URL, "http://") + "/" + registry.SeedRepository + ":" + registry.SeedTag
 	pod := func(name string, labelled bool) *corev1.Pod {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/test/harness"
 )
@@ -25,7 +26,7 @@ func (b *bench) pullSecretLatency(n int) {
 	b.cluster.EnsureNamespace(b.r, ns)
 	// Every ServiceAccount of the namespace may pull.
 	if out, err := b.cluster.Kubectl(b.r, "create", "rolebinding", "bench-pullsecrets", "-n", namespace,
-		"--clusterrole=oci-connector-puller", "--group=system:serviceaccounts:"+ns); err != nil {
+		"--clusterrole="+connectorapi.PullerClusterRole, "--group=system:serviceaccounts:"+ns); err != nil {
 		b.r.Fatalf("%v: %s", err, out)
 	}
 	addr := harness.FreeAddr(b.r)

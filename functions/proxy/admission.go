@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/events"
+)
+
+// admission is the proxy's decision on one request, as a value: who asked,
+// to do what, where, and either the upstream scopes to forward with or the
+// refusal to answer with. The handler, the access log, the metrics and the
+// events all read it.
+type admission struct {
+	verb v1alpha1.Verb
+	// route is the parsed path; routed says whether it parsed.
+	route  route
+	routed bool
+	// id is who the token belongs to; nil until authenticated.
+	id *identity
+	// scopes are the upstream token scopes of an admitted request.
+	scopes []string
+	// refusal, when set, is the answer instead of forwarding.
+	refusal *refusal
+}
+
+// refusal is an answer the proxy gives itself.
+type refusal struct {
+	status  int
+	code    string // the OCI error code
+	message string
+	// reason is the access log's word for it.
+	reason string
+	// denied is the access.denied reason; empty when the refusal is not an
+	// access decision (a malformed request, an API server outage).
+	denied string
+	// challenge asks the client to log in (401).
+	challenge bool
+}
+
+func (a admission) refuse(r *refusal) admission {
+	a.refusal = r
+	return a
+}
+
+// routeLabel names the route for metrics and the access log.
+func (a admission) routeLabel() string {
+	if !a.routed {
+		return "unknown"
+	}
+	return routeNames[a.route.kind]
+}
+
+// admit decides on r. It parses the path once, but answers a client that
+// has not logged in with 401 before telling it the path is wrong.
+func (p *proxy) admit(r *http.Request) admission {
+	ctx := r.Context()
+	rt, routeErr := parseRoute(r.URL.Path)
+	a := admission{route: rt, routed: routeErr == nil}
+	verb, ok := verbFor(r.Method)
+	a.verb = verb
+	if !ok {
+		return a.refuse(&refusal{status: http.StatusMethodNotAllowed, code: codeUnsupported, message: "method not allowed", reason: "method"})
+	}
+
+	token, err := tokenFrom(r)
+	if err != nil {
+		return a.refuse(&refusal{status: http.StatusUnauthorized, code: codeUnauthorized, challenge: true,
+			message: "authentication required: log in with any username and a ServiceAccount token as the password",
+			reason:  "no token", denied: events.ReasonNoToken})
+	}
+	id, err := p.authn.authenticate(ctx, token)
+	if errors.Is(err, errBadToken) {
+		return a.refuse(&refusal{status: http.StatusUnauthorized, code: codeUnauthorized, challenge: true,
+			message: fmt.Sprintf("the token is not valid for this proxy: it must be an unexpired ServiceAccount token with audience %q", p.authn.audience),
+			reason:  "bad token", denied: events.ReasonBadToken})
+	} else if err != nil {
+		p.logger.Errorw("Cannot check a token", zap.Error(err))
+		return a.refuse(&refusal{status: http.StatusServiceUnavailable, code: codeUnknown,
+			message: "cannot check the token right now; try again", reason: "authn unavailable"})
+	}
+	a.id = id
+
+	if routeErr != nil {
+		var re *routeError
+		errors.As(routeErr, &re)
+		status := http.StatusBadRequest
+		if re.code == codeUnsupported {
+			status = http.StatusNotFound
+		}
+		return a.refuse(&refusal{status: status, code: re.code, message: re.message, reason: "bad route"})
+	}
+	if ref := p.authorize(ctx, id, verb); ref != nil {
+		return a.refuse(ref)
+	}
+	switch rt.kind {
+	case routeBase:
+		return a // answered by the proxy itself
+	case routeCatalog:
+		return a.refuse(&refusal{status: http.StatusForbidden, code: codeDenied,
+			message: "the catalog is not served through the proxy; list the tags of a repository instead",
+			reason:  "catalog", denied: events.ReasonOutOfScope})
+	}
+	if !p.scope.allows(rt.name, verb) {
+		return a.refuse(outOfScope(fmt.Sprintf("repository %q is outside the scope of connector %s for %s", rt.name, p.connector, verb)))
+	}
+	mountFrom := ""
+	if rt.kind == routeUpload && r.Method == http.MethodPost {
+		if mountFrom = r.URL.Query().Get("from"); mountFrom != "" {
+			if !nameRE.MatchString(mountFrom) {
+				return a.refuse(&refusal{status: http.StatusBadRequest, code: codeNameInvalid,
+					message: fmt.Sprintf("invalid mount source %q", mountFrom), reason: "bad route"})
+			}
+			if !p.scope.allows(mountFrom, v1alpha1.VerbPull) {
+				return a.refuse(outOfScope(fmt.Sprintf("mount source %q is outside the scope of connector %s", mountFrom, p.connector)))
+			}
+			// Mounting reads the source: the caller must be allowed to pull too.
+			if ref := p.authorize(ctx, id, v1alpha1.VerbPull); ref != nil {
+				return a.refuse(ref)
+			}
+		}
+	}
+	if rt.kind == routeManifest && r.Method == http.MethodPut && r.ContentLength > maxManifestBytes {
+		return a.refuse(&refusal{status: http.StatusRequestEntityTooLarge, code: codeManifestInvalid,
+			message: "manifest too large", reason: "too large"})
+	}
+	a.scopes = scopesFor(rt.name, verb == v1alpha1.VerbPush, mountFrom)
+	return a
+}
+
+func outOfScope(message string) *refusal {
+	return &refusal{status: http.StatusForbidden, code: codeDenied, message: message, reason: "out of scope", denied: events.ReasonOutOfScope}
+}
+
+// authorize asks RBAC; nil means yes.
+func (p *proxy) authorize(ctx context.Context, id *identity, verb v1alpha1.Verb) *refusal {
+	ok, err := p.authz.allowed(ctx, id, verb)
+	if err != nil {
+		p.logger.Errorw("Cannot check access", zap.Error(err))
+		return &refusal{status: http.StatusServiceUnavailable, code: codeUnknown,
+			message: "cannot check access right now; try again", reason: "authz unavailable"}
+	}
+	if ok {
+		return nil
+	}
+	return &refusal{status: http.StatusForbidden, code: codeDenied, reason: "no RBAC", denied: events.ReasonNoRBAC,
+		message: fmt.Sprintf("%s may not %s through connector %s; bind the ClusterRole %s to it in that namespace",
+			id.Username, verb, p.connector, connector.RoleFor(string(verb)))}
+}
+
+// writeRefusal is the one place refusals are written.
+func (p *proxy) writeRefusal(w http.ResponseWriter, ref *refusal) {
+	if ref.challenge {
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Basic realm=%q", p.connector))
+	}
+	writeError(w, ref.status, ref.code, ref.message)
+}

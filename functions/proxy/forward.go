@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// maxRedirects bounds the upstream redirects the proxy follows for a read.
+const maxRedirects = 5
+
+// Copy buffers: a large one makes a single stream fast, but under hundreds of
+// concurrent pulls memory matters more. So a fixed number of streams get a
+// large buffer and the rest a small one, which bounds the proxy's memory
+// whatever the concurrency and the blob size.
+const (
+	largeCopyBuffer  = 256 << 10
+	smallCopyBuffer  = 32 << 10
+	largeCopyBuffers = 32
+)
+
+var (
+	largeBufferPool  = sync.Pool{New: func() any { b := make([]byte, largeCopyBuffer); return &b }}
+	smallBufferPool  = sync.Pool{New: func() any { b := make([]byte, smallCopyBuffer); return &b }}
+	largeBufferSlots = make(chan struct{}, largeCopyBuffers)
+)
+
+// copyBuffer returns a buffer for one stream and the function that gives it back.
+func copyBuffer() ([]byte, func()) {
+	select {
+	case largeBufferSlots <- struct{}{}:
+		b := largeBufferPool.Get().(*[]byte)
+		return *b, func() { largeBufferPool.Put(b); <-largeBufferSlots }
+	default:
+		b := smallBufferPool.Get().(*[]byte)
+		return *b, func() { smallBufferPool.Put(b) }
+	}
+}
+
+// forward sends the request upstream with the Connector's credentials and
+// streams the answer back.
+func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string, scopes []string) {
+	ctx := r.Context()
+	transport, err := u.transportFor(ctx, scopes)
+	if err != nil {
+		u.failed(w, err)
+		return
+	}
+	target := *u.base
+	target.Path, target.RawPath, target.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
+	var body io.Reader
+	if r.ContentLength != 0 {
+		body = r.Body
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, target.String(), body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeUnsupported, "cannot build the upstream request")
+		return
+	}
+	req.ContentLength = r.ContentLength
+	copyRequestHeaders(req.Header, r.Header)
+
+	sent := time.Now()
+	resp, err := transport.RoundTrip(req)
+	u.metrics.upstream(ctx, route, time.Since(sent))
+	if err != nil {
+		u.failed(w, err)
+		return
+	}
+	resp, err = u.followRedirects(ctx, transport, req, resp)
+	if err != nil {
+		u.failed(w, err)
+		return
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The upstream refused our own credentials: that is ours to fix,
+		// and its challenge must not reach the client.
+		u.logger.Errorw("The upstream refused the connector's credentials", "status", resp.StatusCode)
+		writeError(w, http.StatusBadGateway, codeUnknown, "the upstream registry refused the connector's credentials; check the Connector's status")
+		return
+	}
+	copyResponseHeaders(w.Header(), resp.Header, u.base.Host)
+	w.WriteHeader(resp.StatusCode)
+	if r.Method == http.MethodHead {
+		return
+	}
+	buf, release := copyBuffer()
+	defer release()
+	if _, err := io.CopyBuffer(writerOnly{w}, resp.Body, buf); err != nil && !errors.Is(err, context.Canceled) {
+		u.logger.Warnw("Streaming the upstream response broke off", zap.Error(err))
+	}
+}
+
+// followRedirects follows an upstream's redirect of a read (typically to blob
+// storage) on the server: the client only ever talks to the proxy, and the
+// Connector's credentials go only to the upstream's own host.
+func (u *upstream) followRedirects(ctx context.Context, transport http.RoundTripper, orig *http.Request, resp *http.Response) (*http.Response, error) {
+	for i := 0; i < maxRedirects; i++ {
+		if orig.Method != http.MethodGet && orig.Method != http.MethodHead {
+			return resp, nil
+		}
+		switch resp.StatusCode {
+		case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		default:
+			return resp, nil
+		}
+		loc, err := resp.Location()
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("redirect without a usable Location: %w", err)
+		}
+		req, err := http.NewRequestWithContext(ctx, orig.Method, loc.String(), nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range []string{"Accept", "Range", "If-None-Match", "If-Range", "User-Agent"} {
+			if v := orig.Header.Get(k); v != "" {
+				req.Header.Set(k, v)
+			}
+		}
+		next := http.RoundTripper(u.plain)
+		if strings.EqualFold(loc.Host, u.base.Host) {
+			next = transport
+		}
+		if resp, err = next.RoundTrip(req); err != nil {
+			return nil, err
+		}
+	}
+	resp.Body.Close()
+	return nil, fmt.Errorf("more than %d redirects", maxRedirects)
+}
+
+func (u *upstream) failed(w http.ResponseWriter, err error) {
+	if errors.Is(err, context.Canceled) {
+		return // the client went away
+	}
+	u.logger.Warnw("Upstream request failed", zap.Error(err))
+	writeError(w, http.StatusBadGateway, codeUnknown, "the upstream registry is unreachable or failed; try again later")
+}
