@@ -10,22 +10,19 @@ import (
 	"knative.dev/pkg/webhook"
 	"knative.dev/pkg/webhook/certificates"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connectoradmission"
 	"github.com/oci-connector/oci-connector/reconcilers/podimages"
 )
 
-// The Service and Secret config/400-webhook-service.yaml ships.
-const (
-	webhookServiceName = "oci-connector-webhook"
-	webhookSecretName  = "oci-connector-webhook-certs"
-	defaultWebhookPort = 8443
-)
+// defaultWebhookPort is config/500-controller.yaml's WEBHOOK_PORT.
+const defaultWebhookPort = 8443
 
 func main() {
 	ctx := webhook.WithOptions(signals.NewContext(), webhook.Options{
-		ServiceName: webhookServiceName,
-		SecretName:  webhookSecretName,
+		ServiceName: connectorapi.WebhookServiceName,
+		SecretName:  connectorapi.WebhookSecretName,
 		Port:        webhook.PortFromEnv(defaultWebhookPort),
 	})
 	sharedmain.MainWithContext(ctx, "oci-connector-controller",

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/oci-connector/oci-connector/pkg/imageref"
 )
 
 // Secret keys understood here.
@@ -106,9 +108,8 @@ func normalizeHost(key string) string {
 	return strings.ToLower(host)
 }
 
-// dockerHubHosts are the names Docker Hub goes by in config files.
-var dockerHubHosts = map[string]bool{"docker.io": true, "index.docker.io": true, "registry-1.docker.io": true}
-
+// sameRegistry says whether two hosts name one registry (Docker Hub goes
+// by several names).
 func sameRegistry(a, b string) bool {
-	return a == b || (dockerHubHosts[a] && dockerHubHosts[b])
+	return imageref.CanonicalHost(a) == imageref.CanonicalHost(b)
 }

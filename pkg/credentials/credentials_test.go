@@ -51,6 +51,11 @@ func TestFromSecretData(t *testing.T) {
 		host: "registry-1.docker.io",
 		want: Basic{"robot", "s3cret"},
 	}, {
+		name: "every name imageref knows Docker Hub by matches",
+		data: dockerConfigSecret("docker.io", fmt.Sprintf(`{"auth":%q}`, auth)),
+		host: "registry.hub.docker.com",
+		want: Basic{"robot", "s3cret"},
+	}, {
 		name:    "dockerconfigjson for another host",
 		data:    dockerConfigSecret("other.example.com", `{"username":"robot","password":"s3cret"}`),
 		host:    "harbor.example.com",

@@ -39,10 +39,12 @@ func RegistryHost(address string) (string, error) {
 		((u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80")) {
 		host = h
 	}
-	return canonicalHost(host), nil
+	return CanonicalHost(host), nil
 }
 
-func canonicalHost(host string) string {
+// CanonicalHost is a registry host as image names spell it: lower case,
+// and Docker Hub's hosts folded into docker.io.
+func CanonicalHost(host string) string {
 	host = strings.ToLower(host)
 	if dockerHubAliases[host] {
 		return dockerHub
@@ -58,7 +60,7 @@ func Registry(image string) (host string, ok bool) {
 	if err != nil {
 		return "", false
 	}
-	return canonicalHost(reference.Domain(named)), true
+	return CanonicalHost(reference.Domain(named)), true
 }
 
 // Rewrite points image at proxyHost when it comes from upstreamHost (both as
@@ -68,7 +70,7 @@ func Registry(image string) (host string, ok bool) {
 // proxyHost, comes back unchanged with rewritten false.
 func Rewrite(image, upstreamHost, proxyHost string) (string, bool) {
 	named, err := reference.ParseNormalizedNamed(image)
-	if err != nil || canonicalHost(reference.Domain(named)) != upstreamHost || upstreamHost == proxyHost {
+	if err != nil || CanonicalHost(reference.Domain(named)) != upstreamHost || upstreamHost == proxyHost {
 		return image, false
 	}
 	out := proxyHost + "/" + reference.Path(named)

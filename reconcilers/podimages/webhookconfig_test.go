@@ -16,6 +16,8 @@ import (
 	"knative.dev/pkg/system"
 	_ "knative.dev/pkg/system/testing" // sets SYSTEM_NAMESPACE
 	certresources "knative.dev/pkg/webhook/certificates/resources"
+
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 )
 
 // newLeadingReconciler keeps WebhookName from the Secret "certs", as the leader.
@@ -37,7 +39,7 @@ func TestReconcileKeepsCABundleAndPath(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: WebhookName},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{
 			{Name: "a", ClientConfig: admissionregistrationv1.WebhookClientConfig{
-				Service: &admissionregistrationv1.ServiceReference{Namespace: "oci-connector", Name: "oci-connector-webhook"},
+				Service: &admissionregistrationv1.ServiceReference{Namespace: connectorapi.SystemNamespace, Name: connectorapi.WebhookServiceName},
 			}},
 			{Name: "b", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: []byte("old")}},
 		},

@@ -15,6 +15,7 @@ import (
 	"knative.dev/pkg/logging"
 	"knative.dev/pkg/system"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
 	"github.com/oci-connector/oci-connector/test/harness"
@@ -59,7 +60,7 @@ func (o Options) withDefaults(t harness.T) Options {
 // Deployment's env sets in a pod: the namespace oci-connector runs in, which
 // injection's namespaced informers read.
 func (o Options) context() context.Context {
-	os.Setenv(system.NamespaceEnvKey, SystemNamespace)
+	os.Setenv(system.NamespaceEnvKey, connectorapi.SystemNamespace)
 	return logging.WithLogger(context.Background(), o.Logger)
 }
 

@@ -36,16 +36,10 @@ import (
 	"knative.dev/pkg/webhook/certificates"
 	certresources "knative.dev/pkg/webhook/certificates/resources"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connectoradmission"
 	"github.com/oci-connector/oci-connector/reconcilers/podimages"
 	"github.com/oci-connector/oci-connector/test/harness"
-)
-
-// What config/ ships for the webhooks, and the namespace it installs into.
-const (
-	SystemNamespace    = "oci-connector"
-	WebhookServiceName = "oci-connector-webhook"
-	WebhookSecretName  = "oci-connector-webhook-certs"
 )
 
 // Webhook is the controller binary's admission webhooks served by the test
@@ -75,7 +69,7 @@ func StartWebhook(t harness.T, cfg *rest.Config, opts Options) *Webhook {
 	t.Helper()
 	opts = opts.withDefaults(t)
 	ctx, cancel := context.WithCancel(opts.context())
-	ctx = webhook.WithOptions(ctx, webhook.Options{ServiceName: WebhookServiceName, SecretName: WebhookSecretName})
+	ctx = webhook.WithOptions(ctx, webhook.Options{ServiceName: connectorapi.WebhookServiceName, SecretName: connectorapi.WebhookSecretName})
 	ctx, startInformers := injection.EnableInjectionOrDie(ctx, rest.CopyConfig(cfg))
 	cmw := configmap.NewStaticWatcher()
 	certs := certificates.NewController(ctx, cmw)
@@ -90,7 +84,7 @@ func StartWebhook(t harness.T, cfg *rest.Config, opts Options) *Webhook {
 		cancel()
 		t.Fatalf("creating the webhook: %v", err)
 	}
-	secrets := secretinformer.Get(ctx).Lister().Secrets(SystemNamespace)
+	secrets := secretinformer.Get(ctx).Lister().Secrets(connectorapi.SystemNamespace)
 	waitForInformers(t, cancel, startInformers)
 	wh.InformersHaveSynced()
 	stopped := runControllers(ctx, opts.Logger, certs, pods)
@@ -115,7 +109,7 @@ func StartWebhook(t harness.T, cfg *rest.Config, opts Options) *Webhook {
 		TLSConfig: &tls.Config{
 			MinVersion: tls.VersionTLS12,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-				s, err := secrets.Get(WebhookSecretName)
+				s, err := secrets.Get(connectorapi.WebhookSecretName)
 				if err != nil {
 					return nil, err
 				}
@@ -138,7 +132,7 @@ func StartWebhook(t harness.T, cfg *rest.Config, opts Options) *Webhook {
 func waitForServiceCertificate(ctx context.Context, client kubernetes.Interface) error {
 	var last error
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		s, err := client.CoreV1().Secrets(SystemNamespace).Get(ctx, WebhookSecretName, metav1.GetOptions{})
+		s, err := client.CoreV1().Secrets(connectorapi.SystemNamespace).Get(ctx, connectorapi.WebhookSecretName, metav1.GetOptions{})
 		if err != nil {
 			last = err
 			return false, nil
@@ -166,7 +160,7 @@ func verifyServiceCertificate(certPEM, caPEM []byte) error {
 		return fmt.Errorf("no CA certificate")
 	}
 	_, err = cert.Verify(x509.VerifyOptions{
-		DNSName: WebhookServiceName + "." + SystemNamespace + ".svc",
+		DNSName: connectorapi.WebhookServiceName + "." + connectorapi.SystemNamespace + ".svc",
 		Roots:   roots,
 	})
 	return err
@@ -180,7 +174,7 @@ func useLoopbackCertificate(t harness.T, ctx context.Context, client kubernetes.
 	if err != nil {
 		t.Fatalf("making a loopback certificate: %v", err)
 	}
-	s, err := client.CoreV1().Secrets(SystemNamespace).Get(ctx, WebhookSecretName, metav1.GetOptions{})
+	s, err := client.CoreV1().Secrets(connectorapi.SystemNamespace).Get(ctx, connectorapi.WebhookSecretName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("reading the webhook Secret: %v", err)
 	}
@@ -189,7 +183,7 @@ func useLoopbackCertificate(t harness.T, ctx context.Context, client kubernetes.
 		certresources.ServerCert: certPEM,
 		certresources.ServerKey:  keyPEM,
 	}
-	if _, err := client.CoreV1().Secrets(SystemNamespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+	if _, err := client.CoreV1().Secrets(connectorapi.SystemNamespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("writing the webhook Secret: %v", err)
 	}
 	return caPEM

@@ -12,6 +12,7 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/yaml"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	rtesting "github.com/oci-connector/oci-connector/reconcilers/testing"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
@@ -40,8 +41,8 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 		"clusterrole.rbac.authorization.k8s.io/oci-connector-puller",
 		"clusterrole.rbac.authorization.k8s.io/oci-connector-pusher",
 		"deployment.apps/oci-connector-controller",
-		"service/oci-connector-webhook",
-		"secret/oci-connector-webhook-certs",
+		"service/" + connectorapi.WebhookServiceName,
+		"secret/" + connectorapi.WebhookSecretName,
 		"role.rbac.authorization.k8s.io/oci-connector-webhook-certs",
 		"mutatingwebhookconfiguration.admissionregistration.k8s.io/defaulting.webhook.oci-connector.dev",
 		"validatingwebhookconfiguration.admissionregistration.k8s.io/validation.webhook.oci-connector.dev",

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 	certresources "knative.dev/pkg/webhook/certificates/resources"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/registry"
@@ -48,7 +49,7 @@ func webhookCertificate(t *testing.T) (caPEM []byte) {
 	t.Helper()
 	var secret *corev1.Secret
 	waitFor(t, "the webhook certificate Secret to be filled", func(ctx context.Context) (bool, string) {
-		s, err := cluster.Client.CoreV1().Secrets(systemNamespace).Get(ctx, "oci-connector-webhook-certs", metav1.GetOptions{})
+		s, err := cluster.Client.CoreV1().Secrets(systemNamespace).Get(ctx, connectorapi.WebhookSecretName, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
@@ -72,7 +73,7 @@ func webhookCertificate(t *testing.T) (caPEM []byte) {
 	if err != nil {
 		t.Fatalf("%s: %v", certresources.ServerCert, err)
 	}
-	if _, err := cert.Verify(x509.VerifyOptions{DNSName: "oci-connector-webhook.oci-connector.svc", Roots: pool}); err != nil {
+	if _, err := cert.Verify(x509.VerifyOptions{DNSName: connectorapi.WebhookServiceName + "." + connectorapi.SystemNamespace + ".svc", Roots: pool}); err != nil {
 		t.Fatalf("the serving certificate is not valid for the webhook Service: %v", err)
 	}
 	return secret.Data[certresources.CACert]

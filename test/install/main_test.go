@@ -23,13 +23,14 @@ import (
 	"k8s.io/utils/ptr"
 	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
 	"github.com/oci-connector/oci-connector/test/shipped"
 )
 
-const systemNamespace = "oci-connector"
+const systemNamespace = connectorapi.SystemNamespace
 
 var (
 	cluster    *kube.Cluster
@@ -144,7 +145,7 @@ func routeWebhookService(t harness.T, ip string, port int) {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      "oci-connector-webhook-test",
 			Namespace: systemNamespace,
-			Labels:    map[string]string{discoveryv1.LabelServiceName: "oci-connector-webhook"},
+			Labels:    map[string]string{discoveryv1.LabelServiceName: connectorapi.WebhookServiceName},
 		},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{ip}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}}},
