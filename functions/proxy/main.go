@@ -33,7 +33,6 @@ import (
 type config struct {
 	listen             string
 	upstream           string
-	auth               string
 	credentialsDir     string
 	upstreamCAFile     string
 	insecureSkipVerify bool
@@ -60,7 +59,6 @@ func parseConfig(args []string) (config, error) {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", ":"+port, "address to serve on ($PORT sets the port)")
 	fs.StringVar(&c.upstream, "upstream", env(proxyenv.UpstreamAddress, ""), "upstream registry URL")
-	fs.StringVar(&c.auth, "upstream-auth", env(proxyenv.UpstreamAuth, string(v1alpha1.AuthBasic)), "basicAuth or tokenAuth (both are negotiated from the upstream's challenge)")
 	fs.StringVar(&c.credentialsDir, "credentials-dir", env(proxyenv.CredentialsDir, proxyenv.DefaultCredentialsDir), "directory of the mounted upstream Secret")
 	fs.StringVar(&c.upstreamCAFile, "upstream-ca-file", env("UPSTREAM_CA_FILE", ""), "PEM bundle to trust for the upstream, beside the system roots")
 	fs.BoolVar(&c.insecureSkipVerify, "upstream-insecure-skip-verify", os.Getenv(proxyenv.UpstreamInsecureSkipVerify) == "true", "do not verify the upstream's certificate")
@@ -206,7 +204,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	}
 	// On SIGTERM: stop accepting, let transfers in flight finish.
 	if err := serve.HTTP(ctx, logger, newServer(p), c.listen, c.shutdownGrace,
-		"upstream", c.upstream, "auth", c.auth, "sink", c.sink); err != nil {
+		"upstream", c.upstream, "sink", c.sink); err != nil {
 		return err
 	}
 	if sender != nil {

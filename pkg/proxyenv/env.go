@@ -8,7 +8,6 @@ const (
 	ConnectorNamespace = "CONNECTOR_NAMESPACE"
 	ConnectorName      = "CONNECTOR_NAME"
 	UpstreamAddress    = "UPSTREAM_ADDRESS"
-	UpstreamAuth       = "UPSTREAM_AUTH"
 	Audience           = "AUDIENCE"
 	// Repository is the auth.params repository glob, if any.
 	Repository = "REPOSITORY"

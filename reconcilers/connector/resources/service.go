@@ -119,7 +119,6 @@ func proxyEnv(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, sinkURI strin
 		{Name: proxyenv.ConnectorNamespace, Value: c.Namespace},
 		{Name: proxyenv.ConnectorName, Value: c.Name},
 		{Name: proxyenv.UpstreamAddress, Value: spec.Address},
-		{Name: proxyenv.UpstreamAuth, Value: string(spec.Auth.Name)},
 		{Name: proxyenv.Audience, Value: spec.Proxy.Audience},
 		{Name: proxyenv.CredentialsDir, Value: proxyenv.DefaultCredentialsDir},
 	}

@@ -73,7 +73,6 @@ func TestMakeService(t *testing.T) {
 		proxyenv.ConnectorNamespace: "platform",
 		proxyenv.ConnectorName:      "harbor",
 		proxyenv.UpstreamAddress:    "https://harbor.example.com",
-		proxyenv.UpstreamAuth:       "basicAuth",
 		proxyenv.Audience:           "oci-connector.dev",
 		proxyenv.Repository:         "testing/*",
 		proxyenv.Repositories:       `[{"path":"team-a/*","access":["pull"]}]`,

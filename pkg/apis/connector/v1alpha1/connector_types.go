@@ -38,14 +38,16 @@ var (
 // ConnectorClassOCI is the only connector class today.
 const ConnectorClassOCI = "oci"
 
-// AuthMethod is how the proxy authenticates to the upstream registry.
+// AuthMethod is accepted for compatibility with the OCI Connector
+// manifests, which name one; it changes nothing. The proxy negotiates
+// Basic or the registry's token flow from the upstream's challenge, as
+// every registry client does.
 type AuthMethod string
 
 const (
-	// AuthBasic sends the username and password with every request.
+	// AuthBasic is the OCI Connector manifests' name for Basic auth.
 	AuthBasic AuthMethod = "basicAuth"
-	// AuthToken exchanges the username and password for scoped tokens at the
-	// registry's token service (the Docker token flow).
+	// AuthToken is their name for the registry's token flow.
 	AuthToken AuthMethod = "tokenAuth"
 )
 
@@ -96,7 +98,8 @@ type ConnectorSpec struct {
 
 // ConnectorAuth names the upstream credentials.
 type ConnectorAuth struct {
-	// Name is the auth method: basicAuth (default) or tokenAuth.
+	// Name is basicAuth (default) or tokenAuth, accepted for compatibility
+	// with the OCI Connector manifests; see AuthMethod.
 	// +optional
 	Name AuthMethod `json:"name,omitempty"`
 
