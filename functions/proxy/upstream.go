@@ -2,21 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"go.uber.org/zap"
 	"k8s.io/utils/lru"
+
+	"github.com/oci-connector/oci-connector/pkg/registryclient"
 )
 
 const maxScopedTransports = 1024
@@ -40,43 +37,13 @@ type upstream struct {
 }
 
 func newUpstream(address string, auth authn.Authenticator, caPEM []byte, insecureSkipVerify bool) (*upstream, error) {
-	base, err := url.Parse(address)
-	if err != nil || base.Host == "" {
-		return nil, fmt.Errorf("upstream address %q is not a URL with a host", address)
-	}
-	var opts []name.Option
-	if base.Scheme == "http" {
-		opts = append(opts, name.Insecure)
-	}
-	reg, err := name.NewRegistry(base.Host, opts...)
+	base, reg, err := registryclient.ParseAddress(address)
 	if err != nil {
-		return nil, fmt.Errorf("upstream registry %q: %w", base.Host, err)
+		return nil, err
 	}
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecureSkipVerify} //nolint:gosec // opt-in per Connector
-	if len(caPEM) > 0 {
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(caPEM) {
-			return nil, fmt.Errorf("the upstream CA bundle holds no certificate")
-		}
-		tlsConfig.RootCAs = pool
-	}
-	plain := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       tlsConfig,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 60 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		// Pass bodies through byte for byte: digests are over what the
-		// registry stored, not a decompressed form.
-		DisableCompression: true,
+	plain, err := registryclient.NewTransport(caPEM, insecureSkipVerify)
+	if err != nil {
+		return nil, err
 	}
 	return &upstream{base: base, registry: reg, auth: auth, plain: plain, transports: lru.New(maxScopedTransports),
 		logger: zap.NewNop().Sugar()}, nil
@@ -90,7 +57,7 @@ func scopesFor(repo string, push bool, mountFrom string) []string {
 	}
 	scopes := []string{fmt.Sprintf("repository:%s:%s", repo, actions)}
 	if mountFrom != "" && mountFrom != repo {
-		scopes = append(scopes, fmt.Sprintf("repository:%s:pull", mountFrom))
+		scopes = append(scopes, registryclient.PullScope(mountFrom))
 	}
 	return scopes
 }
@@ -104,7 +71,7 @@ func (u *upstream) transportFor(ctx context.Context, scopes []string) (http.Roun
 	if t, ok := u.transports.Get(key); ok {
 		return t.(http.RoundTripper), nil
 	}
-	t, err := transport.NewWithContext(ctx, u.registry, u.auth, u.plain, scopes)
+	t, err := registryclient.Authenticate(ctx, u.base, u.registry, u.auth, u.plain, scopes)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,7 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 	if err != nil {
 		logging.FromContext(ctx).Fatalw("Invalid controller settings", "error", err)
 	}
-	return NewControllerWith(ctx, cmw, upstream.RegclientChecker{}, settings)
+	return NewControllerWith(ctx, cmw, upstream.RegistryChecker{}, settings)
 }
 
 // NewControllerWith builds the controller around a given upstream checker,

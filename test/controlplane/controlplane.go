@@ -37,7 +37,7 @@ type Options struct {
 func (o Options) withDefaults(t harness.T) Options {
 	t.Helper()
 	if o.Checker == nil {
-		o.Checker = upstream.RegclientChecker{}
+		o.Checker = upstream.RegistryChecker{}
 	}
 	if o.Settings == (connector.Settings{}) {
 		s, err := connector.SettingsFromEnv()

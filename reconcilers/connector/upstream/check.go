@@ -9,17 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
+	"net/http"
 	"strings"
 	"time"
 
-	"github.com/regclient/regclient"
-	"github.com/regclient/regclient/config"
-	"github.com/regclient/regclient/scheme/reg"
-	"github.com/regclient/regclient/types/errs"
-	"github.com/regclient/regclient/types/ref"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/oci-connector/oci-connector/pkg/credentials"
+	"github.com/oci-connector/oci-connector/pkg/registryclient"
 )
 
 // Sentinel failures; Check wraps one of them with what happened.
@@ -50,9 +49,10 @@ type Checker interface {
 	Check(ctx context.Context, t Target) error
 }
 
-// RegclientChecker checks with regclient: a ping of /v2/ with the
-// credentials, or a tag list of the scoped repository.
-type RegclientChecker struct {
+// RegistryChecker checks with the proxy's own client (pkg/registryclient):
+// the same TLS trust and the same auth negotiation, then a GET of /v2/, or
+// of the scoped repository's tag list.
+type RegistryChecker struct {
 	// Timeout bounds one check.
 	Timeout time.Duration
 	// RegistryCAPEM, when set, is a PEM certificate the upstream is trusted
@@ -64,11 +64,12 @@ type RegclientChecker struct {
 const DefaultTimeout = 15 * time.Second
 
 // Check implements Checker.
-func (c RegclientChecker) Check(ctx context.Context, t Target) error {
-	u, err := url.Parse(t.Address)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("%w: address %q is not a URL with a host", ErrUnreachable, t.Address)
+func (c RegistryChecker) Check(ctx context.Context, t Target) error {
+	base, reg, err := registryclient.ParseAddress(t.Address)
+	if err != nil {
+		return fmt.Errorf("%w: address %q is not an http(s) URL with a host", ErrUnreachable, t.Address)
 	}
+	host := base.Host
 	timeout := c.Timeout
 	if timeout == 0 {
 		timeout = DefaultTimeout
@@ -76,48 +77,43 @@ func (c RegclientChecker) Check(ctx context.Context, t Target) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	rc := regclient.New(
-		regclient.WithConfigHost(c.hostConfig(u, t)),
-		regclient.WithRegOpts(reg.WithRetryLimit(1)),
-		regclient.WithUserAgent("oci-connector"),
-	)
-	host := u.Host
-	if IsGlob(t.Repository) || t.Repository == "" {
-		r, err := ref.New(host + "/library/ping")
-		if err != nil {
-			return fmt.Errorf("%w: %s is not a registry host", ErrUnreachable, host)
-		}
-		_, err = rc.Ping(ctx, r)
-		return classify(host, "", err)
-	}
-	r, err := ref.New(host + "/" + t.Repository)
+	plain, err := registryclient.NewTransport(append(append([]byte(nil), c.RegistryCAPEM...), t.CAPEM...), t.InsecureSkipVerify)
 	if err != nil {
-		return fmt.Errorf("%w: %q is not a repository name", ErrRepositoryNotFound, t.Repository)
+		return fmt.Errorf("%w: %v", ErrTLS, err)
 	}
-	_, err = rc.TagList(ctx, r)
-	return classify(host, t.Repository, err)
+	defer plain.CloseIdleConnections()
+
+	repo, path, scopes := "", "/v2/", []string(nil)
+	if t.Repository != "" && !IsGlob(t.Repository) {
+		if _, err := name.NewRepository(host+"/"+t.Repository, name.StrictValidation); err != nil {
+			return fmt.Errorf("%w: %q is not a repository name", ErrRepositoryNotFound, t.Repository)
+		}
+		repo, path, scopes = t.Repository, "/v2/"+t.Repository+"/tags/list", []string{registryclient.PullScope(t.Repository)}
+	}
+	auth := &authn.Basic{Username: t.Credentials.Username, Password: t.Credentials.Password}
+	rt, err := registryclient.Authenticate(ctx, base, reg, auth, plain, scopes)
+	if err != nil {
+		return classify(host, repo, err)
+	}
+	target := *base
+	target.Path = path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target.String(), nil)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrUnreachable, host, err)
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return classify(host, repo, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return nil
+	}
+	return classify(host, repo, &transport.Error{StatusCode: resp.StatusCode, Request: req})
 }
 
-func (c RegclientChecker) hostConfig(u *url.URL, t Target) config.Host {
-	h := config.HostNewName(u.Host)
-	h.User = t.Credentials.Username
-	h.Pass = t.Credentials.Password
-	switch {
-	case u.Scheme == "http":
-		h.TLS = config.TLSDisabled
-	case t.InsecureSkipVerify:
-		h.TLS = config.TLSInsecure
-	default:
-		h.TLS = config.TLSEnabled
-	}
-	if ca := append(append([]byte(nil), c.RegistryCAPEM...), t.CAPEM...); len(ca) > 0 {
-		h.RegCert = string(ca)
-	}
-	return *h
-}
-
-// classify maps a regclient error to one of the sentinels, with a message
-// that names the host and never the credentials.
+// classify maps a client error to one of the sentinels, with a message that
+// names the host and never the credentials.
 func classify(host, repo string, err error) error {
 	if err == nil {
 		return nil
@@ -131,37 +127,39 @@ func classify(host, repo string, err error) error {
 		netErr     net.Error
 		opErr      *net.OpError
 		dnsErr     *net.DNSError
+		httpErr    *transport.Error
 	)
+	status := 0
+	if errors.As(err, &httpErr) {
+		status = httpErr.StatusCode
+	}
 	switch {
 	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalidErr):
 		return fmt.Errorf("%w: the certificate of %s is not trusted: %s", ErrTLS, host, rootCause(err))
 	case errors.As(err, &recordErr), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("%w: %s does not speak TLS; use an http:// address if it serves plain HTTP", ErrTLS, host)
-	case errors.Is(err, errs.ErrHTTPUnauthorized):
+	case status == http.StatusUnauthorized:
 		return fmt.Errorf("%w: %s answered 401 Unauthorized; check the username and password in the Secret", ErrUnauthorized, host)
-	case errors.Is(err, errs.ErrNotFound) && repo != "":
+	case status == http.StatusNotFound && repo != "":
 		return fmt.Errorf("%w: %s has no repository %q, or the credentials may not read it", ErrRepositoryNotFound, host, repo)
-	case isForbidden(err):
+	case status == http.StatusForbidden:
 		if repo != "" {
 			return fmt.Errorf("%w: %s answered 403 Forbidden for %q; grant the robot account pull on it", ErrUnauthorized, host, repo)
 		}
 		return fmt.Errorf("%w: %s answered 403 Forbidden; check the account's permissions", ErrUnauthorized, host)
 	case errors.As(err, &dnsErr):
 		return fmt.Errorf("%w: cannot resolve %s", ErrUnreachable, host)
-	case errors.As(err, &opErr), errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr),
-		errors.Is(err, errs.ErrBackoffLimit), errors.Is(err, errs.ErrAllRequestsFailed):
+	case errors.As(err, &opErr), errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
 		return fmt.Errorf("%w: cannot reach %s: %s", ErrUnreachable, host, rootCause(err))
+	case status != 0:
+		return fmt.Errorf("%w: %s answered %d %s", ErrUnreachable, host, status, http.StatusText(status))
 	default:
 		return fmt.Errorf("%w: %s: %s", ErrUnreachable, host, rootCause(err))
 	}
 }
 
-func isForbidden(err error) bool {
-	return errors.Is(err, errs.ErrHTTPStatus) && strings.Contains(err.Error(), "403")
-}
-
 // rootCause is the innermost error's text: short, and free of the request
-// details regclient adds on the way up.
+// details the client adds on the way up.
 func rootCause(err error) string {
 	for {
 		next := errors.Unwrap(err)

@@ -25,7 +25,7 @@ func closedAddress(t *testing.T) string {
 	return "http://" + addr
 }
 
-func TestRegclientCheckerAgainstRealRegistries(t *testing.T) {
+func TestRegistryCheckerAgainstRealRegistries(t *testing.T) {
 	htpasswd := registry.NewHtpasswd(t)
 	token := registry.NewTokenAuth(t)
 	tlsReg := registry.NewHtpasswd(t, registry.WithTLS())
@@ -33,7 +33,7 @@ func TestRegclientCheckerAgainstRealRegistries(t *testing.T) {
 
 	tests := []struct {
 		name    string
-		checker RegclientChecker
+		checker RegistryChecker
 		target  Target
 		wantErr error
 	}{
@@ -48,7 +48,7 @@ func TestRegclientCheckerAgainstRealRegistries(t *testing.T) {
 		{name: "token auth, wrong password", target: tgt(token.URL, badCreds, registry.SeedRepository), wantErr: ErrUnauthorized},
 		{name: "nothing listening", target: tgt(closedAddress(t), goodCreds, ""), wantErr: ErrUnreachable},
 		{name: "TLS with an untrusted certificate", target: tgt(tlsReg.URL, goodCreds, registry.SeedRepository), wantErr: ErrTLS},
-		{name: "TLS with its CA trusted", checker: RegclientChecker{RegistryCAPEM: tlsReg.CAPEM}, target: tgt(tlsReg.URL, goodCreds, registry.SeedRepository)},
+		{name: "TLS with its CA trusted", checker: RegistryChecker{RegistryCAPEM: tlsReg.CAPEM}, target: tgt(tlsReg.URL, goodCreds, registry.SeedRepository)},
 		{name: "TLS with the CA from the Secret", target: withCA(tgt(tlsReg.URL, goodCreds, registry.SeedRepository), tlsReg.CAPEM)},
 		{name: "TLS with verification off", target: insecure(tgt(tlsReg.URL, goodCreds, registry.SeedRepository))},
 		{name: "https to a plain HTTP registry", target: tgt(strings.Replace(htpasswd.URL, "http://", "https://", 1), goodCreds, ""), wantErr: ErrTLS},
@@ -91,7 +91,7 @@ func TestCheckHonoursTheTimeout(t *testing.T) {
 			defer c.Close()
 		}
 	}()
-	err = RegclientChecker{Timeout: 300 * time.Millisecond}.Check(context.Background(), tgt("http://"+l.Addr().String(), goodCreds, ""))
+	err = RegistryChecker{Timeout: 300 * time.Millisecond}.Check(context.Background(), tgt("http://"+l.Addr().String(), goodCreds, ""))
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("Check() = %v, want ErrUnreachable", err)
 	}
