@@ -53,26 +53,35 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := serve.KubeConfig(c.kubeconfig)
+	h, err := newHandler(ctx, c.kubeconfig, logger)
 	if err != nil {
 		return err
+	}
+	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return serve.HTTP(ctx, logger, srv, c.listen, 10*time.Second)
+}
+
+// newHandler connects to the API server as kubeconfig says (in-cluster
+// when empty).
+func newHandler(ctx context.Context, kubeconfig string, logger *zap.SugaredLogger) (*handler, error) {
+	cfg, err := serve.KubeConfig(kubeconfig)
+	if err != nil {
+		return nil, err
 	}
 	// A refresh makes a few calls per ServiceAccount; client-go's default of
 	// 5 a second would make a new ServiceAccount wait for seconds.
 	cfg.QPS, cfg.Burst = 100, 200
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	connectors, err := connectorclientset.NewForConfig(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	h := &handler{
+	return &handler{
 		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube), logger: logger, clock: clock.RealClock{}},
 		senders:   events.NewSenders(ctx, logger),
 		logger:    logger,
-	}
-	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
-	return serve.HTTP(ctx, logger, srv, c.listen, 10*time.Second)
+	}, nil
 }
