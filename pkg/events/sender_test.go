@@ -174,9 +174,13 @@ func TestASinkThatRefusesAnEventIsNotAskedAgain(t *testing.T) {
 	s, reader, _ := newTestSender(t, sk.URL, 10)
 	s.Send(testEvent(t))
 	waitUntil(t, "the event rejected", func() bool { return counters(t, reader)["oci_connector.events.dropped/rejected"] == 1 })
-	time.Sleep(50 * time.Millisecond) // longer than the backoff: a retry would show
-	if n := sk.attempts.Load(); n != 1 {
-		t.Errorf("%d attempts for an event refused with 400, want 1", n)
+	// Events go out in order: once a second one is delivered, a retry of
+	// the first would have come before it.
+	sk.status.Store(http.StatusOK)
+	s.Send(testEvent(t))
+	waitUntil(t, "the next event delivered", func() bool { return len(sk.ids()) == 1 })
+	if n := sk.attempts.Load(); n != 2 {
+		t.Errorf("%d attempts for an event refused with 400 and the next one, want 2", n)
 	}
 }
 

@@ -3,6 +3,7 @@ package ttlcache
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -51,16 +52,20 @@ func TestTTLCache(t *testing.T) {
 
 func TestTTLCacheCollapsesConcurrentMisses(t *testing.T) {
 	c := New[int](10)
-	var calls atomic.Int32
-	release := make(chan struct{})
+	var calls, asking atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			asking.Add(1)
 			v, _, err := c.Get("k", func() (int, time.Duration, error) {
 				calls.Add(1)
-				<-release
+				// Answer once every caller is asking: they wait on this
+				// call, or find its answer cached when they come late.
+				for asking.Load() < 20 {
+					runtime.Gosched()
+				}
 				return 7, time.Minute, nil
 			})
 			if err != nil || v != 7 {
@@ -68,8 +73,6 @@ func TestTTLCacheCollapsesConcurrentMisses(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond) // let the goroutines reach the cache
-	close(release)
 	wg.Wait()
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("20 concurrent misses made %d calls, want 1", n)
