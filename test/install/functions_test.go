@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"testing"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
@@ -78,4 +79,34 @@ func TestFunctionsServeTheController(t *testing.T) {
 	})
 	// What tokenrefresh did is on the record too, from tokenrefresh itself.
 	inAuditTrail(events.PullSecretsRotated)
+}
+
+// Of what config/ installs, only tokenrefresh's identity may mint
+// ServiceAccount tokens.
+func TestOnlyTokenrefreshMintsTokens(t *testing.T) {
+	for _, sa := range []struct {
+		namespace, name string
+		want            bool
+	}{
+		{systemNamespace, "oci-connector-tokenrefresh", true},
+		{systemNamespace, "oci-connector-controller", false},
+		{systemNamespace, "default", false}, // the audit function's
+		{"team-a", "oci-connector-proxy", false},
+	} {
+		review, err := cluster.Client.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{
+				User:   "system:serviceaccount:" + sa.namespace + ":" + sa.name,
+				Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + sa.namespace, "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{
+					Namespace: "team-b", Verb: "create", Resource: "serviceaccounts", Subresource: "token",
+				},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if review.Status.Allowed != sa.want {
+			t.Errorf("%s/%s may create serviceaccounts/token: %v, want %v", sa.namespace, sa.name, review.Status.Allowed, sa.want)
+		}
+	}
 }
