@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -78,13 +79,14 @@ func NewTransport(caPEM []byte, insecureSkipVerify bool) (*http.Transport, error
 
 // Authenticate pings the registry and returns a transport that logs in to
 // it with auth for scopes ("repository:<name>:pull[,push]"): Basic on every
-// request, or a token from the registry's token service, fetched now and
-// renewed on a 401. For an https address it speaks only HTTPS:
-// go-containerregistry would otherwise fall back to plain HTTP for loopback
-// and private addresses, credentials included.
+// request, or a token from the token service the registry's challenge
+// names, fetched now and renewed on a 401. For an https address it speaks
+// only HTTPS to the registry's host: go-containerregistry would otherwise
+// fall back to plain HTTP for a loopback or private address, credentials
+// included.
 func Authenticate(ctx context.Context, base *url.URL, reg name.Registry, auth authn.Authenticator, plain http.RoundTripper, scopes []string) (http.RoundTripper, error) {
 	if base.Scheme == "https" {
-		plain = httpsOnly{plain}
+		plain = httpsOnly{host: base.Host, inner: plain}
 	}
 	return transport.NewWithContext(ctx, reg, auth, plain, scopes)
 }
@@ -92,11 +94,14 @@ func Authenticate(ctx context.Context, base *url.URL, reg name.Registry, auth au
 // ErrPlainHTTP is a plain HTTP request to a registry whose address is https.
 var ErrPlainHTTP = errors.New("the upstream address is https: refusing plain HTTP")
 
-// httpsOnly refuses any request that is not HTTPS.
-type httpsOnly struct{ inner http.RoundTripper }
+// httpsOnly refuses plain HTTP to host.
+type httpsOnly struct {
+	host  string
+	inner http.RoundTripper
+}
 
 func (h httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "https" {
+	if req.URL.Scheme != "https" && strings.EqualFold(req.URL.Host, h.host) {
 		return nil, fmt.Errorf("%w: %s", ErrPlainHTTP, req.URL.Redacted())
 	}
 	return h.inner.RoundTrip(req)
