@@ -58,7 +58,14 @@ func (r *Reconciler) refreshPullSecrets(ctx context.Context, c *v1alpha1.Connect
 	if spec.PullSecrets != nil {
 		due = earliestRenewal(secrets, spec.PullSecrets.RefreshBefore.Duration)
 	}
-	proxy := proxyState(c)
+	// What tokenrefresh will read is the stored status, not the one this
+	// reconcile is still writing: compare that, so that the event follows
+	// the status update rather than racing it.
+	stored := c
+	if got, err := r.connectorLister.Connectors(c.Namespace).Get(c.Name); err == nil {
+		stored = got
+	}
+	proxy := proxyState(stored)
 	var last lastRefresh
 	if v, ok := r.refreshed.Get(c.UID); ok {
 		last = v.(lastRefresh)

@@ -286,3 +286,35 @@ func TestBindingsAskForRefresh(t *testing.T) {
 		}
 	}
 }
+
+// tokenrefresh reads the stored Connector: a reconcile that has just made
+// it Ready, but not stored that yet, must not send the event that would
+// find it not Ready; the reconcile after the status update does.
+func TestProxyChangedFollowsTheStoredStatus(t *testing.T) {
+	tokenrefresh := newRefreshSink(t)
+	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), logtesting.TestLogger(t)))
+	defer cancel()
+	now := time.Now()
+	withPullSecrets := func(c *v1alpha1.Connector) {
+		c.Spec.PullSecrets = &v1alpha1.PullSecretsSpec{}
+		c.Status.ObservedGeneration = c.Generation
+	}
+	stored := ctesting.NewConnector("platform", "harbor", "https://h", "s", withPullSecrets)
+	ready := ctesting.NewConnector("platform", "harbor", "https://h", "s", withPullSecrets, ctesting.WithReady("c-harbor.platform.example.com"))
+	refreshed := lru.New(refreshedCacheSize)
+	reconcile := func(inLister, inProgress *v1alpha1.Connector) []events.RefreshData {
+		r := testReconciler(ctx, rtesting.NewListers([]runtime.Object{inLister}), now, tokenrefresh.URL)
+		r.refreshed = refreshed
+		r.refreshPullSecrets(ctx, inProgress.DeepCopy(), inProgress.Spec.WithDefaults(), "")
+		return tokenrefresh.receivedUpTo(t, r)
+	}
+	if got := reconcile(stored, stored); len(got) != 1 || got[0].Reason != events.RefreshResync {
+		t.Fatalf("first look: %+v, want one Resync", got)
+	}
+	if got := reconcile(stored, ready); len(got) != 0 {
+		t.Errorf("Ready in the reconcile but not yet stored: %+v, want nothing", got)
+	}
+	if got := reconcile(ready, ready); len(got) != 1 || got[0].Reason != events.RefreshProxyChanged {
+		t.Errorf("Ready and stored: %+v, want one ProxyChanged", got)
+	}
+}
