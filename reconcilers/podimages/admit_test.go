@@ -18,6 +18,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	ctesting "github.com/oci-connector/oci-connector/pkg/testing"
+	"github.com/oci-connector/oci-connector/pkg/trust"
 	rt "github.com/oci-connector/oci-connector/reconcilers/testing"
 )
 
@@ -27,9 +28,11 @@ const (
 	digest      = "sha256:0000000000000000000000000000000000000000000000000000000000000001"
 )
 
-// newTestReconciler serves Admit over these Connectors; SubjectAccessReview
-// allows only the ServiceAccounts named in pullers ("ns:name").
-func newTestReconciler(t *testing.T, pullers []string, objs ...runtime.Object) *reconciler {
+// newTestReconciler serves Admit over these Connectors, with the
+// Connectors of clusterNamespaces serving the whole cluster;
+// SubjectAccessReview allows only the ServiceAccounts named in pullers
+// ("ns:name").
+func newTestReconciler(t *testing.T, clusterNamespaces, pullers []string, objs ...runtime.Object) *reconciler {
 	t.Helper()
 	client := fake.NewClientset()
 	client.PrependReactor("create", "subjectaccessreviews", func(a ktesting.Action) (bool, runtime.Object, error) {
@@ -43,11 +46,19 @@ func newTestReconciler(t *testing.T, pullers []string, objs ...runtime.Object) *
 		return true, sar, nil
 	})
 	listers := rt.NewListers(objs)
-	return &reconciler{
+	r := &reconciler{
 		client:          client,
 		connectorLister: listers.GetConnectorLister(),
 		reviewer:        access.NewReviewer(client),
+		trust:           trust.NewStore(nil),
 	}
+	cm := &corev1.ConfigMap{Data: map[string]string{trust.ClusterConnectorNamespacesKey: strings.Join(clusterNamespaces, ",")}}
+	cfg, err := trust.NewConfigFromConfigMap(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.trust.Set(cfg)
+	return r
 }
 
 type podOption func(*corev1.Pod)
@@ -140,10 +151,18 @@ func TestAdmit(t *testing.T) {
 	notReady := ctesting.NewConnector("platform", "broken", "https://broken.example.com", "s",
 		ctesting.WithInitConditions, ctesting.WithSecretNotResolved("SecretMissing", `Secret "x" not found`))
 	local := ctesting.NewConnector("team-a", "local", "http://localhost:5000", "s", ctesting.WithReady("c-local.team-a.example.com"))
+	ownHarbor := ctesting.NewConnector("team-a", "harbor", "https://harbor.example.com", "s", ctesting.WithReady("c-harbor.team-a.example.com"))
+	// Another tenant's Connectors for the same registry, Ready or not.
+	evil := ctesting.NewConnector("evil", "harbor", "https://harbor.example.com", "s", ctesting.WithReady("c-harbor.evil.example.com"))
+	evilBroken := ctesting.NewConnector("evil", "broken", "https://harbor.example.com", "s",
+		ctesting.WithInitConditions, ctesting.WithSecretNotResolved("SecretMissing", `Secret "x" not found`))
+	// platform and other hold cluster Connectors, unless a case says otherwise.
+	clusterNamespaces := []string{"platform", "other"}
 	annotationsPath := "/metadata/annotations"
 
 	for _, c := range []struct {
 		name       string
+		cluster    []string // the cluster-connector-namespaces; clusterNamespaces when nil
 		objs       []runtime.Object
 		pullers    []string
 		req        *admissionv1.AdmissionRequest
@@ -271,11 +290,44 @@ func TestAdmit(t *testing.T) {
 		req:        request(admissionv1.Create, "", newPod(withAnnotation(connector.ConnectorAnnotation, "platform/broken"))),
 		wantDenied: `Connector platform/broken is not Ready (SecretMissing: Secret "x" not found); pods cannot pull through it until it is. See: kubectl describe connector -n platform broken`,
 	}, {
-		name:       "the matched Connector is not Ready",
-		objs:       []runtime.Object{notReady},
-		pullers:    []string{"team-a:default"},
-		req:        request(admissionv1.Create, "", newPod(withContainers("broken.example.com/x:v1"))),
-		wantDenied: "Connector platform/broken is not Ready",
+		name:    "a Connector that is not Ready is passed over by the automatic match, not refused",
+		objs:    []runtime.Object{notReady},
+		pullers: []string{"team-a:default"},
+		req:     request(admissionv1.Create, "", newPod(withContainers("broken.example.com/x:v1"))),
+	}, {
+		name:    "another tenant's Connectors for the registry are never matched, Ready or not",
+		objs:    []runtime.Object{harbor, evil, evilBroken},
+		pullers: []string{"team-a:default"},
+		req:     request(admissionv1.Create, "", newPod()),
+		wantPatch: map[string]any{
+			"/spec/containers/0/image": harborProxy + "/team/app:v1",
+			annotationsPath:            map[string]any{connector.OriginalImagesAnnotation: `{"app":"harbor.example.com/team/app:v1"}`},
+		},
+	}, {
+		name:    "a Connector of the pod's own namespace comes before a cluster Connector",
+		objs:    []runtime.Object{harbor, ownHarbor},
+		pullers: []string{"team-a:default"},
+		req:     request(admissionv1.Create, "", newPod()),
+		wantPatch: map[string]any{
+			"/spec/containers/0/image": "c-harbor.team-a.example.com/team/app:v1",
+			annotationsPath:            map[string]any{connector.OriginalImagesAnnotation: `{"app":"harbor.example.com/team/app:v1"}`},
+		},
+	}, {
+		name:    "a namespaced Connector serves only its own namespace",
+		cluster: []string{"oci-connector"},
+		objs:    []runtime.Object{harbor},
+		pullers: []string{"team-a:default"},
+		req:     request(admissionv1.Create, "", newPod()),
+	}, {
+		name:    "an explicit annotation reaches any Connector the ServiceAccount may pull through",
+		cluster: []string{"oci-connector"},
+		objs:    []runtime.Object{evil},
+		pullers: []string{"team-a:default"},
+		req:     request(admissionv1.Create, "", newPod(withAnnotation(connector.ConnectorAnnotation, "evil/harbor"))),
+		wantPatch: map[string]any{
+			"/spec/containers/0/image":                                 "c-harbor.evil.example.com/team/app:v1",
+			"/metadata/annotations/oci-connector.dev~1original-images": `{"app":"harbor.example.com/team/app:v1"}`,
+		},
 	}, {
 		name:       "the ServiceAccount may not pull",
 		objs:       []runtime.Object{harbor},
@@ -289,7 +341,11 @@ func TestAdmit(t *testing.T) {
 		wantDenied: "ServiceAccount team-a/default may not pull",
 	}} {
 		t.Run(c.name, func(t *testing.T) {
-			r := newTestReconciler(t, c.pullers, c.objs...)
+			cluster := c.cluster
+			if cluster == nil {
+				cluster = clusterNamespaces
+			}
+			r := newTestReconciler(t, cluster, c.pullers, c.objs...)
 			resp := r.Admit(context.Background(), c.req)
 			if c.wantDenied != "" {
 				if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, c.wantDenied) {

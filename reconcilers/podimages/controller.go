@@ -20,6 +20,7 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	connectorinformer "github.com/oci-connector/oci-connector/pkg/client/injection/informers/connector/v1alpha1/connector"
+	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 const (
@@ -32,7 +33,7 @@ const (
 
 // NewController is the sharedmain constructor: the webhook itself, and a
 // controller that keeps WebhookName's CA bundle and path current.
-func NewController(ctx context.Context, _ configmap.Watcher) *controller.Impl {
+func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl {
 	mwcInformer := mwcinformer.Get(ctx)
 	secretInformer := secretinformer.Get(ctx)
 	client := kubeclient.Get(ctx)
@@ -53,7 +54,9 @@ func NewController(ctx context.Context, _ configmap.Watcher) *controller.Impl {
 		secretLister:    secretInformer.Lister(),
 		connectorLister: connectorinformer.Get(ctx).Lister(),
 		reviewer:        access.NewReviewer(client),
+		trust:           trust.NewStore(nil),
 	}
+	r.trust.WatchConfigs(cmw)
 
 	const queueName = "PodImagesWebhook"
 	impl := controller.NewContext(ctx, r, controller.ControllerOptions{

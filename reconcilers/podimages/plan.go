@@ -17,6 +17,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/imageref"
+	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 // rewrite is one container's image, pointed at a proxy.
@@ -52,7 +53,7 @@ func (r *reconciler) plan(ctx context.Context, namespace string, pod *corev1.Pod
 	if err != nil {
 		return nil, err
 	}
-	m := matcher{lister: r.connectorLister}
+	m := matcher{lister: r.connectorLister, namespace: namespace, trust: r.trust.Load()}
 	var rewrites []rewrite
 	var used []types.NamespacedName
 	for _, c := range containersOf(pod, ephemeral) {
@@ -143,15 +144,20 @@ func targetOf(c *v1alpha1.Connector) (*proxyTarget, error) {
 	return &proxyTarget{key: key, upstream: upstream, proxy: proxy}, nil
 }
 
-// matcher finds the Connector whose upstream is an image's registry,
-// listing the Connectors once per pod.
+// matcher finds the Connector whose upstream is an image's registry for a
+// pod's namespace, listing the Connectors once per pod. It considers the
+// Ready Connectors of the pod's own namespace first, then the Ready cluster
+// Connectors; a Connector of another tenant is never matched, and one that
+// is not Ready is passed over rather than refusing the pod.
 type matcher struct {
 	lister     connectorlisters.ConnectorLister
+	namespace  string
+	trust      *trust.Config
 	listed     bool
 	connectors []*v1alpha1.Connector
 }
 
-// target is nil when no Connector's upstream serves image.
+// target is nil when no Connector the pod may be matched with serves image.
 func (m *matcher) target(image string) (*proxyTarget, error) {
 	host, ok := imageref.Registry(image)
 	if !ok {
@@ -164,11 +170,24 @@ func (m *matcher) target(image string) (*proxyTarget, error) {
 		}
 		m.connectors, m.listed = all, true
 	}
-	var matches []*v1alpha1.Connector
+	var own, cluster []*v1alpha1.Connector
 	for _, c := range m.connectors {
-		if upstream, err := imageref.RegistryHost(c.Spec.Address); err == nil && upstream == host {
-			matches = append(matches, c)
+		if !c.Status.IsReady() || c.Status.URL == nil {
+			continue
 		}
+		if upstream, err := imageref.RegistryHost(c.Spec.Address); err != nil || upstream != host {
+			continue
+		}
+		switch {
+		case c.Namespace == m.namespace:
+			own = append(own, c)
+		case m.trust.MayServe(c.Namespace, m.namespace):
+			cluster = append(cluster, c)
+		}
+	}
+	matches := own
+	if len(matches) == 0 {
+		matches = cluster
 	}
 	switch len(matches) {
 	case 0:

@@ -20,6 +20,7 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 // reconciler serves the webhook (Admit) and keeps its configuration (Reconcile).
@@ -34,6 +35,8 @@ type reconciler struct {
 	secretLister    corelisters.SecretLister
 	connectorLister connectorlisters.ConnectorLister
 	reviewer        *access.Reviewer
+	// trust says which Connectors serve the whole cluster.
+	trust *trust.Store
 }
 
 var _ controller.Reconciler = (*reconciler)(nil)

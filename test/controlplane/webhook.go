@@ -29,7 +29,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"knative.dev/pkg/configmap"
+	kubeclient "knative.dev/pkg/client/injection/kube/client"
+	cminformer "knative.dev/pkg/configmap/informer"
 	"knative.dev/pkg/injection"
 	secretinformer "knative.dev/pkg/injection/clients/namespacedkube/informers/core/v1/secret"
 	"knative.dev/pkg/webhook"
@@ -71,7 +72,8 @@ func StartWebhook(t harness.T, cfg *rest.Config, opts Options) *Webhook {
 	ctx, cancel := context.WithCancel(opts.context())
 	ctx = webhook.WithOptions(ctx, webhook.Options{ServiceName: connectorapi.WebhookServiceName, SecretName: connectorapi.WebhookSecretName})
 	ctx, startInformers := injection.EnableInjectionOrDie(ctx, rest.CopyConfig(cfg))
-	cmw := configmap.NewStaticWatcher()
+	// As sharedmain's: config-oci-connector is followed live.
+	cmw := cminformer.NewInformedWatcher(kubeclient.Get(ctx), connectorapi.SystemNamespace)
 	certs := certificates.NewController(ctx, cmw)
 	pods := podimages.NewController(ctx, cmw)
 	admission := []any{
@@ -86,6 +88,10 @@ func StartWebhook(t harness.T, cfg *rest.Config, opts Options) *Webhook {
 	}
 	secrets := secretinformer.Get(ctx).Lister().Secrets(connectorapi.SystemNamespace)
 	waitForInformers(t, cancel, startInformers)
+	if err := cmw.Start(ctx.Done()); err != nil {
+		cancel()
+		t.Fatalf("watching the ConfigMaps: %v", err)
+	}
 	wh.InformersHaveSynced()
 	stopped := runControllers(ctx, opts.Logger, certs, pods)
 

@@ -72,6 +72,13 @@ func TestPodImagesAreRewritten(t *testing.T) {
 	app := "adm-app"
 	cluster.EnsureServiceAccount(t, app, "default")
 	cluster.BindClusterRole(t, app, "default", "oci-connector-puller", "adm-platform")
+	// adm-platform's Connectors serve the cluster, so a pod elsewhere is
+	// matched with them by registry.
+	setClusterConnectorNamespaces(t, "adm-platform")
+	waitFor(t, "adm-platform's Connectors serving the cluster", func(ctx context.Context) (bool, string) {
+		got, err := imageOfDryRunPod(ctx, app, upstream+"/team/app")
+		return err == nil && got == proxy+"/team/app", got
+	})
 	inject := map[string]string{connector.InjectLabel: "true"}
 	named := map[string]string{connector.ConnectorAnnotation: "adm-platform/harbor"}
 
