@@ -22,14 +22,16 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
 
 type config struct {
-	listen     string
-	kubeconfig string
+	listen          string
+	kubeconfig      string
+	systemNamespace string
 }
 
 func parseConfig(args []string) (config, error) {
@@ -41,6 +43,11 @@ func parseConfig(args []string) (config, error) {
 	fs := flag.NewFlagSet("tokenrefresh", flag.ContinueOnError)
 	fs.StringVar(&c.listen, "listen", ":"+port, "address to serve on ($PORT sets the port)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig; in-cluster configuration when empty")
+	systemNamespace := os.Getenv("SYSTEM_NAMESPACE")
+	if systemNamespace == "" {
+		systemNamespace = connectorapi.SystemNamespace
+	}
+	fs.StringVar(&c.systemNamespace, "system-namespace", systemNamespace, "the namespace of config-oci-connector ($SYSTEM_NAMESPACE)")
 	return c, fs.Parse(args)
 }
 
@@ -53,7 +60,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(ctx, c.kubeconfig, logger)
+	h, err := newHandler(ctx, c, logger)
 	if err != nil {
 		return err
 	}
@@ -61,10 +68,10 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	return serve.HTTP(ctx, logger, srv, c.listen, 10*time.Second)
 }
 
-// newHandler connects to the API server as kubeconfig says (in-cluster
+// newHandler connects to the API server as c.kubeconfig says (in-cluster
 // when empty).
-func newHandler(ctx context.Context, kubeconfig string, logger *zap.SugaredLogger) (*handler, error) {
-	cfg, err := serve.KubeConfig(kubeconfig)
+func newHandler(ctx context.Context, c config, logger *zap.SugaredLogger) (*handler, error) {
+	cfg, err := serve.KubeConfig(c.kubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -80,8 +87,9 @@ func newHandler(ctx context.Context, kubeconfig string, logger *zap.SugaredLogge
 		return nil, err
 	}
 	return &handler{
-		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube), logger: logger, clock: clock.RealClock{}},
-		senders:   events.NewSenders(ctx, logger),
-		logger:    logger,
+		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube), logger: logger, clock: clock.RealClock{},
+			systemNamespace: c.systemNamespace},
+		senders: events.NewSenders(ctx, logger),
+		logger:  logger,
 	}, nil
 }

@@ -22,6 +22,7 @@ const (
 	labelConnectorName      = connector.PullSecretConnectorNameLabel
 	labelServiceAccount     = connector.PullSecretServiceAccountLabel
 	annotationExpires       = connector.PullSecretExpiresAnnotation
+	annotationOwner         = connector.PullSecretOwnerAnnotation
 )
 
 // secretName is the pull secret of one ServiceAccount for one Connector:
@@ -53,9 +54,35 @@ func proxyHosts(c *v1alpha1.Connector) []string {
 	return hosts
 }
 
+// ownerMark ties a pull secret to the Connector, the ServiceAccount (its
+// UID: a ServiceAccount made again under the same name is another) and the
+// Secret's own name.
+func ownerMark(c *v1alpha1.Connector, sa *corev1.ServiceAccount, secret string) string {
+	sum := sha256.Sum256([]byte(c.Namespace + "/" + c.Name + "|" + sa.Namespace + "/" + sa.Name + "|" + string(sa.UID) + "|" + secret))
+	return hex.EncodeToString(sum[:16])
+}
+
+// ownedPullSecret says whether s is a pull secret tokenrefresh wrote for c:
+// its name, its owner reference to the ServiceAccount and its mark agree.
+// A Secret that merely carries the labels is not.
+func ownedPullSecret(c *v1alpha1.Connector, s *corev1.Secret) bool {
+	sa := s.Labels[labelServiceAccount]
+	if sa == "" || s.Name != secretName(c, sa) {
+		return false
+	}
+	for _, ref := range s.OwnerReferences {
+		if ref.APIVersion == "v1" && ref.Kind == "ServiceAccount" && ref.Name == sa {
+			owner := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: s.Namespace, Name: sa, UID: ref.UID}}
+			return s.Annotations[annotationOwner] == ownerMark(c, owner, s.Name)
+		}
+	}
+	return false
+}
+
 // makePullSecret is the kubernetes.io/dockerconfigjson Secret that logs a
-// ServiceAccount in to the Connector's proxy with token.
-func makePullSecret(c *v1alpha1.Connector, namespace, serviceAccount, token string, expires time.Time) (*corev1.Secret, error) {
+// ServiceAccount in to the Connector's proxy with token. The ServiceAccount
+// owns it, so it goes when the ServiceAccount does.
+func makePullSecret(c *v1alpha1.Connector, sa *corev1.ServiceAccount, token string, expires time.Time) (*corev1.Secret, error) {
 	type auth struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
@@ -73,13 +100,18 @@ func makePullSecret(c *v1alpha1.Connector, namespace, serviceAccount, token stri
 		return nil, err
 	}
 	labels := connectorLabels(c)
-	labels[labelServiceAccount] = serviceAccount
+	labels[labelServiceAccount] = sa.Name
+	name := secretName(c, sa.Name)
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        secretName(c, serviceAccount),
-			Namespace:   namespace,
-			Labels:      labels,
-			Annotations: map[string]string{annotationExpires: expires.UTC().Format(time.RFC3339)},
+			Name:      name,
+			Namespace: sa.Namespace,
+			Labels:    labels,
+			Annotations: map[string]string{
+				annotationExpires: expires.UTC().Format(time.RFC3339),
+				annotationOwner:   ownerMark(c, sa, name),
+			},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ServiceAccount", Name: sa.Name, UID: sa.UID}},
 		},
 		Type: corev1.SecretTypeDockerConfigJson,
 		Data: map[string][]byte{corev1.DockerConfigJsonKey: config},

@@ -21,6 +21,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
+	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 // refresher keeps one Connector's pull secrets: one per selected
@@ -33,6 +34,8 @@ type refresher struct {
 	reviewer   *access.Reviewer
 	logger     *zap.SugaredLogger
 	clock      clock.PassiveClock
+	// systemNamespace holds config-oci-connector.
+	systemNamespace string
 }
 
 // result is what one refresh did.
@@ -85,9 +88,18 @@ func (r *refresher) wanted(ctx context.Context, c *v1alpha1.Connector) ([]*corev
 	if c.Spec.PullSecrets == nil || c.UID == "" || !c.Status.IsReady() {
 		return nil, nil
 	}
+	tenancy, err := trust.Read(ctx, r.kube, r.systemNamespace)
+	if err != nil {
+		return nil, err
+	}
 	spec := c.Spec.WithDefaults().PullSecrets
 	namespaces := []string{c.Namespace}
-	if spec.NamespaceSelector != nil {
+	// Only a cluster Connector reaches beyond its own namespace, and no
+	// Connector reaches kube-system.
+	if !tenancy.MayServe(c.Namespace, c.Namespace) {
+		return nil, nil
+	}
+	if spec.NamespaceSelector != nil && tenancy.IsCluster(c.Namespace) {
 		selector, err := metav1.LabelSelectorAsSelector(spec.NamespaceSelector)
 		if err != nil {
 			return nil, fmt.Errorf("namespaceSelector: %w", err)
@@ -98,7 +110,9 @@ func (r *refresher) wanted(ctx context.Context, c *v1alpha1.Connector) ([]*corev
 		}
 		namespaces = namespaces[:0]
 		for _, ns := range list.Items {
-			namespaces = append(namespaces, ns.Name)
+			if tenancy.MayServe(c.Namespace, ns.Name) {
+				namespaces = append(namespaces, ns.Name)
+			}
 		}
 	}
 	all := slices.Contains(spec.ServiceAccounts, "*")
@@ -171,7 +185,7 @@ func (r *refresher) write(ctx context.Context, c *v1alpha1.Connector, spec *v1al
 		return fmt.Errorf("minting a token for %s/%s: %w", sa.Namespace, sa.Name, err)
 	}
 	expires := tr.Status.ExpirationTimestamp.Time
-	desired, err := makePullSecret(c, sa.Namespace, sa.Name, tr.Status.Token, expires)
+	desired, err := makePullSecret(c, sa, tr.Status.Token, expires)
 	if err != nil {
 		return err
 	}
@@ -248,6 +262,12 @@ func (r *refresher) removeUnwanted(ctx context.Context, c *v1alpha1.Connector, w
 	var errs []error
 	for _, s := range list.Items {
 		if keep[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] {
+			continue
+		}
+		if !ownedPullSecret(c, &s) {
+			// Labelled like ours, but not written by us: not ours to delete.
+			r.logger.Warnw("Leaving a Secret that carries a Connector's labels but is not its pull secret",
+				"namespace", s.Namespace, "secret", s.Name, "connector", c.Namespace+"/"+c.Name)
 			continue
 		}
 		if sa := s.Labels[labelServiceAccount]; sa != "" {

@@ -14,6 +14,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	ktesting "k8s.io/client-go/testing"
@@ -29,7 +30,8 @@ import (
 func TestMakePullSecret(t *testing.T) {
 	c := ctesting.NewConnector("platform", "harbor", "https://harbor.example.com", "s", ctesting.WithReady("c-harbor.platform.example.com"))
 	expires := time.Date(2026, 11, 22, 11, 0, 0, 0, time.UTC)
-	s, err := makePullSecret(c, "team-a", "default", "TOKEN", expires)
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "default", UID: "sa-uid"}}
+	s, err := makePullSecret(c, sa, "TOKEN", expires)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,8 +61,44 @@ func TestMakePullSecret(t *testing.T) {
 	}
 
 	// A Connector without a proxy address has nothing to log in to.
-	if _, err := makePullSecret(ctesting.NewConnector("platform", "new", "https://h", "s"), "team-a", "default", "T", expires); err == nil {
+	if _, err := makePullSecret(ctesting.NewConnector("platform", "new", "https://h", "s"), sa, "T", expires); err == nil {
 		t.Error("a pull secret for a Connector without a proxy URL")
+	}
+}
+
+// Only a Secret tokenrefresh wrote counts as its own: the labels alone, a
+// wrong name, a missing or forged owner, or another ServiceAccount's mark
+// do not.
+func TestOwnershipCannotBeFakedWithLabels(t *testing.T) {
+	c := ctesting.NewConnector("platform", "harbor", "https://harbor.example.com", "s", ctesting.WithReady("c-harbor.platform.example.com"))
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "default", UID: "sa-uid"}}
+	written, err := makePullSecret(c, sa, "TOKEN", time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ownedPullSecret(c, written) {
+		t.Fatal("a pull secret tokenrefresh wrote is not recognised as its own")
+	}
+	for name, change := range map[string]func(*corev1.Secret){
+		"labels on another Secret": func(s *corev1.Secret) {
+			s.Name, s.OwnerReferences, s.Annotations = "db-password", nil, nil
+		},
+		"our name and labels, no mark": func(s *corev1.Secret) { delete(s.Annotations, annotationOwner) },
+		"no owner reference":           func(s *corev1.Secret) { s.OwnerReferences = nil },
+		"another ServiceAccount's UID": func(s *corev1.Secret) { s.OwnerReferences[0].UID = "other-uid" },
+		"another Connector's labels": func(s *corev1.Secret) {
+			s.Labels[labelConnectorName] = "quay"
+		},
+	} {
+		s := written.DeepCopy()
+		change(s)
+		owner := c
+		if s.Labels[labelConnectorName] == "quay" {
+			owner = ctesting.NewConnector("platform", "quay", "https://quay.io", "s")
+		}
+		if ownedPullSecret(owner, s) {
+			t.Errorf("%s: counted as tokenrefresh's own", name)
+		}
 	}
 }
 

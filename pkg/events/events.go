@@ -56,6 +56,9 @@ const (
 	// RefreshRBACChanged: a RoleBinding or ClusterRoleBinding changed, so
 	// another set of ServiceAccounts may pull.
 	RefreshRBACChanged = "RBACChanged"
+	// RefreshTrustChanged: the cluster admin changed which Connectors serve
+	// the whole cluster (config-oci-connector).
+	RefreshTrustChanged = "TrustChanged"
 	// RefreshResync: the controller's periodic look, the safety net for a
 	// lost event.
 	RefreshResync = "Resync"

@@ -25,6 +25,7 @@ import (
 	connectorinformer "github.com/oci-connector/oci-connector/pkg/client/injection/informers/connector/v1alpha1/connector"
 	connectorreconciler "github.com/oci-connector/oci-connector/pkg/client/injection/reconciler/connector/v1alpha1/connector"
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/trust"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
 )
 
@@ -40,7 +41,7 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 
 // NewControllerWith builds the controller around a given upstream checker,
 // so tests can run it in-process against their own registries.
-func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstream.Checker, settings Settings) *controller.Impl {
+func NewControllerWith(ctx context.Context, cmw configmap.Watcher, checker upstream.Checker, settings Settings) *controller.Impl {
 	connectorInformer := connectorinformer.Get(ctx)
 	serviceInformer := serviceinformer.Get(ctx)
 	secretInformer := secretinformer.Get(ctx)
@@ -132,5 +133,12 @@ func NewControllerWith(ctx context.Context, _ configmap.Watcher, checker upstrea
 	bindings := r.bindingEvents(ctx)
 	roleBindingInformer.Informer().AddEventHandler(bindings)
 	clusterRoleBindingInformer.Informer().AddEventHandler(bindings)
+
+	// Which Connectors serve the cluster decides where pull secrets may be:
+	// a change calls for a refresh of every Connector with pull secrets.
+	tenancy := trust.NewStore(func(*trust.Config) {
+		r.announce(ctx, func(*v1alpha1.Connector, *v1alpha1.PullSecretsSpec) bool { return true }, events.RefreshTrustChanged, "")
+	})
+	tenancy.WatchConfigs(cmw)
 	return impl
 }

@@ -14,6 +14,7 @@ import (
 	"knative.dev/pkg/webhook/resourcesemantics/validation"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 // The webhook configurations in config/ and the paths they call.
@@ -38,7 +39,12 @@ func NewDefaultingController(ctx context.Context, _ configmap.Watcher) *controll
 	return defaulting.NewAdmissionController(ctx, DefaultingWebhookName, DefaultingPath, types, nil, true)
 }
 
-// NewValidationController refuses a Connector that Validate finds wrong.
-func NewValidationController(ctx context.Context, _ configmap.Watcher) *controller.Impl {
-	return validation.NewAdmissionController(ctx, ValidationWebhookName, ValidationPath, types, nil, true)
+// NewValidationController refuses a Connector that Validate finds wrong,
+// with the trust Config in force (a namespaced Connector may not select
+// other namespaces).
+func NewValidationController(ctx context.Context, cmw configmap.Watcher) *controller.Impl {
+	tenancy := trust.NewStore(nil)
+	tenancy.WatchConfigs(cmw)
+	withTrust := func(ctx context.Context) context.Context { return trust.ToContext(ctx, tenancy.Load()) }
+	return validation.NewAdmissionController(ctx, ValidationWebhookName, ValidationPath, types, withTrust, true)
 }

@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"flag"
@@ -27,6 +28,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/trust"
 	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
@@ -112,6 +118,13 @@ func setUp(r *harness.Runner) *bench {
 	cluster.ApplyConfig(r, "100-namespace.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml", "400-webhook-service.yaml")
 	cluster.BindClusterRole(r, namespace, "proxy", "oci-connector-proxy", "")
 	cluster.BindClusterRole(r, namespace, "puller", "oci-connector-puller", namespace)
+	// The bench's Connectors serve other namespaces (pull secrets): theirs
+	// is a cluster Connectors' namespace, set before the webhooks start.
+	_, err := cluster.Client.CoreV1().ConfigMaps(connectorapi.SystemNamespace).Create(context.Background(), &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: trust.ConfigName},
+		Data:       map[string]string{trust.ClusterConnectorNamespacesKey: namespace},
+	}, metav1.CreateOptions{})
+	check(r, err)
 
 	log.Print("starting the upstream registry (distribution, filesystem storage)")
 	reg := registry.NewHtpasswd(r, registry.WithFilesystem(r.TempDir()))

@@ -9,7 +9,8 @@ import (
 
 	"go.uber.org/zap"
 	"k8s.io/client-go/rest"
-	"knative.dev/pkg/configmap"
+	kubeclient "knative.dev/pkg/client/injection/kube/client"
+	cminformer "knative.dev/pkg/configmap/informer"
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/injection"
 	"knative.dev/pkg/logging"
@@ -70,8 +71,14 @@ func Start(t harness.T, cfg *rest.Config, opts Options) {
 	opts = opts.withDefaults(t)
 	ctx, cancel := context.WithCancel(opts.context())
 	ctx, startInformers := injection.EnableInjectionOrDie(ctx, rest.CopyConfig(cfg))
-	impl := connector.NewControllerWith(ctx, configmap.NewStaticWatcher(), opts.Checker, opts.Settings)
+	// As sharedmain's: config-oci-connector is followed live.
+	cmw := cminformer.NewInformedWatcher(kubeclient.Get(ctx), connectorapi.SystemNamespace)
+	impl := connector.NewControllerWith(ctx, cmw, opts.Checker, opts.Settings)
 	waitForInformers(t, cancel, startInformers)
+	if err := cmw.Start(ctx.Done()); err != nil {
+		cancel()
+		t.Fatalf("watching the ConfigMaps: %v", err)
+	}
 	stopped := runControllers(ctx, opts.Logger, impl)
 	t.Cleanup(func() {
 		cancel()

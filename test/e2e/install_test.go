@@ -55,6 +55,9 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 		"clusterrolebinding.rbac.authorization.k8s.io/oci-connector-addressable-resolver",
 		"configmap/config-logging",
 		"configmap/config-observability",
+		"configmap/config-oci-connector",
+		"role.rbac.authorization.k8s.io/oci-connector-tokenrefresh",
+		"rolebinding.rbac.authorization.k8s.io/oci-connector-tokenrefresh",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl did not apply %s:\n%s", want, out)

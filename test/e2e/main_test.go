@@ -15,6 +15,7 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/reconcilers/connector"
@@ -30,6 +31,10 @@ var (
 	connectors connectorclientset.Interface
 	serving    servingclientset.Interface
 )
+
+// tokenrefreshServer is the tokenrefresh binary all tests share; its log
+// is the first thing to read when a pull secret does not come.
+var tokenrefreshServer *harness.Server
 
 // testImage stands in for the ko-built proxy image.
 const testImage = "registry.example.com/oci-connector/proxy:e2e"
@@ -57,8 +62,9 @@ func TestMain(m *testing.M) {
 	// tokenrefresh runs as its own ServiceAccount with the shipped
 	// ClusterRole, and takes the controller's refresh events.
 	tokenrefresh := harness.FreeAddr(runner)
-	harness.StartServer(runner, harness.GoBinary(runner, "./functions/tokenrefresh"), []string{
+	tokenrefreshServer = harness.StartServer(runner, harness.GoBinary(runner, "./functions/tokenrefresh"), []string{
 		"--listen", tokenrefresh, "--kubeconfig", cluster.KubeconfigAs(runner, "oci-connector", "oci-connector-tokenrefresh"),
+		"--system-namespace", connectorapi.SystemNamespace,
 	}, nil, tokenrefresh)
 	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
 	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -14,9 +15,27 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
+
+// setPullSecrets sets a Connector's spec.pullSecrets, retrying while the
+// validation webhook has not yet seen a ConfigMap change that allows it.
+func setPullSecrets(t *testing.T, ns, name string, spec *v1alpha1.PullSecretsSpec) {
+	t.Helper()
+	waitFor(t, "spec.pullSecrets of "+ns+"/"+name+" accepted", func(ctx context.Context) (bool, string) {
+		c, err := connectors.ConnectorV1alpha1().Connectors(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		c.Spec.PullSecrets = spec
+		if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Update(ctx, c, metav1.UpdateOptions{}); err != nil {
+			return false, err.Error()
+		}
+		return true, ""
+	})
+}
 
 // pullSecretOf waits, up to patience, for the ServiceAccount to reference a
 // pull secret of the Connector, and returns it.
@@ -41,7 +60,8 @@ func pullSecretOf(t *testing.T, ns, sa string, patience time.Duration) *corev1.S
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("no pull secret on %s/%s within %s; last: %s", ns, sa, patience, last)
+		raw, _ := os.ReadFile(tokenrefreshServer.LogPath)
+		t.Fatalf("no pull secret on %s/%s within %s; last: %s\ntokenrefresh said:\n%s", ns, sa, patience, last, raw)
 	}
 	return found
 }
@@ -70,21 +90,17 @@ func TestPullSecretsFollowServiceAccounts(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	platform, team := "ps-platform", "ps-team-a"
 	proxyHost := readyConnector(t, platform, "harbor", reg)
-	c, err := connectors.ConnectorV1alpha1().Connectors(platform).Get(context.Background(), "harbor", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The platform team's Connector serves other namespaces: the cluster
+	// admin lists its namespace.
+	setClusterConnectorNamespaces(t, connectorapi.SystemNamespace, platform)
 	// Tokens live 10 minutes (the API server's least) and are renewed when
 	// less than 9m56s remain: about every 4 seconds, so the test sees it.
-	c.Spec.PullSecrets = &v1alpha1.PullSecretsSpec{
+	setPullSecrets(t, platform, "harbor", &v1alpha1.PullSecretsSpec{
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
 		ServiceAccounts:   []string{"*"},
 		TokenTTL:          &metav1.Duration{Duration: 10 * time.Minute},
 		RefreshBefore:     &metav1.Duration{Duration: 9*time.Minute + 56*time.Second},
-	}
-	if _, err := connectors.ConnectorV1alpha1().Connectors(platform).Update(context.Background(), c, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if _, err := cluster.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: team, Labels: map[string]string{"team": "a"}},
 	}, metav1.CreateOptions{}); err != nil {

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -86,4 +88,62 @@ func TestPodWebhookKeepsTenantsApart(t *testing.T) {
 		}
 		return got == platformProxy+"/team/app:v1", got
 	})
+}
+
+// A namespaced Connector cannot make tokenrefresh write pull secrets into
+// other teams' namespaces or kube-system: its namespaceSelector is refused
+// at admission. Even a cluster Connector never writes to kube-system; when
+// the cluster admin takes its namespace off the list, its pull secrets
+// elsewhere go. A Secret that only carries a Connector's labels is never
+// deleted.
+func TestPullSecretsStayWithinTheTenant(t *testing.T) {
+	ctx := context.Background()
+	reg := registry.NewHtpasswd(t)
+	evil, victim := "tr-evil", "tr-victim"
+	readyConnector(t, evil, "grab", reg)
+	if out, err := cluster.Kubectl(t, "create", "rolebinding", "everyone", "-n", evil,
+		"--clusterrole="+connectorapi.PullerClusterRole, "--group=system:serviceaccounts"); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	cluster.EnsureServiceAccount(t, victim, "default")
+	cluster.EnsureServiceAccount(t, "kube-system", "tr-probe")
+	everywhere := &v1alpha1.PullSecretsSpec{NamespaceSelector: &metav1.LabelSelector{}, ServiceAccounts: []string{"*"}}
+
+	c, err := connectors.ConnectorV1alpha1().Connectors(evil).Get(ctx, "grab", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Spec.PullSecrets = everywhere
+	_, err = connectors.ConnectorV1alpha1().Connectors(evil).Update(ctx, c, metav1.UpdateOptions{})
+	if err == nil || !strings.Contains(err.Error(), "only a cluster Connector may select other namespaces") ||
+		!strings.Contains(err.Error(), "spec.pullSecrets.namespaceSelector") {
+		t.Fatalf("a namespaced Connector selecting every namespace: %v, want a refusal naming spec.pullSecrets.namespaceSelector", err)
+	}
+
+	// The cluster admin makes tr-evil a cluster Connectors' namespace.
+	setClusterConnectorNamespaces(t, connectorapi.SystemNamespace, evil)
+	setPullSecrets(t, evil, "grab", everywhere)
+	written := pullSecretOf(t, victim, "default", 30*time.Second)
+	// Namespaces are handled in name order, so kube-system's turn came first.
+	if list, err := cluster.Client.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{
+		LabelSelector: connectorapi.PullSecretConnectorNameLabel}); err != nil || len(list.Items) != 0 {
+		t.Fatalf("pull secrets in kube-system: %d (%v), want none", len(list.Items), err)
+	}
+
+	// A Secret of the victim's that someone labelled as the Connector's.
+	if _, err := cluster.Client.CoreV1().Secrets(victim).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "db-password", Labels: written.Labels},
+		StringData: map[string]string{"password": "s3cret"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Back to the default: tr-evil's Connector serves tr-evil alone.
+	setClusterConnectorNamespaces(t, connectorapi.SystemNamespace)
+	waitFor(t, "tr-evil's pull secret gone from tr-victim", func(ctx context.Context) (bool, string) {
+		_, err := cluster.Client.CoreV1().Secrets(victim).Get(ctx, written.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	if _, err := cluster.Client.CoreV1().Secrets(victim).Get(ctx, "db-password", metav1.GetOptions{}); err != nil {
+		t.Errorf("the Secret that only carried the labels: %v, want it kept", err)
+	}
 }

@@ -8,4 +8,8 @@ const (
 	PullSecretConnectorNameLabel      = GroupName + "/connector-name"
 	PullSecretServiceAccountLabel     = GroupName + "/service-account"
 	PullSecretExpiresAnnotation       = GroupName + "/token-expires"
+	// PullSecretOwnerAnnotation binds a pull secret to its Connector, its
+	// ServiceAccount (by UID) and its own name: tokenrefresh deletes only a
+	// Secret that carries it, so labelling a Secret cannot get it deleted.
+	PullSecretOwnerAnnotation = GroupName + "/pull-secret-of"
 )

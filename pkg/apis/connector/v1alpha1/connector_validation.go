@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"strings"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -13,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 // Bounds that keep a proxy and its tokens sane.
@@ -29,7 +32,25 @@ var repositoryGlob = regexp.MustCompile(`^[a-z0-9*?\[\]]+(?:(?:[._]|__|[-]+|/)[a
 
 // Validate checks a Connector and returns every problem with its field path.
 func (c *Connector) Validate(ctx context.Context) *apis.FieldError {
-	return validateName(c.Name).ViaField("metadata").Also(c.Spec.Validate(ctx).ViaField("spec"))
+	errs := validateName(c.Name).ViaField("metadata").Also(c.Spec.Validate(ctx).ViaField("spec"))
+	return errs.Also(c.validateTenancy(ctx))
+}
+
+// validateTenancy refuses a namespaced Connector that would write pull
+// secrets beyond its own namespace. The webhook carries the trust Config;
+// without one (a client-side check) there is nothing to check against.
+func (c *Connector) validateTenancy(ctx context.Context) *apis.FieldError {
+	tenancy := trust.FromContext(ctx)
+	if tenancy == nil || c.Spec.PullSecrets == nil || tenancy.IsCluster(c.Namespace) ||
+		trust.SelectsOnlyHome(c.Spec.PullSecrets.NamespaceSelector, c.Namespace) {
+		return nil
+	}
+	return &apis.FieldError{
+		Message: "only a cluster Connector may select other namespaces for pull secrets",
+		Paths:   []string{"spec.pullSecrets.namespaceSelector"},
+		Details: fmt.Sprintf("namespace %s does not hold cluster Connectors (config-oci-connector's %s: %s); leave namespaceSelector out to serve this namespace, or ask the cluster admin",
+			c.Namespace, trust.ClusterConnectorNamespacesKey, strings.Join(tenancy.ClusterNamespaces, ",")),
+	}
 }
 
 // validateName keeps a Connector's name within a label's 63 characters: it

@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 func validConnector() *Connector {
@@ -144,5 +146,35 @@ func TestSetDefaults(t *testing.T) {
 	c.SetDefaults(context.Background())
 	if *c.Spec.Proxy.MaxScale != 12 {
 		t.Errorf("maxScale = %d, want 12", *c.Spec.Proxy.MaxScale)
+	}
+}
+
+// Only a cluster Connector may select other namespaces for pull secrets.
+func TestValidateTenancy(t *testing.T) {
+	tenancy := &trust.Config{ClusterNamespaces: []string{"platform"}}
+	withSelector := func(ns string, selector *metav1.LabelSelector) *Connector {
+		c := validConnector()
+		c.Namespace = ns
+		c.Spec.PullSecrets = &PullSecretsSpec{NamespaceSelector: selector}
+		return c
+	}
+	everything := &metav1.LabelSelector{}
+	home := &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "team-a"}}
+	for _, tc := range []struct {
+		name    string
+		ctx     context.Context
+		c       *Connector
+		refused bool
+	}{
+		{"a namespaced Connector selecting every namespace", trust.ToContext(context.Background(), tenancy), withSelector("team-a", everything), true},
+		{"a namespaced Connector selecting its own namespace", trust.ToContext(context.Background(), tenancy), withSelector("team-a", home), false},
+		{"a namespaced Connector without a selector", trust.ToContext(context.Background(), tenancy), withSelector("team-a", nil), false},
+		{"a cluster Connector selecting every namespace", trust.ToContext(context.Background(), tenancy), withSelector("platform", everything), false},
+		{"no trust Config to check against", context.Background(), withSelector("team-a", everything), false},
+	} {
+		err := tc.c.Validate(tc.ctx)
+		if refused := err != nil && strings.Contains(err.Error(), "spec.pullSecrets.namespaceSelector"); refused != tc.refused {
+			t.Errorf("%s: %v, want refused %v", tc.name, err, tc.refused)
+		}
 	}
 }
