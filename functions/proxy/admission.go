@@ -26,6 +26,8 @@ type admission struct {
 	id *identity
 	// scopes are the upstream token scopes of an admitted request.
 	scopes []string
+	// query is what of the request's query goes upstream, re-encoded.
+	query string
 	// refusal, when set, is the answer instead of forwarding.
 	refusal *refusal
 }
@@ -110,9 +112,14 @@ func (p *proxy) admit(r *http.Request) admission {
 	if !p.scope.allows(rt.name, verb) {
 		return a.refuse(outOfScope(fmt.Sprintf("repository %q is outside the scope of connector %s for %s", rt.name, p.connector, verb)))
 	}
+	query, forwarded, ref := queryFor(r.Method, rt, r.URL.RawQuery)
+	if ref != nil {
+		return a.refuse(ref)
+	}
+	a.query = forwarded
 	mountFrom := ""
 	if rt.kind == routeUpload && r.Method == http.MethodPost {
-		if mountFrom = r.URL.Query().Get("from"); mountFrom != "" {
+		if mountFrom = query.Get("from"); mountFrom != "" {
 			if !nameRE.MatchString(mountFrom) {
 				return a.refuse(&refusal{status: http.StatusBadRequest, code: codeNameInvalid,
 					message: fmt.Sprintf("invalid mount source %q", mountFrom), reason: "bad route"})

@@ -44,9 +44,9 @@ func copyBuffer() ([]byte, func()) {
 	}
 }
 
-// forward sends the request upstream with the Connector's credentials and
-// streams the answer back.
-func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string, scopes []string) {
+// forward sends the request upstream with the Connector's credentials, and
+// the query the admission re-encoded, and streams the answer back.
+func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string, scopes []string, query string) {
 	ctx := r.Context()
 	transport, err := u.transportFor(ctx, scopes)
 	if err != nil {
@@ -54,7 +54,7 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string,
 		return
 	}
 	target := *u.base
-	target.Path, target.RawPath, target.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
+	target.Path, target.RawPath, target.RawQuery = r.URL.Path, r.URL.RawPath, query
 	var body io.Reader
 	if r.ContentLength != 0 {
 		body = r.Body

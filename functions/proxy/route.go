@@ -110,7 +110,8 @@ func (r route) validate() error {
 			return &routeError{codeDigestInvalid, fmt.Sprintf("invalid digest %q", r.reference)}
 		}
 	case routeUpload:
-		if r.reference != "" && !sessionRE.MatchString(r.reference) {
+		// "." and ".." would name the directory above the session upstream.
+		if r.reference != "" && (!sessionRE.MatchString(r.reference) || r.reference == "." || r.reference == "..") {
 			return &routeError{codeUnsupported, "invalid upload session"}
 		}
 	}

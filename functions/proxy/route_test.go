@@ -31,6 +31,8 @@ func TestParseRoute(t *testing.T) {
 		{path: "/v2/app/blobs/latest", wantCode: codeDigestInvalid},
 		{path: "/v2/app/referrers/latest", wantCode: codeDigestInvalid},
 		{path: "/v2/app/whatever", wantCode: codeUnsupported},
+		{path: "/v2/app/blobs/uploads/..", wantCode: codeUnsupported},
+		{path: "/v2/app/blobs/uploads/.", wantCode: codeUnsupported},
 		{path: "/metrics", wantCode: codeUnsupported},
 	}
 	for _, tc := range tests {

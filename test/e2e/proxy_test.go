@@ -188,6 +188,10 @@ func TestProxyRefusals(t *testing.T) {
 		{"the catalog", "GET", "/v2/_catalog", basicHeader(s.puller), 403, "DENIED", "catalog"},
 		{"a mount from outside the scope", "POST", "/v2/testing/new/blobs/uploads/?mount=sha256:" + strings.Repeat("a", 64) + "&from=private/app", basicHeader(s.pusher), 403, "DENIED", "mount source"},
 		{"an unknown method", "OPTIONS", seedManifest, basicHeader(s.puller), 405, "UNSUPPORTED", ""},
+		{"a second mount source after a semicolon", "POST", "/v2/testing/new/blobs/uploads/?mount=sha256:" + strings.Repeat("a", 64) + "&from=testing/busybox;from=private/app", basicHeader(s.pusher), 400, "UNSUPPORTED", "does not parse"},
+		{"a repeated mount source", "POST", "/v2/testing/new/blobs/uploads/?mount=sha256:" + strings.Repeat("a", 64) + "&from=testing/busybox&from=private/app", basicHeader(s.pusher), 400, "UNSUPPORTED", `"from" 2 times`},
+		{"an upload session named ..", "PATCH", "/v2/testing/new/blobs/uploads/%2E%2E", basicHeader(s.pusher), 404, "UNSUPPORTED", "invalid upload session"},
+		{"an upload session named .", "PUT", "/v2/testing/new/blobs/uploads/%2E?digest=sha256:" + strings.Repeat("a", 64), basicHeader(s.pusher), 404, "UNSUPPORTED", "invalid upload session"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
