@@ -75,7 +75,7 @@ func newAuthenticator(client kubernetes.Interface, audience string, acceptAPISer
 // authenticate returns the token's identity, or errBadToken.
 func (a *authenticator) authenticate(ctx context.Context, token string) (*identity, error) {
 	sum := sha256.Sum256([]byte(token))
-	id, hit, err := a.cache.Get(hex.EncodeToString(sum[:]), func() (*identity, time.Duration, error) {
+	id, hit, err := a.cache.Get(ctx, hex.EncodeToString(sum[:]), func(ctx context.Context) (*identity, time.Duration, error) {
 		id, err := a.review(ctx, token, []string{a.audience})
 		if id == nil && err == nil && a.acceptAPIServer {
 			// No audiences: the API server checks against its own.

@@ -127,8 +127,10 @@ func (u *upstream) followRedirects(ctx context.Context, transport http.RoundTrip
 				req.Header.Set(k, v)
 			}
 		}
+		// The credentials go only to the upstream's own host, over its own
+		// scheme: never to another host, nor in the clear.
 		next := http.RoundTripper(u.plain)
-		if strings.EqualFold(loc.Host, u.base.Host) {
+		if strings.EqualFold(loc.Host, u.base.Host) && loc.Scheme == u.base.Scheme {
 			next = transport
 		}
 		if resp, err = next.RoundTrip(req); err != nil {

@@ -9,10 +9,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/zap"
@@ -160,5 +163,91 @@ func TestMountNeedsPull(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "may not pull") {
 		t.Fatalf("status %d body %s, want 403 naming pull", resp.StatusCode, body)
+	}
+}
+
+// roundTripperFunc answers requests with a function.
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A redirect to the upstream's own host, but over plain HTTP, is fetched
+// without the credentials: they go to the upstream only as its address says.
+func TestARedirectToAnotherSchemeGetsNoCredentials(t *testing.T) {
+	var viaCredentials, viaPlain []string
+	answer := func(r *http.Request) *http.Response {
+		return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader("blob")), Request: r}
+	}
+	u := &upstream{
+		base: &url.URL{Scheme: "https", Host: "harbor.example.com"},
+		plain: roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+			viaPlain = append(viaPlain, r.URL.String())
+			return answer(r), nil
+		}),
+	}
+	credentials := roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		viaCredentials = append(viaCredentials, r.URL.String())
+		return answer(r), nil
+	})
+	for _, location := range []string{"http://harbor.example.com/storage/blob", "https://harbor.example.com/storage/blob"} {
+		orig, _ := http.NewRequest(http.MethodGet, "https://harbor.example.com/v2/team/app/blobs/sha256:ab", nil)
+		redirect := &http.Response{StatusCode: http.StatusTemporaryRedirect, Header: http.Header{"Location": {location}},
+			Body: io.NopCloser(strings.NewReader("")), Request: orig}
+		resp, err := u.followRedirects(context.Background(), credentials, orig, redirect)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if len(viaPlain) != 1 || viaPlain[0] != "http://harbor.example.com/storage/blob" {
+		t.Errorf("without credentials: %v, want the plain HTTP redirect only", viaPlain)
+	}
+	if len(viaCredentials) != 1 || viaCredentials[0] != "https://harbor.example.com/storage/blob" {
+		t.Errorf("with credentials: %v, want the HTTPS redirect only", viaCredentials)
+	}
+}
+
+// Concurrent first requests for one repository make one ping and one token
+// exchange upstream, not one each.
+func TestConcurrentFirstRequestsShareOneTokenExchange(t *testing.T) {
+	var pings, exchanges atomic.Int32
+	release := make(chan struct{})
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/":
+			pings.Add(1)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="`+srv.URL+`/token",service="registry"`)
+			w.WriteHeader(http.StatusUnauthorized)
+		case "/token":
+			exchanges.Add(1)
+			<-release
+			_, _ = io.WriteString(w, `{"token":"t","expires_in":300}`)
+		}
+	}))
+	defer srv.Close()
+	u, err := newUpstream(srv.URL, authn.FromConfig(authn.AuthConfig{Username: "u", Password: "p"}), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := u.transportFor(context.Background(), scopesFor("team/app", false, "")); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Let the exchange finish once it has started: callers that come after
+	// it wait on it or find its transport.
+	for exchanges.Load() == 0 {
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	if pings.Load() != 1 || exchanges.Load() != 1 {
+		t.Errorf("%d pings and %d token exchanges for 20 concurrent first requests, want 1 and 1", pings.Load(), exchanges.Load())
 	}
 }

@@ -7,16 +7,21 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 	"k8s.io/utils/lru"
 
 	"github.com/oci-connector/oci-connector/pkg/registryclient"
 )
 
 const maxScopedTransports = 1024
+
+// exchangeTimeout bounds the ping and token exchange for one scope.
+const exchangeTimeout = 30 * time.Second
 
 // upstream reaches the Connector's registry with its credentials. It keeps one
 // go-containerregistry transport per scope: that transport does the registry's
@@ -28,9 +33,12 @@ type upstream struct {
 	auth     authn.Authenticator
 	// plain is the pooled transport under every scoped one; it also fetches
 	// redirects to blob storage, which must not get the credentials.
-	plain *http.Transport
+	plain http.RoundTripper
 	// transports are the scoped transports, least recently used first out.
 	transports *lru.Cache
+	// exchanges collapses concurrent first requests for one scope into one
+	// ping and token exchange.
+	exchanges singleflight.Group
 
 	logger  *zap.SugaredLogger
 	metrics *proxyMetrics
@@ -71,12 +79,26 @@ func (u *upstream) transportFor(ctx context.Context, scopes []string) (http.Roun
 	if t, ok := u.transports.Get(key); ok {
 		return t.(http.RoundTripper), nil
 	}
-	t, err := registryclient.Authenticate(ctx, u.base, u.registry, u.auth, u.plain, scopes)
-	if err != nil {
-		return nil, err
+	ch := u.exchanges.DoChan(key, func() (any, error) {
+		// Detached from the first caller: the others wait on this exchange.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exchangeTimeout)
+		defer cancel()
+		t, err := registryclient.Authenticate(ctx, u.base, u.registry, u.auth, u.plain, scopes)
+		if err != nil {
+			return nil, err
+		}
+		u.transports.Add(key, t)
+		return t, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(http.RoundTripper), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	u.transports.Add(key, t)
-	return t, nil
 }
 
 // forget drops every scoped transport, so that new requests authenticate with

@@ -64,7 +64,7 @@ func ServiceAccount(namespace, name string) authenticationv1.UserInfo {
 // Allowed says whether user may use verb on the Connector, and whether the
 // answer came from the cache.
 func (r *Reviewer) Allowed(ctx context.Context, user authenticationv1.UserInfo, connectorKey types.NamespacedName, verb v1alpha1.Verb) (allowed, cached bool, err error) {
-	return r.cache.Get(cacheKey(user, connectorKey, verb), func() (bool, time.Duration, error) {
+	return r.cache.Get(ctx, cacheKey(user, connectorKey, verb), func(ctx context.Context) (bool, time.Duration, error) {
 		sar, err := r.client.AuthorizationV1().SubjectAccessReviews().Create(ctx, review(user, connectorKey, verb), metav1.CreateOptions{})
 		if err != nil {
 			return false, 0, fmt.Errorf("SubjectAccessReview: %w", err)

@@ -3,6 +3,7 @@
 package ttlcache
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -29,21 +30,35 @@ func New[V any](max int) *Cache[V] {
 	return &Cache[V]{entries: map[string]entry[V]{}, max: max, now: time.Now}
 }
 
+// LoadTimeout bounds one load. A load runs detached from the caller that
+// started it: other callers wait on it, and one caller giving up must not
+// fail them all.
+const LoadTimeout = 10 * time.Second
+
 // Get returns the cached value for key, or calls load once for all callers
-// waiting on key; load says how long its answer may be kept (0: not at all).
-func (c *Cache[V]) Get(key string, load func() (V, time.Duration, error)) (V, bool, error) {
+// waiting on key; load says how long its answer may be kept (0: not at
+// all). A caller whose ctx ends stops waiting; the load goes on for the rest.
+func (c *Cache[V]) Get(ctx context.Context, key string, load func(context.Context) (V, time.Duration, error)) (V, bool, error) {
 	if v, ok := c.lookup(key); ok {
 		return v, true, nil
 	}
-	res, err, _ := c.group.Do(key, func() (any, error) {
-		v, ttl, err := load()
+	ch := c.group.DoChan(key, func() (any, error) {
+		loadCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), LoadTimeout)
+		defer cancel()
+		v, ttl, err := load(loadCtx)
 		if err == nil && ttl > 0 {
 			c.store(key, v, ttl)
 		}
 		return v, err
 	})
-	v, _ := res.(V)
-	return v, false, err
+	select {
+	case res := <-ch:
+		v, _ := res.Val.(V)
+		return v, false, res.Err
+	case <-ctx.Done():
+		var zero V
+		return zero, false, ctx.Err()
+	}
 }
 
 func (c *Cache[V]) lookup(key string) (V, bool) {
