@@ -80,7 +80,7 @@ func (p *proxy) admit(r *http.Request) admission {
 	id, err := p.authn.authenticate(ctx, token)
 	if errors.Is(err, errBadToken) {
 		return a.refuse(&refusal{status: http.StatusUnauthorized, code: codeUnauthorized, challenge: true,
-			message: fmt.Sprintf("the token is not valid for this proxy: it must be an unexpired ServiceAccount token with audience %q", p.authn.audience),
+			message: fmt.Sprintf("the token is not valid for this proxy: it must be an unexpired ServiceAccount token with audience %q", p.authn.audiences[0]),
 			reason:  "bad token", denied: events.ReasonBadToken})
 	} else if err != nil {
 		p.logger.Errorw("Cannot check a token", zap.Error(err))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,10 +57,10 @@ func tokenFrom(r *http.Request) (string, error) {
 	return "", errNoCredentials
 }
 
-// authenticator checks tokens with TokenReview for one audience.
+// authenticator checks tokens with TokenReview for the proxy's audiences.
 type authenticator struct {
-	client   kubernetes.Interface
-	audience string
+	client    kubernetes.Interface
+	audiences []string
 	// acceptAPIServer also accepts tokens for the API server's own audience.
 	acceptAPIServer bool
 	cache           *ttlcache.Cache[*identity]
@@ -68,15 +69,21 @@ type authenticator struct {
 	lookedUp func(ctx context.Context, hit bool)
 }
 
-func newAuthenticator(client kubernetes.Interface, audience string, acceptAPIServer bool) *authenticator {
-	return &authenticator{client: client, audience: audience, acceptAPIServer: acceptAPIServer, cache: ttlcache.New[*identity](tokenCacheMaxEntries), now: time.Now}
+func newAuthenticator(client kubernetes.Interface, audiences []string, acceptAPIServer bool) *authenticator {
+	return &authenticator{client: client, audiences: audiences, acceptAPIServer: acceptAPIServer, cache: ttlcache.New[*identity](tokenCacheMaxEntries), now: time.Now}
 }
 
-// authenticate returns the token's identity, or errBadToken.
+// authenticate returns the token's identity, or errBadToken. A token that
+// cannot be one for this proxy (not a JWT, expired, for another audience)
+// is refused before TokenReview is asked, so garbage costs the API server
+// nothing.
 func (a *authenticator) authenticate(ctx context.Context, token string) (*identity, error) {
+	if !a.mayBeForUs(token) {
+		return nil, errBadToken
+	}
 	sum := sha256.Sum256([]byte(token))
 	id, hit, err := a.cache.Get(ctx, hex.EncodeToString(sum[:]), func(ctx context.Context) (*identity, time.Duration, error) {
-		id, err := a.review(ctx, token, []string{a.audience})
+		id, err := a.review(ctx, token, a.audiences)
 		if id == nil && err == nil && a.acceptAPIServer {
 			// No audiences: the API server checks against its own.
 			id, err = a.review(ctx, token, nil)
@@ -117,23 +124,73 @@ func (a *authenticator) review(ctx context.Context, token string, audiences []st
 	return &identity{review.Status.User}, nil
 }
 
-// ttlFor bounds a cached answer by the token's own expiry. TokenReview has
-// already verified the token; its exp claim is read here only for that bound.
-func (a *authenticator) ttlFor(token string) time.Duration {
-	ttl := tokenCacheTTL
+// claims are what the proxy reads of a token before TokenReview: never
+// trusted, only to refuse early and to bound the cache.
+type claims struct {
+	Exp int64    `json:"exp"`
+	Aud audience `json:"aud"`
+}
+
+// audience is a JWT aud claim: a string or a list of them.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*a = many
+	return nil
+}
+
+// parseClaims reads a JWT's payload without verifying it; false when the
+// token is not shaped like a JWT.
+func parseClaims(token string) (claims, bool) {
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return ttl
+		return claims{}, false
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
-		return ttl
+		return claims{}, false
 	}
-	var claims struct {
-		Exp int64 `json:"exp"`
+	var c claims
+	if json.Unmarshal(raw, &c) != nil {
+		return claims{}, false
 	}
-	if json.Unmarshal(raw, &claims) != nil || claims.Exp == 0 {
-		return ttl
+	return c, true
+}
+
+// mayBeForUs says whether token could pass TokenReview here: a JWT, not
+// expired, and (unless API server tokens are accepted) for one of the
+// proxy's audiences.
+func (a *authenticator) mayBeForUs(token string) bool {
+	c, ok := parseClaims(token)
+	if !ok || (c.Exp != 0 && !a.now().Before(time.Unix(c.Exp, 0))) {
+		return false
 	}
-	return min(ttl, time.Unix(claims.Exp, 0).Sub(a.now()))
+	if a.acceptAPIServer {
+		return true
+	}
+	for _, aud := range c.Aud {
+		if slices.Contains(a.audiences, aud) {
+			return true
+		}
+	}
+	return false
+}
+
+// ttlFor bounds a cached answer by the token's own expiry. TokenReview has
+// already verified the token; its exp claim is read here only for that bound.
+func (a *authenticator) ttlFor(token string) time.Duration {
+	c, ok := parseClaims(token)
+	if !ok || c.Exp == 0 {
+		return tokenCacheTTL
+	}
+	return min(tokenCacheTTL, time.Unix(c.Exp, 0).Sub(a.now()))
 }

@@ -45,13 +45,13 @@ func TestProxyEvents(t *testing.T) {
 		wantType, wantReason      string // "" type: no event
 		wantUser                  string
 	}{
-		{"a manifest served", "GET", manifest, "good", events.ImagePulled, "", "system:serviceaccount:ns:app"},
-		{"a HEAD serves nothing", "HEAD", manifest, "good", "", "", ""},
-		{"a blob is not an image pull", "GET", "/v2/testing/busybox/tags/list", "good", "", "", ""},
+		{"a manifest served", "GET", manifest, goodToken, events.ImagePulled, "", "system:serviceaccount:ns:app"},
+		{"a HEAD serves nothing", "HEAD", manifest, goodToken, "", "", ""},
+		{"a blob is not an image pull", "GET", "/v2/testing/busybox/tags/list", goodToken, "", "", ""},
 		{"no token", "GET", manifest, "", events.AccessDenied, events.ReasonNoToken, ""},
-		{"a bad token", "GET", manifest, "bad", events.AccessDenied, events.ReasonBadToken, ""},
-		{"no RBAC for push", "DELETE", manifest, "good", events.AccessDenied, events.ReasonNoRBAC, "system:serviceaccount:ns:app"},
-		{"the catalog", "GET", "/v2/_catalog", "good", events.AccessDenied, events.ReasonOutOfScope, "system:serviceaccount:ns:app"},
+		{"a bad token", "GET", manifest, badToken, events.AccessDenied, events.ReasonBadToken, ""},
+		{"no RBAC for push", "DELETE", manifest, goodToken, events.AccessDenied, events.ReasonNoRBAC, "system:serviceaccount:ns:app"},
+		{"the catalog", "GET", "/v2/_catalog", goodToken, events.AccessDenied, events.ReasonOutOfScope, "system:serviceaccount:ns:app"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv.status(t, c.method, c.path, c.token)
@@ -77,7 +77,7 @@ func TestProxyEvents(t *testing.T) {
 				t.Errorf("event %v with data %+v", e, data)
 			}
 			raw, _ := json.Marshal(e)
-			for _, secret := range []string{registry.Password, `"bad"`, "Basic "} {
+			for _, secret := range []string{registry.Password, badToken, "Basic "} {
 				if strings.Contains(string(raw), secret) {
 					t.Errorf("the event holds %q: %s", secret, raw)
 				}

@@ -21,8 +21,8 @@ import (
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
-// fakeKube answers TokenReview for the tokens "good" (may pull) and
-// "push-only" (may push, not pull),
+// fakeKube answers TokenReview for goodToken (may pull) and pushOnlyToken
+// (may push, not pull),
 // counting the calls so the caches can be checked.
 func fakeKube(reviews, accessChecks *atomic.Int32) *fake.Clientset {
 	client := fake.NewClientset()
@@ -30,9 +30,9 @@ func fakeKube(reviews, accessChecks *atomic.Int32) *fake.Clientset {
 		reviews.Add(1)
 		tr := a.(clientgotesting.CreateAction).GetObject().(*authenticationv1.TokenReview)
 		switch tr.Spec.Token {
-		case "good":
+		case goodToken:
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:app", UID: "u1"}}
-		case "push-only":
+		case pushOnlyToken:
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:ci", UID: "u2"}}
 		}
 		return true, tr, nil
@@ -40,7 +40,7 @@ func fakeKube(reviews, accessChecks *atomic.Int32) *fake.Clientset {
 	client.PrependReactor("create", "subjectaccessreviews", func(a clientgotesting.Action) (bool, runtime.Object, error) {
 		accessChecks.Add(1)
 		sar := a.(clientgotesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
-		// "good" may pull only; "push-only" may push only.
+		// goodToken's identity may pull only; pushOnlyToken's may push only.
 		pushOnly := sar.Spec.User == "system:serviceaccount:ns:ci"
 		sar.Status.Allowed = (sar.Spec.ResourceAttributes.Verb == "push") == pushOnly
 		return true, sar, nil
@@ -69,7 +69,7 @@ func TestHandlerCachesRefusesEarlyAndCounts(t *testing.T) {
 	get := func(method, path, token string) int { return srv.status(t, method, path, token) }
 	manifest := "/v2/testing/busybox/manifests/latest"
 	for i := 0; i < 5; i++ {
-		if code := get("GET", manifest, "good"); code != 200 {
+		if code := get("GET", manifest, goodToken); code != 200 {
 			t.Fatalf("pull %d: %d", i, code)
 		}
 	}
@@ -83,9 +83,9 @@ func TestHandlerCachesRefusesEarlyAndCounts(t *testing.T) {
 		want                int
 	}{
 		{"GET", manifest, "", 401},
-		{"GET", manifest, "bad", 401},
-		{"DELETE", manifest, "good", 403},
-		{"GET", "/v2/Bad/manifests/latest", "good", 400},
+		{"GET", manifest, badToken, 401},
+		{"DELETE", manifest, goodToken, 403},
+		{"GET", "/v2/Bad/manifests/latest", goodToken, 400},
 	} {
 		if code := get(refused.method, refused.path, refused.token); code != refused.want {
 			t.Errorf("%s %s with %q: %d, want %d", refused.method, refused.path, refused.token, code, refused.want)

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -64,7 +65,7 @@ func parseConfig(args []string) (config, error) {
 	fs.BoolVar(&c.insecureSkipVerify, "upstream-insecure-skip-verify", os.Getenv(proxyenv.UpstreamInsecureSkipVerify) == "true", "do not verify the upstream's certificate")
 	fs.StringVar(&c.namespace, "namespace", env(proxyenv.ConnectorNamespace, ""), "the Connector's namespace")
 	fs.StringVar(&c.name, "name", env(proxyenv.ConnectorName, ""), "the Connector's name")
-	fs.StringVar(&c.audience, "audience", env(proxyenv.Audience, v1alpha1.DefaultAudience), "the token audience to accept")
+	fs.StringVar(&c.audience, "audience", os.Getenv(proxyenv.Audience), "the token audiences to accept, comma-separated; the Connector's own (oci-connector.dev/<namespace>/<name>) when empty")
 	fs.BoolVar(&c.acceptAPIServer, "accept-api-server-tokens", os.Getenv(proxyenv.AcceptAPIServerTokens) == "true", "also accept tokens for the API server's own audience")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig; in-cluster configuration when empty")
 	fs.StringVar(&c.repository, "repository", env(proxyenv.Repository, ""), "repository glob the connector is scoped to")
@@ -133,7 +134,11 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 	}
 	up.logger, up.metrics = logger, m
 	up.logger, up.metrics = logger, m
-	authn := newAuthenticator(client, c.audience, c.acceptAPIServer)
+	audiences := strings.Split(c.audience, ",")
+	if c.audience == "" {
+		audiences = []string{v1alpha1.ConnectorAudience(c.namespace, c.name)}
+	}
+	authn := newAuthenticator(client, audiences, c.acceptAPIServer)
 	authn.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "token", hit) }
 	authz := &authorizer{reviewer: access.NewReviewer(client), connector: types.NamespacedName{Namespace: c.namespace, Name: c.name}}
 	authz.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "access", hit) }

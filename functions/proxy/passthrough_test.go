@@ -43,7 +43,7 @@ func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testP
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	tp := &testProxy{}
-	p, err := newProxy(ctx, config{upstream: upstream, credentialsDir: dir, namespace: "ns", name: "harbor", audience: "oci-connector.dev"},
+	p, err := newProxy(ctx, config{upstream: upstream, credentialsDir: dir, namespace: "ns", name: "harbor", audience: testAudience},
 		fakeKube(&tp.reviews, &tp.accessChecks), mp, zap.NewNop().Sugar())
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +75,7 @@ func (tp *testProxy) status(t *testing.T, method, path, token string) int {
 func pull(t *testing.T, proxyURL, path string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", proxyURL+path, nil)
-	req.SetBasicAuth("u", "good")
+	req.SetBasicAuth("u", goodToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestMountNeedsPull(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	proxy := newTestProxy(t, reg.URL, noop.NewMeterProvider())
 	req, _ := http.NewRequest("POST", proxy.URL+"/v2/testing/new/blobs/uploads/?mount=sha256:"+strings.Repeat("a", 64)+"&from=testing/busybox", nil)
-	req.SetBasicAuth("u", "push-only")
+	req.SetBasicAuth("u", pushOnlyToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -173,10 +173,9 @@ func (r *refresher) ensure(ctx context.Context, c *v1alpha1.Connector, spec *v1a
 
 // write mints a token and creates or replaces the pull secret.
 func (r *refresher) write(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.PullSecretsSpec, sa *corev1.ServiceAccount, existing *corev1.Secret) error {
-	audience := c.Status.Audience
-	if audience == "" {
-		audience = c.Spec.WithDefaults().Proxy.Audience
-	}
+	// The Connector's own audience, never one its status or spec could
+	// claim: a token for another proxy's audience is not this one's to mint.
+	audience := c.Audience()
 	seconds := int64(spec.TokenTTL.Duration.Seconds())
 	tr, err := r.kube.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{audience}, ExpirationSeconds: &seconds},

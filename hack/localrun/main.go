@@ -85,7 +85,7 @@ func main() {
 	log.Printf("proxy for %s/%s serving on http://%s (log: %s)", namespace, name, proxy.Host, proxy.LogPath)
 
 	cluster.BindClusterRole(r, namespace, "app", connector.PullerClusterRole, namespace)
-	token := cluster.Token(r, namespace, "app", v1alpha1.DefaultAudience, time.Hour)
+	token := cluster.Token(r, namespace, "app", c.Status.Audience, time.Hour)
 	image := proxy.Host + "/" + registry.SeedRepository + ":" + registry.SeedTag
 	tokenFile := filepath.Join(r.TempDir(), "token")
 	check(os.WriteFile(tokenFile, []byte(token), 0o600))

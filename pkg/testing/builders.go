@@ -52,7 +52,7 @@ func WithRepositoryScope(glob string) ConnectorOption {
 // first reconcile leaves them.
 func WithInitConditions(c *v1alpha1.Connector) {
 	c.Status.InitializeConditions()
-	c.Status.Audience = v1alpha1.DefaultAudience
+	c.Status.Audience = c.Audience()
 }
 
 // WithObservedGeneration records that the status reflects the current spec.

@@ -100,8 +100,13 @@ func NewStore(onChange func(*Config)) *Store {
 	return s
 }
 
-// Load returns the Config in force.
-func (s *Store) Load() *Config { return s.current.Load() }
+// Load returns the Config in force; the default for a nil Store.
+func (s *Store) Load() *Config {
+	if s == nil {
+		return DefaultConfig()
+	}
+	return s.current.Load()
+}
 
 // Set puts c in force.
 func (s *Store) Set(c *Config) {

@@ -36,6 +36,7 @@ import (
 	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/trust"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
 )
@@ -66,6 +67,8 @@ type Reconciler struct {
 	// servingDefaults caps the proxy's request timeout.
 	servingDefaults *servingDefaults
 	clock           clock.PassiveClock
+	// tenancy says which Connectors serve the whole cluster.
+	tenancy *trust.Store
 }
 
 // Check that our Reconciler implements the generated interface.
@@ -78,7 +81,7 @@ const digestPrefixLength = 8
 // ReconcileKind implements connectorreconciler.Interface.
 func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) pkgreconciler.Event {
 	spec := c.Spec.WithDefaults()
-	c.Status.Audience = spec.Proxy.Audience
+	c.Status.Audience = c.Audience()
 
 	secret, creds, err := r.resolveSecret(ctx, c, spec)
 	if err != nil {
@@ -193,10 +196,11 @@ func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector
 	timeout := r.servingDefaults.requestTimeout(r.settings.TimeoutSeconds)
 	r.markRequestTimeout(ctx, c, timeout)
 	desired := resources.MakeService(c, resources.ServiceArgs{
-		Image:          r.settings.ProxyImage,
-		TimeoutSeconds: timeout,
-		SecretDigest:   secretDigest,
-		SinkURI:        sink,
+		Image:            r.settings.ProxyImage,
+		TimeoutSeconds:   timeout,
+		SecretDigest:     secretDigest,
+		SinkURI:          sink,
+		ClusterConnector: r.tenancy.Load().IsCluster(c.Namespace),
 	})
 
 	existing, err := r.serviceLister.Services(c.Namespace).Get(desired.Name)

@@ -136,9 +136,11 @@ func NewControllerWith(ctx context.Context, cmw configmap.Watcher, checker upstr
 
 	// Which Connectors serve the cluster decides where pull secrets may be:
 	// a change calls for a refresh of every Connector with pull secrets.
-	tenancy := trust.NewStore(func(*trust.Config) {
+	// It also decides which proxies accept the node audience.
+	r.tenancy = trust.NewStore(func(*trust.Config) {
+		impl.GlobalResync(connectorInformer.Informer())
 		r.announce(ctx, func(*v1alpha1.Connector, *v1alpha1.PullSecretsSpec) bool { return true }, events.RefreshTrustChanged, "")
 	})
-	tenancy.WatchConfigs(cmw)
+	r.tenancy.WatchConfigs(cmw)
 	return impl
 }

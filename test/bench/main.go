@@ -32,6 +32,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/trust"
 	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/harness"
@@ -130,7 +131,7 @@ func setUp(r *harness.Runner) *bench {
 	reg := registry.NewHtpasswd(r, registry.WithFilesystem(r.TempDir()))
 
 	b := &bench{r: r, cluster: cluster, reg: reg, metrics: freeAddr(r), tokenrefresh: scaleFromZero{r: r}}
-	b.token = cluster.Token(r, namespace, "puller", "oci-connector.dev", time.Hour)
+	b.token = cluster.Token(r, namespace, "puller", v1alpha1.ConnectorAudience(namespace, connector), time.Hour)
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}
 	b.relay = b.startRelay()
 	return b
@@ -299,7 +300,7 @@ func (b *bench) memoryUnderConcurrency(digest string, concurrent int) {
 // TokenReviews the proxy made for it (token cache misses in its metrics).
 func (b *bench) authnCallsPerTokenPerMinute(window time.Duration) {
 	log.Printf("steady traffic with one token for %s", window)
-	token := b.cluster.Token(b.r, namespace, "puller", "oci-connector.dev", time.Hour)
+	token := b.cluster.Token(b.r, namespace, "puller", v1alpha1.ConnectorAudience(namespace, connector), time.Hour)
 	path := "/v2/" + registry.SeedRepository + "/manifests/" + registry.SeedTag
 	b.get("http://"+b.proxy.Host, path, "u", token, manifestOK) // the one expected miss
 	before := b.tokenMisses()

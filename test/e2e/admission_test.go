@@ -68,13 +68,13 @@ func images(containers []corev1.Container) []string {
 func TestPodImagesAreRewritten(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	upstream := registryHost(reg)
+	// adm-platform's Connectors serve the cluster, so a pod elsewhere is
+	// matched with them by registry.
+	setClusterConnectorNamespaces(t, "adm-platform")
 	proxy := readyConnector(t, "adm-platform", "harbor", reg)
 	app := "adm-app"
 	cluster.EnsureServiceAccount(t, app, "default")
 	cluster.BindClusterRole(t, app, "default", "oci-connector-puller", "adm-platform")
-	// adm-platform's Connectors serve the cluster, so a pod elsewhere is
-	// matched with them by registry.
-	setClusterConnectorNamespaces(t, "adm-platform")
 	waitFor(t, "adm-platform's Connectors serving the cluster", func(ctx context.Context) (bool, string) {
 		got, err := imageOfDryRunPod(ctx, app, upstream+"/team/app")
 		return err == nil && got == proxy+"/team/app", got
@@ -243,7 +243,7 @@ func TestConnectorWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Spec.Proxy.Audience != v1alpha1.DefaultAudience || c.Spec.Proxy.MinScale == nil || c.Spec.Proxy.MaxScale == nil {
+	if c.Spec.Proxy.Audience != "" || c.Spec.Proxy.MinScale == nil || c.Spec.Proxy.MaxScale == nil {
 		t.Errorf("stored spec.proxy = %+v, want the defaults filled in", c.Spec.Proxy)
 	}
 

@@ -29,9 +29,10 @@ func createSecret(t *testing.T, ns, name, username, password string) {
 	}
 }
 
-func createConnector(t *testing.T, ns, name, address string, auth v1alpha1.AuthMethod, secret string) {
-	t.Helper()
-	c := &v1alpha1.Connector{
+// connectorSpec is a Connector for address with credentials in secret,
+// scoped to the seed repository.
+func connectorSpec(ns, name, address string, auth v1alpha1.AuthMethod, secret string) *v1alpha1.Connector {
+	return &v1alpha1.Connector{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.ConnectorSpec{
 			ConnectorClassName: v1alpha1.ConnectorClassOCI,
@@ -43,6 +44,11 @@ func createConnector(t *testing.T, ns, name, address string, auth v1alpha1.AuthM
 			},
 		},
 	}
+}
+
+func createConnector(t *testing.T, ns, name, address string, auth v1alpha1.AuthMethod, secret string) {
+	t.Helper()
+	c := connectorSpec(ns, name, address, auth, secret)
 	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Create(context.Background(), c, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating Connector %s/%s: %v", ns, name, err)
 	}
@@ -84,7 +90,7 @@ func TestConnectorGoesReady(t *testing.T) {
 			if got, want := c.Status.Address.URL.String(), "http://c-harbor."+ns+".svc.cluster.local"; got != want {
 				t.Errorf("status.address.url = %s, want %s", got, want)
 			}
-			if c.Status.Audience != v1alpha1.DefaultAudience {
+			if c.Status.Audience != v1alpha1.ConnectorAudience(ns, "harbor") {
 				t.Errorf("status.audience = %q", c.Status.Audience)
 			}
 			assertNoCredentialIn(t, ns, "harbor")
@@ -240,7 +246,7 @@ func checkProxyIdentity(t *testing.T, c *v1alpha1.Connector) {
 		t.Fatal(err)
 	}
 	review, err := proxyClient.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
-		Spec: authenticationv1.TokenReviewSpec{Token: "not-a-token", Audiences: []string{v1alpha1.DefaultAudience}},
+		Spec: authenticationv1.TokenReviewSpec{Token: "not-a-token", Audiences: []string{v1alpha1.NodeAudience}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatalf("the proxy's identity cannot create a TokenReview: %v", err)

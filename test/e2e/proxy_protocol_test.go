@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
@@ -261,7 +262,7 @@ func TestProxyServesH2C(t *testing.T) {
 func TestSignedTokensAreAcceptedUntilTheyExpire(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	s := setupProxy(t, reg, "proxy-signed")
-	fresh := cluster.SignToken(t, s.ns, "puller", "oci-connector.dev", time.Now().Add(time.Hour))
+	fresh := cluster.SignToken(t, s.ns, "puller", v1alpha1.ConnectorAudience(s.ns, "harbor"), time.Now().Add(time.Hour))
 	resp, body := s.do(t, "GET", "/v2/testing/busybox/tags/list", fresh, nil, nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("a fresh hand-signed token: %d %s", resp.StatusCode, body)

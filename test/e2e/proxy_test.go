@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
@@ -62,10 +63,10 @@ func setupProxy(t *testing.T, reg *registry.Registry, ns string, extraArgs ...st
 	// A puller elsewhere: its RoleBinding is in its own namespace, not the Connector's.
 	cluster.BindClusterRole(t, ns+"-other", "puller", "oci-connector-puller", ns+"-other")
 	s := &proxySetup{reg: reg, ns: ns, proxy: startProxy(t, reg, ns, "harbor", extraArgs...)}
-	s.puller = cluster.Token(t, ns, "puller", "oci-connector.dev", time.Hour)
-	s.pusher = cluster.Token(t, ns, "pusher", "oci-connector.dev", time.Hour)
-	s.nobody = cluster.Token(t, ns, "nobody", "oci-connector.dev", time.Hour)
-	s.otherNSToken = cluster.Token(t, ns+"-other", "puller", "oci-connector.dev", time.Hour)
+	s.puller = cluster.Token(t, ns, "puller", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour)
+	s.pusher = cluster.Token(t, ns, "pusher", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour)
+	s.nobody = cluster.Token(t, ns, "nobody", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour)
+	s.otherNSToken = cluster.Token(t, ns+"-other", "puller", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour)
 	return s
 }
 
@@ -159,7 +160,7 @@ func TestProxyRefusals(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	s := setupProxy(t, reg, "proxy-refusals", "--repository", "testing/*")
 	apiServerToken := cluster.Token(t, s.ns, "puller", "", time.Hour)
-	expired := cluster.SignToken(t, s.ns, "puller", "oci-connector.dev", time.Now().Add(-time.Minute))
+	expired := cluster.SignToken(t, s.ns, "puller", v1alpha1.ConnectorAudience(s.ns, "harbor"), time.Now().Add(-time.Minute))
 	seedManifest := "/v2/" + registry.SeedRepository + "/manifests/" + registry.SeedTag
 
 	tests := []struct {

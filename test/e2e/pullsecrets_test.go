@@ -89,10 +89,10 @@ func tokenIn(t *testing.T, s *corev1.Secret, host string) string {
 func TestPullSecretsFollowServiceAccounts(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	platform, team := "ps-platform", "ps-team-a"
-	proxyHost := readyConnector(t, platform, "harbor", reg)
 	// The platform team's Connector serves other namespaces: the cluster
 	// admin lists its namespace.
 	setClusterConnectorNamespaces(t, connectorapi.SystemNamespace, platform)
+	proxyHost := readyConnector(t, platform, "harbor", reg)
 	// Tokens live 10 minutes (the API server's least) and are renewed when
 	// less than 9m56s remain: about every 4 seconds, so the test sees it.
 	setPullSecrets(t, platform, "harbor", &v1alpha1.PullSecretsSpec{

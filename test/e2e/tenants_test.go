@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -10,9 +11,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/proxyenv"
 	"github.com/oci-connector/oci-connector/pkg/trust"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
@@ -120,8 +123,10 @@ func TestPullSecretsStayWithinTheTenant(t *testing.T) {
 		t.Fatalf("a namespaced Connector selecting every namespace: %v, want a refusal naming spec.pullSecrets.namespaceSelector", err)
 	}
 
-	// The cluster admin makes tr-evil a cluster Connectors' namespace.
+	// The cluster admin makes tr-evil a cluster Connectors' namespace: its
+	// proxy rolls to accept the node audience too.
 	setClusterConnectorNamespaces(t, connectorapi.SystemNamespace, evil)
+	rollProxy(t, evil, "grab", v1alpha1.ConnectorAudience(evil, "grab")+","+v1alpha1.NodeAudience)
 	setPullSecrets(t, evil, "grab", everywhere)
 	written := pullSecretOf(t, victim, "default", 30*time.Second)
 	// Namespaces are handled in name order, so kube-system's turn came first.
@@ -137,13 +142,103 @@ func TestPullSecretsStayWithinTheTenant(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// Back to the default: tr-evil's Connector serves tr-evil alone.
+	// Back to the default: tr-evil's Connector serves tr-evil alone. Once
+	// its proxy runs again, its own namespace has its pull secret and the
+	// victim's has none.
 	setClusterConnectorNamespaces(t, connectorapi.SystemNamespace)
+	rollProxy(t, evil, "grab", v1alpha1.ConnectorAudience(evil, "grab"))
+	cluster.EnsureServiceAccount(t, evil, "default")
+	pullSecretOf(t, evil, "default", 30*time.Second)
 	waitFor(t, "tr-evil's pull secret gone from tr-victim", func(ctx context.Context) (bool, string) {
 		_, err := cluster.Client.CoreV1().Secrets(victim).Get(ctx, written.Name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), fmt.Sprint(err)
 	})
 	if _, err := cluster.Client.CoreV1().Secrets(victim).Get(ctx, "db-password", metav1.GetOptions{}); err != nil {
 		t.Errorf("the Secret that only carried the labels: %v, want it kept", err)
+	}
+}
+
+// statusThrough asks a proxy for the seed manifest with token.
+func statusThrough(t *testing.T, proxyHost, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+proxyHost+"/v2/"+registry.SeedRepository+"/manifests/"+registry.SeedTag, nil)
+	req.Header.Set("Authorization", basicHeader(token))
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// rollProxy waits until the Connector's proxy Service asks for the
+// audiences want, and marks it Ready, as Knative would once the new
+// revision runs.
+func rollProxy(t *testing.T, ns, name, want string) {
+	t.Helper()
+	actAsKnative(t, waitForService(t, ns, "c-"+name, func(s *servingv1.Service) bool {
+		return proxyAudiences(s) == want
+	}))
+	waitForCondition(t, ns, name, v1alpha1.ConditionReady, corev1.ConditionTrue, "")
+}
+
+// proxyAudiences is the AUDIENCE a proxy Service gives its container.
+func proxyAudiences(s *servingv1.Service) string {
+	for _, e := range s.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == proxyenv.Audience {
+			return e.Value
+		}
+	}
+	return ""
+}
+
+// Every Connector's proxy accepts tokens for its own audience only: a token
+// a team sent to one proxy (which runs in its owner's namespace) is worth
+// nothing at another's. A Connector cannot choose an audience; cluster
+// Connectors also accept the node plane's.
+func TestTokensAreBoundToOneConnector(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	a, b := "aud-team-a", "aud-team-b"
+	proxyA, proxyB := startProxy(t, reg, a, "harbor"), startProxy(t, reg, b, "harbor")
+	// The ServiceAccount may pull through both.
+	cluster.BindClusterRole(t, a, "builder", connectorapi.PullerClusterRole, a)
+	cluster.BindClusterRole(t, a, "builder", connectorapi.PullerClusterRole, b)
+	forA := cluster.Token(t, a, "builder", v1alpha1.ConnectorAudience(a, "harbor"), time.Hour)
+	node := cluster.Token(t, a, "builder", v1alpha1.NodeAudience, time.Hour)
+	if code := statusThrough(t, proxyA.Host, forA); code != http.StatusOK {
+		t.Fatalf("a token for %s/harbor at its own proxy: %d, want 200", a, code)
+	}
+	if code := statusThrough(t, proxyB.Host, forA); code != http.StatusUnauthorized {
+		t.Errorf("a token for %s/harbor replayed to %s/harbor: %d, want 401", a, b, code)
+	}
+	if code := statusThrough(t, proxyB.Host, node); code != http.StatusUnauthorized {
+		t.Errorf("a node-audience token at a namespaced Connector's proxy: %d, want 401", code)
+	}
+
+	// A Connector may not take an audience: not another's, not the node's.
+	for _, audience := range []string{v1alpha1.ConnectorAudience(a, "harbor"), v1alpha1.NodeAudience, "https://kubernetes.default.svc"} {
+		c := connectorSpec(b, "chooser", reg.URL, v1alpha1.AuthBasic, "s")
+		c.Spec.Proxy.Audience = audience
+		_, err := connectors.ConnectorV1alpha1().Connectors(b).Create(context.Background(), c, metav1.CreateOptions{})
+		if err == nil || !strings.Contains(err.Error(), "spec.proxy.audience") {
+			t.Errorf("a Connector choosing the audience %q: %v, want a refusal naming spec.proxy.audience", audience, err)
+		}
+	}
+
+	// What the controller gives each proxy: its own audience, and the node
+	// audience for a cluster Connector only.
+	readyConnector(t, a, "harbor", reg)
+	setClusterConnectorNamespaces(t, connectorapi.SystemNamespace, b)
+	readyConnector(t, b, "harbor", reg)
+	for ns, want := range map[string]string{
+		a: v1alpha1.ConnectorAudience(a, "harbor"),
+		b: v1alpha1.ConnectorAudience(b, "harbor") + "," + v1alpha1.NodeAudience,
+	} {
+		waitForService(t, ns, "c-harbor", func(s *servingv1.Service) bool { return proxyAudiences(s) == want })
+		c := waitForCondition(t, ns, "harbor", v1alpha1.ConditionReady, corev1.ConditionTrue, "")
+		if c.Status.Audience != v1alpha1.ConnectorAudience(ns, "harbor") {
+			t.Errorf("%s/harbor status.audience = %q", ns, c.Status.Audience)
+		}
 	}
 }

@@ -5,6 +5,7 @@ package resources
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +38,18 @@ type ServiceArgs struct {
 	SecretDigest string
 	// SinkURI is where the proxy sends CloudEvents; empty for none.
 	SinkURI string
+	// ClusterConnector says the Connector serves the whole cluster: its
+	// proxy accepts the node audience beside its own.
+	ClusterConnector bool
+}
+
+// Audiences are the token audiences a Connector's proxy accepts: its own,
+// and for a cluster Connector the node plane's.
+func Audiences(c *v1alpha1.Connector, clusterConnector bool) []string {
+	if clusterConnector {
+		return []string{c.Audience(), v1alpha1.NodeAudience}
+	}
+	return []string{c.Audience()}
 }
 
 // MakeService builds the Knative Service that runs the Connector's proxy.
@@ -70,7 +83,7 @@ func MakeService(c *v1alpha1.Connector, args ServiceArgs) *servingv1.Service {
 							Containers: []corev1.Container{{
 								Name:  "proxy",
 								Image: args.Image,
-								Env:   proxyEnv(c, spec, args.SinkURI),
+								Env:   proxyEnv(c, spec, args),
 								VolumeMounts: []corev1.VolumeMount{{
 									Name:      credentialsVolume,
 									MountPath: proxyenv.DefaultCredentialsDir,
@@ -114,12 +127,12 @@ func templateAnnotations(p v1alpha1.ProxySpec, secretDigest string) map[string]s
 	}
 }
 
-func proxyEnv(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, sinkURI string) []corev1.EnvVar {
+func proxyEnv(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, args ServiceArgs) []corev1.EnvVar {
 	env := []corev1.EnvVar{
 		{Name: proxyenv.ConnectorNamespace, Value: c.Namespace},
 		{Name: proxyenv.ConnectorName, Value: c.Name},
 		{Name: proxyenv.UpstreamAddress, Value: spec.Address},
-		{Name: proxyenv.Audience, Value: spec.Proxy.Audience},
+		{Name: proxyenv.Audience, Value: strings.Join(Audiences(c, args.ClusterConnector), ",")},
 		{Name: proxyenv.CredentialsDir, Value: proxyenv.DefaultCredentialsDir},
 	}
 	if repo := RepositoryScope(spec); repo != "" {
@@ -136,8 +149,8 @@ func proxyEnv(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, sinkURI strin
 	if spec.InsecureSkipTLSVerify {
 		env = append(env, corev1.EnvVar{Name: proxyenv.UpstreamInsecureSkipVerify, Value: "true"})
 	}
-	if sinkURI != "" {
-		env = append(env, corev1.EnvVar{Name: proxyenv.Sink, Value: sinkURI})
+	if args.SinkURI != "" {
+		env = append(env, corev1.EnvVar{Name: proxyenv.Sink, Value: args.SinkURI})
 	}
 	return env
 }

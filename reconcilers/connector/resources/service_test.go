@@ -73,7 +73,7 @@ func TestMakeService(t *testing.T) {
 		proxyenv.ConnectorNamespace: "platform",
 		proxyenv.ConnectorName:      "harbor",
 		proxyenv.UpstreamAddress:    "https://harbor.example.com",
-		proxyenv.Audience:           "oci-connector.dev",
+		proxyenv.Audience:           "oci-connector.dev/platform/harbor",
 		proxyenv.Repository:         "testing/*",
 		proxyenv.Repositories:       `[{"path":"team-a/*","access":["pull"]}]`,
 		proxyenv.Sink:               "http://audit.platform.svc",

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -10,7 +11,10 @@ import (
 
 // Defaults the proxy and pull secrets use when the spec is silent.
 const (
-	DefaultAudience          = "oci-connector.dev"
+	// NodeAudience is the audience of the node plane's tokens (the kubelet
+	// credential provider, the CSI driver); cluster Connectors accept it
+	// beside their own.
+	NodeAudience             = "oci-connector.dev"
 	DefaultMinScale          = int32(1)
 	DefaultMaxScale          = int32(10)
 	DefaultTargetConcurrency = int32(100)
@@ -60,9 +64,6 @@ func (p *ProxySpec) setDefaults() {
 	if p.TargetConcurrency == nil {
 		p.TargetConcurrency = ptr.To(DefaultTargetConcurrency)
 	}
-	if p.Audience == "" {
-		p.Audience = DefaultAudience
-	}
 }
 
 func (p *PullSecretsSpec) setDefaults() {
@@ -75,4 +76,15 @@ func (p *PullSecretsSpec) setDefaults() {
 	if p.TokenTTL == nil {
 		p.TokenTTL = &metav1.Duration{Duration: DefaultTokenTTL}
 	}
+}
+
+// Audience is the token audience of this Connector's proxy: its own, so a
+// token sent to one Connector's proxy is worth nothing at another's.
+func (c *Connector) Audience() string {
+	return ConnectorAudience(c.Namespace, c.Name)
+}
+
+// ConnectorAudience is the audience of the Connector namespace/name.
+func ConnectorAudience(namespace, name string) string {
+	return fmt.Sprintf("%s/%s/%s", NodeAudience, namespace, name)
 }

@@ -147,7 +147,9 @@ type ProxySpec struct {
 	// TargetConcurrency is the in-flight requests per replica the autoscaler aims for.
 	// +optional
 	TargetConcurrency *int32 `json:"targetConcurrency,omitempty"`
-	// Audience is the token audience the proxy accepts.
+	// Audience is no longer chosen: every Connector's audience is its own,
+	// oci-connector.dev/<namespace>/<name> (status.audience). A value is
+	// refused when set, and kept unchanged when an older Connector has it.
 	// +optional
 	Audience string `json:"audience,omitempty"`
 	// AcceptAPIServerTokens also accepts tokens made for the API server's own

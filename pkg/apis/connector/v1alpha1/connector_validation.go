@@ -33,7 +33,23 @@ var repositoryGlob = regexp.MustCompile(`^[a-z0-9*?\[\]]+(?:(?:[._]|__|[-]+|/)[a
 // Validate checks a Connector and returns every problem with its field path.
 func (c *Connector) Validate(ctx context.Context) *apis.FieldError {
 	errs := validateName(c.Name).ViaField("metadata").Also(c.Spec.Validate(ctx).ViaField("spec"))
-	return errs.Also(c.validateTenancy(ctx))
+	return errs.Also(c.validateTenancy(ctx)).Also(c.validateAudience(ctx))
+}
+
+// validateAudience refuses a chosen audience: a Connector could otherwise
+// take the API server's, another Connector's or the node plane's. An older
+// Connector that holds one keeps it unchanged; it is ignored.
+func (c *Connector) validateAudience(ctx context.Context) *apis.FieldError {
+	if c.Spec.Proxy.Audience == "" {
+		return nil
+	}
+	if old, ok := apis.GetBaseline(ctx).(*Connector); ok && old.Spec.Proxy.Audience == c.Spec.Proxy.Audience {
+		return nil
+	}
+	return &apis.FieldError{
+		Message: "the audience is not chosen any more: each Connector's proxy accepts its own, " + c.Audience() + " (status.audience)",
+		Paths:   []string{"spec.proxy.audience"},
+	}
 }
 
 // validateTenancy refuses a namespaced Connector that would write pull

@@ -131,7 +131,7 @@ func TestSetDefaults(t *testing.T) {
 	if s.ConnectorClassName != "oci" || s.Auth.Name != AuthBasic {
 		t.Errorf("class/auth = %q/%q", s.ConnectorClassName, s.Auth.Name)
 	}
-	if *s.Proxy.MinScale != 1 || *s.Proxy.MaxScale != 10 || *s.Proxy.TargetConcurrency != 100 || s.Proxy.Audience != "oci-connector.dev" {
+	if *s.Proxy.MinScale != 1 || *s.Proxy.MaxScale != 10 || *s.Proxy.TargetConcurrency != 100 || s.Proxy.Audience != "" {
 		t.Errorf("proxy defaults = %+v", s.Proxy)
 	}
 	if got := s.PullSecrets; got.ServiceAccounts[0] != "default" || got.RefreshBefore.Duration != 15*time.Minute || got.TokenTTL.Duration != time.Hour {
