@@ -18,7 +18,9 @@ import (
 // refusal to answer with. The handler, the access log, the metrics and the
 // events all read it.
 type admission struct {
-	verb v1alpha1.Verb
+	// client is who sent it (clientOf).
+	client string
+	verb   v1alpha1.Verb
 	// route is the parsed path; routed says whether it parsed.
 	route  route
 	routed bool
@@ -51,6 +53,18 @@ func (a admission) refuse(r *refusal) admission {
 	return a
 }
 
+// handshake says whether this is a client's anonymous GET /v2/ before it
+// logs in: the protocol's normal first step, not a refusal worth a record.
+func (a admission) handshake() bool {
+	return a.refusal != nil && a.refusal.denied == events.ReasonNoToken && a.routed && a.route.kind == routeBase
+}
+
+// unauthenticated says whether the request was refused for want of a
+// valid login.
+func (a admission) unauthenticated() bool {
+	return a.refusal != nil && a.refusal.challenge
+}
+
 // routeLabel names the route for metrics and the access log.
 func (a admission) routeLabel() string {
 	if !a.routed {
@@ -64,7 +78,11 @@ func (a admission) routeLabel() string {
 func (p *proxy) admit(r *http.Request) admission {
 	ctx := r.Context()
 	rt, routeErr := parseRoute(r.URL.Path)
-	a := admission{route: rt, routed: routeErr == nil}
+	a := admission{client: clientOf(r), route: rt, routed: routeErr == nil}
+	if p.limiter.exhausted(a.client) {
+		return a.refuse(&refusal{status: http.StatusTooManyRequests, code: codeTooManyRequests,
+			message: "too many failed logins from " + a.client + "; wait a moment", reason: "rate limited"})
+	}
 	verb, ok := verbFor(r.Method)
 	a.verb = verb
 	if !ok {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
@@ -16,16 +18,23 @@ const podNameExtra = "authentication.kubernetes.io/pod-name"
 // blocks.
 type eventSender interface {
 	Send(cloudevents.Event) bool
+	// SendLowPriority sends only while the queue has room for pulls and
+	// pushes.
+	SendLowPriority(cloudevents.Event) bool
 }
 
 // emit sends the event a finished request calls for, if any: a manifest
-// served, a manifest stored, or a refusal that is an access decision.
+// served, a manifest stored, or a refusal that is an access decision. A
+// client's anonymous handshake is not recorded (the request metrics count
+// it), and unauthenticated refusals are aggregated per client and reason.
 func (p *proxy) emit(r *http.Request, status int, header http.Header, a admission) {
 	if p.events == nil {
 		return
 	}
 	var typ, outcome, reason string
 	switch {
+	case a.handshake():
+		return
 	case a.refusal != nil && a.refusal.denied != "":
 		typ, outcome, reason = events.AccessDenied, events.OutcomeDenied, a.refusal.denied
 	case a.refusal != nil:
@@ -64,12 +73,56 @@ func (p *proxy) emit(r *http.Request, status int, header http.Header, a admissio
 	if typ != events.AccessDenied {
 		data.Digest = header.Get("Docker-Content-Digest")
 	}
+	if a.unauthenticated() {
+		data.Client = a.client
+		if !p.refusals.admit(a.client, reason, admissionEvent{subject: subject, repository: data.Repository, reference: data.Reference, userAgent: data.UserAgent}) {
+			return // counted; it goes out with the interval's aggregate
+		}
+	}
+	p.send(typ, subject, data, typ == events.AccessDenied)
+}
+
+// send builds and queues an event; refusals only while the queue has room
+// for pulls and pushes.
+func (p *proxy) send(typ, subject string, data events.ImageData, lowPriority bool) {
 	e, err := events.New(typ, p.namespace, p.name, subject, data)
 	if err != nil {
 		p.logger.Errorw("Cannot build an event", "type", typ, "error", err)
 		return
 	}
+	if lowPriority {
+		p.events.SendLowPriority(e)
+		return
+	}
 	p.events.Send(e)
+}
+
+// flushRefusalsEvery sends, each interval, one event per client and reason
+// for the unauthenticated refusals counted after the first.
+func (p *proxy) flushRefusalsEvery(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.flushRefusals()
+		}
+	}
+}
+
+func (p *proxy) flushRefusals() {
+	for key, agg := range p.refusals.drain() {
+		if agg.more == 0 {
+			continue
+		}
+		p.send(events.AccessDenied, agg.first.subject, events.ImageData{
+			Connector: p.name, Namespace: p.namespace,
+			Repository: agg.first.repository, Reference: agg.first.reference, UserAgent: agg.first.userAgent,
+			Outcome: events.OutcomeDenied, Reason: key[1], Client: key[0], Count: agg.more,
+		}, true)
+	}
 }
 
 // referenceSuffix spells a tag or digest after a repository.

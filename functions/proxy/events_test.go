@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,8 @@ func (r *recordedEvents) Send(e cloudevents.Event) bool {
 	r.all = append(r.all, e)
 	return true
 }
+
+func (r *recordedEvents) SendLowPriority(e cloudevents.Event) bool { return r.Send(e) }
 
 func (r *recordedEvents) take() []cloudevents.Event {
 	r.mu.Lock()
@@ -92,5 +95,82 @@ func TestProxyEvents(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A client's anonymous GET /v2/ is the protocol's handshake, not a refusal
+// worth a record; refusals of clients that have not logged in are
+// aggregated per client and reason: the first goes out, the rest as one
+// event with their count.
+func TestUnauthenticatedRefusalsAreAggregated(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	srv := newTestProxy(t, reg.URL, noop.NewMeterProvider())
+	manifest := "/v2/testing/busybox/manifests/latest"
+	if code := srv.status(t, "GET", "/v2/", ""); code != 401 {
+		t.Fatalf("the handshake: %d", code)
+	}
+	if got := srv.events.take(); len(got) != 0 {
+		t.Errorf("the anonymous handshake made %d events, want none", len(got))
+	}
+	for range 5 {
+		srv.status(t, "GET", manifest, badToken)
+	}
+	first := srv.events.take()
+	if len(first) != 1 {
+		t.Fatalf("5 bad tokens made %d events at once, want 1", len(first))
+	}
+	srv.proxy.flushRefusals()
+	rest := srv.events.take()
+	if len(rest) != 1 {
+		t.Fatalf("the interval's aggregate: %d events, want 1", len(rest))
+	}
+	var data events.ImageData
+	if err := json.Unmarshal(rest[0].Data(), &data); err != nil {
+		t.Fatal(err)
+	}
+	if data.Reason != events.ReasonBadToken || data.Count != 4 || data.Client != "127.0.0.1" || data.Repository != "testing/busybox" {
+		t.Errorf("aggregate %+v, want 4 more BadToken refusals of 127.0.0.1 for testing/busybox", data)
+	}
+	srv.proxy.flushRefusals()
+	if got := srv.events.take(); len(got) != 0 {
+		t.Errorf("an interval with nothing counted made %d events", len(got))
+	}
+}
+
+// A client that keeps failing to log in is answered 429 at once, before
+// any TokenReview; other clients are not held up.
+func TestFailedLoginsAreRateLimitedPerClient(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	srv := newTestProxy(t, reg.URL, noop.NewMeterProvider())
+	manifest := "/v2/testing/busybox/manifests/latest"
+	from := func(client, token string) int {
+		req, _ := http.NewRequest("GET", srv.URL+manifest, nil)
+		req.Header.Set("X-Forwarded-For", client)
+		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+		if token != "" {
+			req.SetBasicAuth("u", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	limited := 0
+	for range refusalBurst + 20 {
+		if from("10.0.0.1", badToken) == http.StatusTooManyRequests {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Errorf("%d failed logins in a row were never rate-limited", refusalBurst+20)
+	}
+	reviews := srv.reviews.Load()
+	if code := from("10.0.0.1", badToken); code != http.StatusTooManyRequests || srv.reviews.Load() != reviews {
+		t.Errorf("a limited client: %d after %d more TokenReviews, want 429 and none", code, srv.reviews.Load()-reviews)
+	}
+	if code := from("10.0.0.2", goodToken); code != http.StatusOK {
+		t.Errorf("another client's pull: %d, want 200", code)
 	}
 }

@@ -24,6 +24,9 @@ type proxy struct {
 	metrics   *proxyMetrics
 	// events receives the proxy's CloudEvents; nil when there is no sink.
 	events eventSender
+	// limiter and refusals keep unauthenticated clients cheap (refusals.go).
+	limiter  *refusalLimiter
+	refusals *refusalAggregator
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -32,6 +35,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &countingReader{ReadCloser: r.Body}
 	r.Body = body
 	a := p.admit(r)
+	if a.unauthenticated() && !a.handshake() {
+		p.limiter.failed(a.client)
+	}
 	switch {
 	case a.refusal != nil:
 		p.writeRefusal(rec, a.refusal)

@@ -152,6 +152,8 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 		upstream:  up,
 		logger:    logger,
 		metrics:   m,
+		limiter:   newRefusalLimiter(),
+		refusals:  newRefusalAggregator(),
 	}, nil
 }
 
@@ -206,6 +208,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 			return err
 		}
 		p.events = sender
+		go p.flushRefusalsEvery(sendCtx, refusalInterval)
 	}
 	// On SIGTERM: stop accepting, let transfers in flight finish.
 	if err := serve.HTTP(ctx, logger, newServer(p), c.listen, c.shutdownGrace,

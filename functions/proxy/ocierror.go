@@ -13,6 +13,7 @@ const (
 	codeDigestInvalid   = "DIGEST_INVALID"
 	codeManifestInvalid = "MANIFEST_INVALID"
 	codeUnsupported     = "UNSUPPORTED"
+	codeTooManyRequests = "TOOMANYREQUESTS"
 	codeUnknown         = "UNKNOWN"
 )
 

@@ -29,6 +29,7 @@ type testProxy struct {
 	*httptest.Server
 	reviews, accessChecks atomic.Int32
 	events                recordedEvents
+	proxy                 *proxy
 }
 
 // newTestProxy serves a proxy for upstream; tokens as fakeKube says.
@@ -49,6 +50,7 @@ func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testP
 		t.Fatal(err)
 	}
 	p.events = &tp.events
+	tp.proxy = p
 	tp.Server = httptest.NewServer(p)
 	t.Cleanup(tp.Close)
 	return tp

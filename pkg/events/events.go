@@ -90,6 +90,12 @@ type ImageData struct {
 	UserAgent  string   `json:"userAgent,omitempty"`
 	Outcome    string   `json:"outcome"`
 	Reason     string   `json:"reason,omitempty"`
+	// Client is the address of a client that was refused before it logged
+	// in; such refusals are aggregated.
+	Client string `json:"client,omitempty"`
+	// Count, when set, is how many refusals of this client for this reason
+	// the event stands for, beyond the first, over the proxy's interval.
+	Count int `json:"count,omitempty"`
 }
 
 // CredentialsData is the data of CredentialsRotated.

@@ -110,6 +110,17 @@ func (s *Sender) Send(e cloudevents.Event) bool {
 	}
 }
 
+// SendLowPriority queues e only while the queue is less than three quarters
+// full, keeping the rest for events that matter more (a flood of refusals
+// must not push out pulls and pushes); false means e was dropped.
+func (s *Sender) SendLowPriority(e cloudevents.Event) bool {
+	if len(s.queue) >= cap(s.queue)*3/4 {
+		s.count(context.Background(), s.dropped, e, attribute.String("reason", "queue_reserved"))
+		return false
+	}
+	return s.Send(e)
+}
+
 // Queued is how many events wait.
 func (s *Sender) Queued() int { return len(s.queue) }
 

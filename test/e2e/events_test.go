@@ -83,6 +83,16 @@ func TestProxyEventsReachTheAuditTrail(t *testing.T) {
 		r.Repository != registry.SeedRepository || r.Subject != s.proxy.Host+"/"+registry.SeedRepository+":"+registry.SeedTag {
 		t.Errorf("image.pulled row %+v", r)
 	}
+	// The client's anonymous GET /v2/ before it logged in is no refusal on
+	// the record: the proxy sends its events in order, so had it been one,
+	// it would be here before the pull.
+	handshakes, err := auditRows(audit, url.Values{"type": {events.AccessDenied}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(handshakes) != 0 {
+		t.Errorf("access.denied rows for a client that pulled: %+v, want none", handshakes)
+	}
 
 	if _, err := remote.Get(s.ref(t, registry.SeedRepository+":"+registry.SeedTag), remote.WithAuth(basicAuth(s.nobody))); err == nil {
 		t.Fatal("a ServiceAccount without RBAC pulled")

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+	"k8s.io/utils/lru"
+)
+
+// Unauthenticated refusals cost the proxy almost nothing (a token is
+// checked locally before TokenReview), but a flood of them must not crowd
+// out real work or the audit trail:
+//   - each client may fail to log in refusalRate times a second (burst
+//     refusalBurst); beyond that it is answered 429 at once;
+//   - their events are aggregated: the first of a client and reason in an
+//     interval goes out, the rest are counted and go out as one event at the
+//     interval's end;
+//   - they go into the event queue only while it has room for pulls and
+//     pushes (events.Sender.SendLowPriority).
+const (
+	refusalRate      = 10
+	refusalBurst     = 50
+	refusalInterval  = 10 * time.Second
+	trackedClients   = 10000
+	maxAggregateKeys = 10000
+)
+
+// clientOf names a request's client: its address, or, when it came through
+// a proxy on a loopback or private address (Knative's queue-proxy and
+// activator), the address that proxy appended to X-Forwarded-For.
+func clientOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || ip.IsPrivate()) {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			hops := strings.Split(xff[len(xff)-1], ",")
+			if last := strings.TrimSpace(hops[len(hops)-1]); last != "" {
+				return last
+			}
+		}
+	}
+	return host
+}
+
+// refusalLimiter bounds how often each client may fail to log in.
+type refusalLimiter struct {
+	byClient *lru.Cache
+	mu       sync.Mutex
+}
+
+func newRefusalLimiter() *refusalLimiter {
+	return &refusalLimiter{byClient: lru.New(trackedClients)}
+}
+
+func (l *refusalLimiter) limiter(client string) *rate.Limiter {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if v, ok := l.byClient.Get(client); ok {
+		return v.(*rate.Limiter)
+	}
+	lim := rate.NewLimiter(refusalRate, refusalBurst)
+	l.byClient.Add(client, lim)
+	return lim
+}
+
+// exhausted says whether client has failed too often to be heard now.
+func (l *refusalLimiter) exhausted(client string) bool {
+	return l.limiter(client).Tokens() < 1
+}
+
+// failed records one failed login of client.
+func (l *refusalLimiter) failed(client string) {
+	l.limiter(client).Allow()
+}
+
+// refusalAggregate counts the refusals of one client for one reason in the
+// current interval, after the first.
+type refusalAggregate struct {
+	first admissionEvent
+	more  int
+}
+
+// admissionEvent is what an aggregated refusal event says.
+type admissionEvent struct {
+	subject, repository, reference, userAgent string
+}
+
+// refusalAggregator decides which unauthenticated refusals become events.
+type refusalAggregator struct {
+	mu      sync.Mutex
+	pending map[[2]string]*refusalAggregate
+}
+
+func newRefusalAggregator() *refusalAggregator {
+	return &refusalAggregator{pending: map[[2]string]*refusalAggregate{}}
+}
+
+// admit says whether this refusal goes out now: the first of its client and
+// reason in the interval does, the rest are counted.
+func (a *refusalAggregator) admit(client, reason string, e admissionEvent) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := [2]string{client, reason}
+	if agg, ok := a.pending[key]; ok {
+		agg.more++
+		return false
+	}
+	if len(a.pending) >= maxAggregateKeys {
+		return false // counted nowhere: the flood itself is in the metrics
+	}
+	a.pending[key] = &refusalAggregate{first: e}
+	return true
+}
+
+// drain returns what was counted since the last drain, and starts a new
+// interval.
+func (a *refusalAggregator) drain() map[[2]string]*refusalAggregate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.pending
+	a.pending = map[[2]string]*refusalAggregate{}
+	return out
+}
