@@ -69,6 +69,14 @@ func (b *batcher) run(ctx context.Context) {
 			events[i] = p.event
 		}
 		_, err := b.store.insertAll(ctx, dedupe(events))
+		if err != nil && len(batch) > 1 {
+			// One bad event must not lose the others: one insert each.
+			for _, p := range batch {
+				_, err := b.store.insertAll(ctx, []cloudevents.Event{p.event})
+				p.done <- err
+			}
+			continue
+		}
 		for _, p := range batch {
 			p.done <- err
 		}

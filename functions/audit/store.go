@@ -102,11 +102,13 @@ func recordOf(e cloudevents.Event) record {
 	if t.IsZero() {
 		t = time.Now()
 	}
+	// Anything a client sent may hold NUL bytes or invalid UTF-8.
 	return record{
-		Source: e.Source(), ID: e.ID(), Type: e.Type(), Subject: e.Subject(), Time: t.UTC(),
-		Namespace: d.Namespace, Connector: d.Connector, Repository: d.Repository, Reference: d.Reference,
-		Digest: d.Digest, Identity: d.Identity.Username, Client: clientNamespace(d.Identity.Username),
-		Pod: d.Identity.Pod, UserAgent: d.UserAgent, Outcome: d.Outcome, Reason: d.Reason, Data: e.Data(),
+		Source: clean(e.Source()), ID: clean(e.ID()), Type: clean(e.Type()), Subject: clean(e.Subject()), Time: t.UTC(),
+		Namespace: clean(d.Namespace), Connector: clean(d.Connector), Repository: clean(d.Repository), Reference: clean(d.Reference),
+		Digest: clean(d.Digest), Identity: clean(d.Identity.Username), Client: clean(clientNamespace(d.Identity.Username)),
+		Pod: clean(d.Identity.Pod), UserAgent: clean(d.UserAgent), Outcome: clean(d.Outcome), Reason: clean(d.Reason),
+		Data: cleanJSON(e.Data()),
 	}
 }
 

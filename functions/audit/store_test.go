@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
@@ -226,4 +227,84 @@ func TestBatcherWritesConcurrentEventsOnce(t *testing.T) {
 			t.Errorf("%d rows (%v), want 300", n, err)
 		}
 	})
+}
+
+// NUL bytes and invalid UTF-8, which PostgreSQL refuses in text, are
+// stripped, so such an event neither fails nor loses the batch it came in.
+func TestEventsWithNULAndInvalidUTF8AreStored(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *store) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		b := newBatcher(ctx, s)
+		bad := pulled("platform", "harbor", "team/app\xff", "u")
+		bad.UserAgent = "curl\x00/8"
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for i, d := range []events.ImageData{bad, pulled("platform", "harbor", "team/a", "u"), pulled("platform", "harbor", "team/b", "u")} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- b.write(ctx, event(t, events.ImagePulled, "nul-"+strconv.Itoa(i), time.Now(), d))
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("a write failed: %v", err)
+			}
+		}
+		var agent, data string
+		if err := s.db.QueryRow(s.rebind(`SELECT user_agent, data FROM events WHERE id = ?`), "nul-0").Scan(&agent, &data); err != nil {
+			t.Fatal(err)
+		}
+		if agent != "curl/8" || strings.Contains(data, `\u0000`) || !utf8.ValidString(data) {
+			t.Errorf("stored user agent %q and data %s, want them cleaned", agent, data)
+		}
+	})
+}
+
+// When a batch fails, its events are stored one by one: one the database
+// refuses loses nothing else.
+func TestABatchThatFailsFallsBackToOneInsertEach(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := openStore(ctx, postgresURL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The database itself refuses one event, as it would a row it cannot take.
+	for _, stmt := range []string{
+		`DELETE FROM events`,
+		`CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN
+			IF NEW.id = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`,
+		`DROP TRIGGER IF EXISTS refuse_poison ON events`,
+		`CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison()`,
+	} {
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = s.db.ExecContext(context.Background(), `DROP TRIGGER IF EXISTS refuse_poison ON events`)
+	})
+	// All five wait before the batcher starts, so they go as one batch.
+	b := &batcher{store: s, pending: make(chan pendingEvent, maxBatch)}
+	waiting := map[string]pendingEvent{}
+	for _, id := range []string{"poison", "a", "b", "c", "d"} {
+		p := pendingEvent{event: event(t, events.ImagePulled, id, time.Now(), pulled("platform", "harbor", "team/app", "u")), done: make(chan error, 1)}
+		waiting[id] = p
+		b.pending <- p
+	}
+	go b.run(ctx)
+	for id, p := range waiting {
+		if err := <-p.done; (err != nil) != (id == "poison") {
+			t.Errorf("event %s: %v", id, err)
+		}
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM events`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("%d rows (%v), want the 4 good events", n, err)
+	}
 }
