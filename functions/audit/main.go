@@ -13,12 +13,16 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
 
 type config struct {
 	listen            string
+	kubeconfig        string
+	systemNamespace   string
 	databaseURL       string
 	sqlitePath        string
 	retention         time.Duration
@@ -37,6 +41,9 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.listen, "listen", ":"+env("PORT", "8080"), "address to serve on ($PORT sets the port)")
 	fs.StringVar(&c.databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL ($DATABASE_URL); SQLite when empty")
 	fs.StringVar(&c.sqlitePath, "sqlite", env("SQLITE_PATH", "audit.db"), "SQLite file when there is no database URL")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig; in-cluster configuration when empty")
+	fs.StringVar(&c.systemNamespace, "system-namespace", env("SYSTEM_NAMESPACE", connectorapi.SystemNamespace),
+		"the install namespace, whose senders (the controller, tokenrefresh) may record events about any Connector ($SYSTEM_NAMESPACE)")
 	retention := env("RETENTION", "2160h")
 	fs.Func("retention", "how long events are kept ($RETENTION, default 2160h: 90 days)", func(v string) error { retention = v; return nil })
 	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often old events are deleted")
@@ -60,6 +67,14 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
+	cfg, err := serve.KubeConfig(c.kubeconfig)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
 	st, err := openStore(ctx, c.databaseURL, c.sqlitePath)
 	if err != nil {
 		return err
@@ -67,7 +82,8 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	defer st.Close()
 	go enforceRetention(ctx, st, c.retention, c.retentionInterval, logger)
 	srv := &http.Server{
-		Handler:           (&server{store: st, writes: newBatcher(ctx, st), logger: logger, now: time.Now}).routes(),
+		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(kube, c.systemNamespace),
+			logger: logger, now: time.Now}).routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	backend := "sqlite:" + c.sqlitePath

@@ -20,8 +20,10 @@ const defaultStatsWindow = 24 * time.Hour
 type server struct {
 	store  *store
 	writes *batcher
-	logger *zap.SugaredLogger
-	now    func() time.Time
+	// senders checks who writes; every event needs a sender it accepts.
+	senders *senderAuth
+	logger  *zap.SugaredLogger
+	now     func() time.Time
 }
 
 func (s *server) routes() http.Handler {
@@ -39,6 +41,12 @@ func (s *server) routes() http.Handler {
 func (s *server) receive(w http.ResponseWriter, r *http.Request) {
 	e, ok := events.Receive(w, r)
 	if !ok {
+		return
+	}
+	if err := s.senders.check(r, e); err != nil {
+		var se *senderError
+		errors.As(err, &se)
+		http.Error(w, se.message, se.status)
 		return
 	}
 	if err := s.writes.write(r.Context(), *e); err != nil {

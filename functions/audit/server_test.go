@@ -13,7 +13,12 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.uber.org/zap"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	ktesting "k8s.io/client-go/testing"
 
 	"github.com/oci-connector/oci-connector/pkg/events"
 )
@@ -28,20 +33,60 @@ func newTestServer(t *testing.T) (*httptest.Server, *store) {
 	t.Cleanup(func() { st.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	srv := httptest.NewServer((&server{store: st, writes: newBatcher(ctx, st), logger: zap.NewNop().Sugar(), now: time.Now}).routes())
+	srv := httptest.NewServer((&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(fakeTokenReview(), "oci-connector"),
+		logger: zap.NewNop().Sugar(), now: time.Now}).routes())
 	t.Cleanup(srv.Close)
 	return srv, st
 }
 
-// deliver sends e as the proxy's sender does: CloudEvents over HTTP, binary mode.
-func deliver(t *testing.T, target string, e cloudevents.Event) {
+// The senders the fake TokenReview knows, by token: the controller, and the
+// proxy of a Connector in team-a.
+const (
+	controllerToken = "controller-token"
+	teamAProxyToken = "team-a-proxy-token"
+)
+
+func fakeTokenReview() *fake.Clientset {
+	client := fake.NewClientset()
+	client.PrependReactor("create", "tokenreviews", func(a ktesting.Action) (bool, runtime.Object, error) {
+		tr := a.(ktesting.CreateAction).GetObject().(*authenticationv1.TokenReview)
+		audienceOK := len(tr.Spec.Audiences) == 1 && tr.Spec.Audiences[0] == events.AuditAudience
+		switch {
+		case tr.Spec.Token == controllerToken && audienceOK:
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:oci-connector:oci-connector-controller"}}
+		case tr.Spec.Token == teamAProxyToken && audienceOK:
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:team-a:oci-connector-proxy"}}
+		}
+		return true, tr, nil
+	})
+	return client
+}
+
+// send delivers e as a Sender does, CloudEvents over HTTP in binary mode,
+// with token as its credential, and returns the status.
+func send(t *testing.T, target, token string, e cloudevents.Event) int {
 	t.Helper()
 	client, err := cloudevents.NewClientHTTP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res := client.Send(cloudevents.ContextWithTarget(context.Background(), target), e); !cloudevents.IsACK(res) {
+	ctx := cloudevents.ContextWithTarget(context.Background(), target)
+	if token != "" {
+		ctx = cehttp.WithCustomHeader(ctx, http.Header{"Authorization": {"Bearer " + token}})
+	}
+	res := client.Send(ctx, e)
+	var httpResult *cehttp.Result
+	if !cloudevents.ResultAs(res, &httpResult) {
 		t.Fatalf("delivering %s: %v", e.ID(), res)
+	}
+	return httpResult.StatusCode
+}
+
+// deliver sends e as the controller, which may record any Connector's.
+func deliver(t *testing.T, target string, e cloudevents.Event) {
+	t.Helper()
+	if code := send(t, target, controllerToken, e); code != http.StatusAccepted {
+		t.Fatalf("delivering %s: %d", e.ID(), code)
 	}
 }
 
@@ -156,5 +201,38 @@ func TestPageInChromium(t *testing.T) {
 	byIdentity := dom("?identity=" + url.QueryEscape("system:serviceaccount:team-a:default"))
 	if !strings.Contains(byIdentity, "team/app:v1") || strings.Contains(byIdentity, "team/secret:v1") {
 		t.Errorf("filtered by identity, the page shows:\n%s", byIdentity)
+	}
+}
+
+// Only a sender with a token for the audit audience may write, and a
+// Connector's proxy only about its own namespace's Connectors.
+func TestSendersAreAuthenticated(t *testing.T) {
+	srv, _ := newTestServer(t)
+	teamA := event(t, events.ImagePulled, "a1", time.Now(), pulled("team-a", "harbor", "team/app", "u"))
+	platform := event(t, events.ImagePulled, "p1", time.Now(), pulled("platform", "harbor", "team/app", "u"))
+	// The data says team-a, the source says platform.
+	forged := event(t, events.ImagePulled, "f1", time.Now(), pulled("team-a", "harbor", "team/app", "u"))
+	forged.SetSource(events.Source("platform", "harbor"))
+	for _, tc := range []struct {
+		name  string
+		token string
+		e     cloudevents.Event
+		want  int
+	}{
+		{"no credential", "", teamA, http.StatusUnauthorized},
+		{"a token TokenReview does not accept", "forged-token", teamA, http.StatusUnauthorized},
+		{"a proxy about its own namespace", teamAProxyToken, teamA, http.StatusAccepted},
+		{"a proxy about another namespace", teamAProxyToken, platform, http.StatusForbidden},
+		{"data and source that disagree", teamAProxyToken, forged, http.StatusForbidden},
+		{"the controller about any namespace", controllerToken, platform, http.StatusAccepted},
+	} {
+		if got := send(t, srv.URL, tc.token, tc.e); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	var list struct{ Events []record }
+	getJSON(t, srv.URL+"/events", &list)
+	if len(list.Events) != 2 {
+		t.Errorf("%d rows stored, want the 2 accepted: %+v", len(list.Events), list.Events)
 	}
 }

@@ -45,6 +45,7 @@ type config struct {
 	repositories       string
 	shutdownGrace      time.Duration
 	sink               string
+	auditTokenFile     string
 	metrics            knativemetrics.Config
 }
 
@@ -71,6 +72,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.repository, "repository", env(proxyenv.Repository, ""), "repository glob the connector is scoped to")
 	fs.StringVar(&c.repositories, "repositories", env(proxyenv.Repositories, ""), "spec.repositories as JSON")
 	fs.StringVar(&c.sink, "sink", env(proxyenv.Sink, ""), "CloudEvents sink URL ($K_SINK); no events when empty")
+	fs.StringVar(&c.auditTokenFile, "audit-token-file", env(proxyenv.AuditTokenFile, ""), "a ServiceAccount token for the audit audience, presented with every event ($AUDIT_TOKEN_FILE)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Minute, "how long transfers in flight may finish on shutdown")
 	fs.StringVar(&c.metrics.Protocol, "metrics-protocol", env("METRICS_PROTOCOL", knativemetrics.ProtocolNone), "OpenTelemetry metrics export: none, prometheus, grpc or http/protobuf")
 	fs.StringVar(&c.metrics.Endpoint, "metrics-endpoint", env("METRICS_ENDPOINT", ""), "the exporter's endpoint (host:port to serve Prometheus on)")
@@ -204,7 +206,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	defer stopSending()
 	var sender *events.Sender
 	if c.sink != "" {
-		if sender, err = events.NewSender(sendCtx, c.sink, events.SenderOptions{MeterProvider: mp, Logger: logger}); err != nil {
+		if sender, err = events.NewSender(sendCtx, c.sink, events.SenderOptions{MeterProvider: mp, Logger: logger, TokenFile: c.auditTokenFile}); err != nil {
 			return err
 		}
 		p.events = sender

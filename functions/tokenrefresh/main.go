@@ -32,6 +32,7 @@ type config struct {
 	listen          string
 	kubeconfig      string
 	systemNamespace string
+	auditTokenFile  string
 }
 
 func parseConfig(args []string) (config, error) {
@@ -48,6 +49,7 @@ func parseConfig(args []string) (config, error) {
 		systemNamespace = connectorapi.SystemNamespace
 	}
 	fs.StringVar(&c.systemNamespace, "system-namespace", systemNamespace, "the namespace of config-oci-connector ($SYSTEM_NAMESPACE)")
+	fs.StringVar(&c.auditTokenFile, "audit-token-file", os.Getenv("AUDIT_TOKEN_FILE"), "a ServiceAccount token for the audit audience, presented with every event ($AUDIT_TOKEN_FILE)")
 	return c, fs.Parse(args)
 }
 
@@ -89,7 +91,7 @@ func newHandler(ctx context.Context, c config, logger *zap.SugaredLogger) (*hand
 	return &handler{
 		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube), logger: logger, clock: clock.RealClock{},
 			systemNamespace: c.systemNamespace},
-		senders: events.NewSenders(ctx, logger),
+		senders: events.NewSenders(ctx, events.SenderOptions{Logger: logger, TokenFile: c.auditTokenFile}),
 		logger:  logger,
 	}, nil
 }

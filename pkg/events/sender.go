@@ -31,6 +31,9 @@ type SenderOptions struct {
 	// MeterProvider receives the sent, failed and dropped counters.
 	MeterProvider metric.MeterProvider
 	Logger        *zap.SugaredLogger
+	// TokenFile, when set, is a ServiceAccount token for AuditAudience that
+	// every delivery presents as its bearer credential.
+	TokenFile string
 }
 
 // Sender delivers events to one sink, off the caller's path. Send never
@@ -48,6 +51,8 @@ type Sender struct {
 
 	sent, failed, dropped metric.Int64Counter
 	stopped               chan struct{}
+	// credential is the token file of SenderOptions; nil sends none.
+	credential *tokenFile
 }
 
 // NewSender starts a Sender for target; Close stops it.
@@ -71,6 +76,9 @@ func NewSender(ctx context.Context, target string, opts SenderOptions) (*Sender,
 	s := &Sender{
 		target: target, client: client, queue: make(chan cloudevents.Event, opts.QueueSize),
 		min: opts.MinBackoff, max: opts.MaxBackoff, logger: opts.Logger, stopped: make(chan struct{}),
+	}
+	if opts.TokenFile != "" {
+		s.credential = &tokenFile{path: opts.TokenFile}
 	}
 	if err := s.instruments(opts.MeterProvider); err != nil {
 		return nil, err
@@ -200,6 +208,14 @@ func (s *Sender) deliver(ctx context.Context, e cloudevents.Event) {
 func (s *Sender) attempt(ctx context.Context, e cloudevents.Event) (retry bool, err error) {
 	ctx, cancel := context.WithTimeout(cloudevents.ContextWithTarget(ctx, s.target), attemptTimeout)
 	defer cancel()
+	if s.credential != nil {
+		token, err := s.credential.token()
+		if err != nil {
+			s.logger.Warnw("Cannot present a credential to the sink; retrying", zap.Error(err))
+			return true, err
+		}
+		ctx = cehttp.WithCustomHeader(ctx, http.Header{"Authorization": {"Bearer " + token}})
+	}
 	res := s.client.Send(ctx, e)
 	if cloudevents.IsACK(res) {
 		s.count(ctx, s.sent, e)

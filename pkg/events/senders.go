@@ -13,14 +13,19 @@ import (
 // sinks that each Connector names.
 type Senders struct {
 	ctx    context.Context
+	opts   SenderOptions
 	logger *zap.SugaredLogger
 	mu     sync.Mutex
 	bySink map[string]*Sender
 }
 
-// NewSenders makes an empty set whose Senders live as long as ctx.
-func NewSenders(ctx context.Context, logger *zap.SugaredLogger) *Senders {
-	return &Senders{ctx: ctx, logger: logger, bySink: map[string]*Sender{}}
+// NewSenders makes an empty set whose Senders live as long as ctx, made
+// with opts.
+func NewSenders(ctx context.Context, opts SenderOptions) *Senders {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop().Sugar()
+	}
+	return &Senders{ctx: ctx, opts: opts, logger: opts.Logger, bySink: map[string]*Sender{}}
 }
 
 // Send queues e for sink; nothing happens without a sink. It logs rather
@@ -45,7 +50,7 @@ func (s *Senders) senderFor(sink string) (*Sender, error) {
 	if sender, ok := s.bySink[sink]; ok {
 		return sender, nil
 	}
-	sender, err := NewSender(s.ctx, sink, SenderOptions{Logger: s.logger})
+	sender, err := NewSender(s.ctx, sink, s.opts)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@ const (
 	CredentialsDir = "CREDENTIALS_DIR"
 	// Sink is the CloudEvents sink, the name Knative sources use.
 	Sink = "K_SINK"
+	// AuditTokenFile is the projected token presented with every event.
+	AuditTokenFile = "AUDIT_TOKEN_FILE"
 )
 
 // DefaultCredentialsDir is where the reconciler mounts the Secret.

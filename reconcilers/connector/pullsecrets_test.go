@@ -80,7 +80,7 @@ func testReconciler(ctx context.Context, listers rtesting.Listers, now time.Time
 		connectorLister: listers.GetConnectorLister(),
 		namespaceLister: listers.GetNamespaceLister(),
 		secretLister:    listers.GetSecretLister(),
-		senders:         events.NewSenders(ctx, logging.FromContext(ctx)),
+		senders:         events.NewSenders(ctx, events.SenderOptions{Logger: logging.FromContext(ctx)}),
 		refreshed:       lru.New(refreshedCacheSize),
 		clock:           clocktesting.NewFakePassiveClock(now),
 		settings:        settings,

@@ -28,6 +28,9 @@ type Settings struct {
 	// cluster-local address in the controller's namespace. Set it empty when
 	// a Broker and a Trigger deliver them instead.
 	TokenRefreshURL string
+	// AuditTokenFile is a ServiceAccount token for the audit audience
+	// (AUDIT_TOKEN_FILE), presented with every event; none when empty.
+	AuditTokenFile string
 }
 
 // DefaultServingNamespace is where a default Knative Serving install lives.
@@ -61,6 +64,7 @@ func SettingsFromEnv() (Settings, error) {
 		}
 		s.TokenRefreshURL = v
 	}
+	s.AuditTokenFile = os.Getenv("AUDIT_TOKEN_FILE")
 	if v := os.Getenv("KNATIVE_SERVING_NAMESPACE"); v != "" {
 		s.ServingNamespace = v
 	}

@@ -4,9 +4,14 @@
 package auditproc
 
 import (
+	"os"
 	"path/filepath"
+	"time"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/kube"
 )
 
 // Proc is a running audit function.
@@ -17,12 +22,29 @@ type Proc struct {
 }
 
 // Start runs the audit function until t's cleanup, on PostgreSQL when
-// databaseURL is set, else on a fresh SQLite file.
-func Start(t harness.T, databaseURL string) *Proc {
+// databaseURL is set, else on a fresh SQLite file, as its shipped
+// ServiceAccount (config/200-clusterrole-audit.yaml must be applied).
+func Start(t harness.T, cluster *kube.Cluster, databaseURL string) *Proc {
 	t.Helper()
 	addr := harness.FreeAddr(t)
 	srv := harness.StartServer(t, harness.GoBinary(t, "./functions/audit"),
-		[]string{"--listen", addr, "--sqlite", filepath.Join(t.TempDir(), "audit.db")},
+		[]string{"--listen", addr, "--sqlite", filepath.Join(t.TempDir(), "audit.db"),
+			"--kubeconfig", cluster.KubeconfigAs(t, connectorapi.SystemNamespace, ServiceAccount),
+			"--system-namespace", connectorapi.SystemNamespace},
 		[]string{"DATABASE_URL=" + databaseURL}, addr)
 	return &Proc{URL: "http://" + addr, LogPath: srv.LogPath}
+}
+
+// ServiceAccount is the audit function's, as config/ ships it.
+const ServiceAccount = "oci-connector-audit"
+
+// SenderTokenFile writes a token of namespace/serviceAccount for the audit
+// audience, as a sender's projected volume holds it, and returns its path.
+func SenderTokenFile(t harness.T, cluster *kube.Cluster, namespace, serviceAccount string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "audit-token")
+	if err := os.WriteFile(path, []byte(cluster.Token(t, namespace, serviceAccount, events.AuditAudience, time.Hour)), 0o600); err != nil {
+		t.Fatalf("writing the sender's token: %v", err)
+	}
+	return path
 }

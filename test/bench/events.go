@@ -26,7 +26,9 @@ import (
 // own ceiling, not a disk's.
 func (b *bench) auditThroughput(n, workers int) *auditproc.Proc {
 	log.Printf("%d events into the audit function on PostgreSQL, %d at a time", n, workers)
-	audit := auditproc.Start(b.r, postgres.Start(b.r))
+	audit := auditproc.Start(b.r, b.cluster, postgres.Start(b.r))
+	// The bench's events are about its Connector: its proxy's identity sends them.
+	token := b.cluster.Token(b.r, namespace, "proxy", events.AuditAudience, time.Hour)
 	data, err := json.Marshal(events.ImageData{Connector: connector, Namespace: namespace, Repository: registry.SeedRepository,
 		Reference: registry.SeedTag, Identity: events.Identity{Username: "system:serviceaccount:bench:puller"}, Outcome: events.OutcomeAllowed})
 	check(b.r, err)
@@ -45,6 +47,7 @@ func (b *bench) auditThroughput(n, workers int) *auditproc.Proc {
 				req.Header.Set("Ce-Id", fmt.Sprintf("bench-%d", i))
 				req.Header.Set("Ce-Source", events.Source(namespace, connector))
 				req.Header.Set("Ce-Type", events.ImagePulled)
+				req.Header.Set("Authorization", "Bearer "+token)
 				resp, err := client.Do(req)
 				if err != nil || resp.StatusCode != http.StatusAccepted {
 					failed.Add(1)
@@ -81,6 +84,7 @@ func (b *bench) pullWithEvents(audit *auditproc.Proc, rounds, perRound int) {
 			Upstream: b.reg.URL, Namespace: namespace, Name: connector,
 			Kubeconfig: b.cluster.KubeconfigAs(b.r, namespace, "proxy"),
 			Secret:     registry.SecretData(), Args: args,
+			AuditTokenFile: auditproc.SenderTokenFile(b.r, b.cluster, namespace, "proxy"),
 		})
 	}
 	with, withNull, without := start("--sink", audit.URL), start("--sink", nullSink.URL), start()

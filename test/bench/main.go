@@ -120,7 +120,8 @@ type bench struct {
 func setUp(r *harness.Runner) *bench {
 	log.Print("starting kube-apiserver and etcd")
 	cluster := kube.Start(r)
-	cluster.ApplyConfig(r, "100-namespace.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml", "400-webhook-service.yaml")
+	cluster.ApplyConfig(r, "100-namespace.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml",
+		"200-clusterrole-audit.yaml", "400-webhook-service.yaml")
 	cluster.BindClusterRole(r, namespace, "proxy", "oci-connector-proxy", "")
 	cluster.BindClusterRole(r, namespace, "puller", "oci-connector-puller", namespace)
 	// The bench's Connectors serve other namespaces (pull secrets): theirs

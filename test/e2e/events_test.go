@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	corev1 "k8s.io/api/core/v1"
@@ -71,7 +73,7 @@ func anyRow(auditRow) bool { return true }
 // pull is a row with the ServiceAccount's identity, a refusal a row with its
 // reason, and no row holds a token or the upstream password.
 func TestProxyEventsReachTheAuditTrail(t *testing.T) {
-	audit := auditproc.Start(t, postgres.Start(t))
+	audit := auditproc.Start(t, cluster, postgres.Start(t))
 	reg := registry.NewHtpasswd(t)
 	s := setupProxy(t, reg, "audit-proxy", "--sink", audit.URL)
 
@@ -127,7 +129,7 @@ func TestProxyEventsReachTheAuditTrail(t *testing.T) {
 // K_SINK, and sends pullsecrets.refresh for a new Connector with pull
 // secrets and credentials.rotated when its Secret changes.
 func TestControllerEventsReachTheAuditTrail(t *testing.T) {
-	audit := auditproc.Start(t, "")
+	audit := auditproc.Start(t, cluster, "")
 	reg := registry.NewHtpasswd(t)
 	ns := "audit-controller"
 	cluster.EnsureNamespace(t, ns)
@@ -189,5 +191,54 @@ func TestControllerEventsReachTheAuditTrail(t *testing.T) {
 	}
 	if strings.Contains(string(row.Data), "rotated-password") || strings.Contains(string(row.Data), registry.Password) {
 		t.Errorf("credentials.rotated holds the password: %s", row.Data)
+	}
+}
+
+// The audit binary takes events only from senders that present a
+// ServiceAccount token for its audience, and from a Connector's namespace
+// only about that namespace's Connectors.
+func TestAuditTrailAuthenticatesSenders(t *testing.T) {
+	audit := auditproc.Start(t, cluster, "")
+	cluster.EnsureServiceAccount(t, "audit-team-a", "oci-connector-proxy")
+	teamA := cluster.Token(t, "audit-team-a", "oci-connector-proxy", events.AuditAudience, time.Hour)
+	wrongAudience := cluster.Token(t, "audit-team-a", "oci-connector-proxy", v1alpha1.NodeAudience, time.Hour)
+	post := func(token, namespace, id string) int {
+		e, err := events.New(events.ImagePulled, namespace, "harbor", "", events.ImageData{Connector: "harbor", Namespace: namespace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.SetID(id)
+		body, _ := json.Marshal(e)
+		req, _ := http.NewRequest("POST", audit.URL, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/cloudevents+json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		name, token, namespace string
+		want                   int
+	}{
+		{"no token", "", "audit-team-a", http.StatusUnauthorized},
+		{"a token for another audience", wrongAudience, "audit-team-a", http.StatusUnauthorized},
+		{"a team's proxy about another namespace", teamA, "audit-platform", http.StatusForbidden},
+		{"a team's proxy about its own", teamA, "audit-team-a", http.StatusAccepted},
+	} {
+		if got := post(tc.token, tc.namespace, strings.ReplaceAll(tc.name, " ", "-")); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+	rows, err := auditRows(audit, url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Namespace != "audit-team-a" {
+		t.Errorf("rows %+v, want only the accepted event", rows)
 	}
 }

@@ -58,6 +58,8 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 		"configmap/config-oci-connector",
 		"role.rbac.authorization.k8s.io/oci-connector-tokenrefresh",
 		"rolebinding.rbac.authorization.k8s.io/oci-connector-tokenrefresh",
+		"serviceaccount/oci-connector-audit",
+		"clusterrole.rbac.authorization.k8s.io/oci-connector-audit",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl did not apply %s:\n%s", want, out)

@@ -20,6 +20,7 @@ import (
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/reconcilers/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	"github.com/oci-connector/oci-connector/test/auditproc"
 	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
@@ -52,7 +53,7 @@ func TestMain(m *testing.M) {
 	// The controller runs as its own ServiceAccount with the shipped RBAC, so
 	// every test also proves that config/'s ClusterRole is enough.
 	cluster.ApplyConfig(runner, "100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml",
-		"200-clusterrole-proxy-access.yaml", "200-clusterrole-tokenrefresh.yaml", "400-webhook-service.yaml")
+		"200-clusterrole-proxy-access.yaml", "200-clusterrole-tokenrefresh.yaml", "200-clusterrole-audit.yaml", "400-webhook-service.yaml")
 	// Knative configured as the README asks, so the proxy gets its hour.
 	if err := controlplane.SetKnativeDefaults(context.Background(), cluster.Client, map[string]string{
 		"max-revision-timeout-seconds": fmt.Sprint(resources.DefaultTimeoutSeconds),
@@ -65,6 +66,7 @@ func TestMain(m *testing.M) {
 	tokenrefreshServer = harness.StartServer(runner, harness.GoBinary(runner, "./functions/tokenrefresh"), []string{
 		"--listen", tokenrefresh, "--kubeconfig", cluster.KubeconfigAs(runner, "oci-connector", "oci-connector-tokenrefresh"),
 		"--system-namespace", connectorapi.SystemNamespace,
+		"--audit-token-file", auditproc.SenderTokenFile(runner, cluster, connectorapi.SystemNamespace, "oci-connector-tokenrefresh"),
 	}, nil, tokenrefresh)
 	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
 	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{
@@ -73,6 +75,7 @@ func TestMain(m *testing.M) {
 		RecheckInterval:  connector.DefaultRecheckInterval,
 		ServingNamespace: controlplane.KnativeServingNamespace,
 		TokenRefreshURL:  "http://" + tokenrefresh,
+		AuditTokenFile:   auditproc.SenderTokenFile(runner, cluster, connectorapi.SystemNamespace, "oci-connector-controller"),
 	}})
 	// The webhooks too, so every Connector a test writes is defaulted and
 	// validated by them, as in a cluster.

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/test/auditproc"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
@@ -34,12 +35,13 @@ func startProxy(t *testing.T, reg *registry.Registry, namespace, connector strin
 		secret["ca.crt"] = string(reg.CAPEM)
 	}
 	return proxyproc.Start(t, proxyproc.Options{
-		Upstream:   reg.URL,
-		Namespace:  namespace,
-		Name:       connector,
-		Kubeconfig: cluster.KubeconfigAs(t, "oci-connector", "oci-connector-proxy"),
-		Secret:     secret,
-		Args:       extraArgs,
+		Upstream:       reg.URL,
+		Namespace:      namespace,
+		Name:           connector,
+		Kubeconfig:     cluster.KubeconfigAs(t, "oci-connector", "oci-connector-proxy"),
+		Secret:         secret,
+		AuditTokenFile: auditproc.SenderTokenFile(t, cluster, "oci-connector", "oci-connector-proxy"),
+		Args:           extraArgs,
 	})
 }
 

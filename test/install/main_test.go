@@ -94,6 +94,7 @@ func startController(t harness.T) *controllerProcess {
 	workload := shipped.Load(t, "500-controller.yaml", "oci-connector-controller")
 	dir := t.TempDir()
 	workload.VolumeDirs(t, dir)
+	workload.ProjectedTokens(t, dir, mintFor(t, workload))
 	hostIP := hostAddress(t)
 	webhookPort := harness.FreePort(t)
 	env := append(workload.Env(t, image, dir),
@@ -126,6 +127,7 @@ func startFunction(t harness.T, file, name, pkg string) string {
 	workload := shipped.Load(t, file, name)
 	dir := t.TempDir()
 	workload.VolumeDirs(t, dir)
+	workload.ProjectedTokens(t, dir, mintFor(t, workload))
 	env := workload.Env(t, image, dir)
 	if workload.Spec.ServiceAccountName != "" {
 		env = append(env, "KUBECONFIG="+cluster.KubeconfigAs(t, workload.Namespace, workload.ServiceAccount()))
@@ -134,6 +136,14 @@ func startFunction(t harness.T, file, name, pkg string) string {
 	// Knative sets PORT; the flag keeps the test server on 127.0.0.1.
 	harness.StartServer(t, harness.GoBinary(t, pkg), []string{"--listen", addr}, env, addr)
 	return "http://" + addr
+}
+
+// mintFor mints the workload's ServiceAccount tokens, as the kubelet does
+// for its projected volumes.
+func mintFor(t harness.T, w shipped.Workload) func(audience string) string {
+	return func(audience string) string {
+		return cluster.Token(t, w.Namespace, w.ServiceAccount(), audience, time.Hour)
+	}
 }
 
 // routeWebhookService gives the webhook Service an EndpointSlice at this

@@ -37,6 +37,9 @@ type Options struct {
 	Secret map[string]string
 	// Args are extra flags.
 	Args []string
+	// AuditTokenFile, when set, is the token the proxy presents with its
+	// events (--audit-token-file).
+	AuditTokenFile string
 }
 
 // Start builds the proxy once per process and runs it until t's cleanup.
@@ -58,6 +61,9 @@ func Start(t harness.T, o Options) *Proc {
 		"--kubeconfig", o.Kubeconfig,
 		"--shutdown-grace", "2s",
 	}, o.Args...)
+	if o.AuditTokenFile != "" {
+		args = append(args, "--audit-token-file", o.AuditTokenFile)
+	}
 	srv := harness.StartServer(t, bin, args, nil, addr)
 	return &Proc{Host: addr, LogPath: srv.LogPath, CredentialsDir: creds, Cmd: srv.Cmd, Started: srv.Started}
 }

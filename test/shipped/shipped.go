@@ -157,6 +157,29 @@ func (w Workload) VolumeDirs(t harness.T, dir string) {
 	}
 }
 
+// ProjectedTokens writes, under dir, the ServiceAccount tokens the
+// workload's projected volumes would hold, each minted by mint for its
+// audience, as the kubelet does for a pod.
+func (w Workload) ProjectedTokens(t harness.T, dir string, mint func(audience string) string) {
+	t.Helper()
+	for _, v := range w.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if tok := src.ServiceAccountToken; tok != nil {
+				path := filepath.Join(dir, v.Name, tok.Path)
+				if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+					t.Fatalf("volume %s: %v", v.Name, err)
+				}
+				if err := os.WriteFile(path, []byte(mint(tok.Audience)), 0o600); err != nil {
+					t.Fatalf("volume %s: %v", v.Name, err)
+				}
+			}
+		}
+	}
+}
+
 // Config writes every file of config/ into a new directory, each ko://
 // image replaced by image(its path), as ko resolves them at install, and
 // returns the directory.

@@ -15,6 +15,7 @@ import (
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
 )
 
@@ -27,6 +28,13 @@ const ProxyImage = "ko://github.com/oci-connector/oci-connector/functions/proxy"
 const DefaultTimeoutSeconds = int64(3600)
 
 const credentialsVolume = "upstream-credentials"
+
+// The projected token the proxy presents to the audit trail with its events.
+const (
+	auditTokenVolume  = "audit-token"
+	auditTokenDir     = "/var/run/secrets/oci-connector/audit"
+	auditTokenSeconds = int64(3600)
+)
 
 // ServiceArgs are the inputs of MakeService besides the Connector.
 type ServiceArgs struct {
@@ -88,6 +96,10 @@ func MakeService(c *v1alpha1.Connector, args ServiceArgs) *servingv1.Service {
 									Name:      credentialsVolume,
 									MountPath: proxyenv.DefaultCredentialsDir,
 									ReadOnly:  true,
+								}, {
+									Name:      auditTokenVolume,
+									MountPath: auditTokenDir,
+									ReadOnly:  true,
 								}},
 								SecurityContext: &corev1.SecurityContext{
 									AllowPrivilegeEscalation: ptr.To(false),
@@ -102,6 +114,13 @@ func MakeService(c *v1alpha1.Connector, args ServiceArgs) *servingv1.Service {
 								VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 									SecretName:  spec.Auth.SecretRef.Name,
 									DefaultMode: ptr.To(int32(0o400)),
+								}},
+							}, {
+								Name: auditTokenVolume,
+								VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+									Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+										Audience: events.AuditAudience, ExpirationSeconds: ptr.To(auditTokenSeconds), Path: "token",
+									}}},
 								}},
 							}},
 						},
@@ -134,6 +153,7 @@ func proxyEnv(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, args ServiceA
 		{Name: proxyenv.UpstreamAddress, Value: spec.Address},
 		{Name: proxyenv.Audience, Value: strings.Join(Audiences(c, args.ClusterConnector), ",")},
 		{Name: proxyenv.CredentialsDir, Value: proxyenv.DefaultCredentialsDir},
+		{Name: proxyenv.AuditTokenFile, Value: auditTokenDir + "/token"},
 	}
 	if repo := RepositoryScope(spec); repo != "" {
 		env = append(env, corev1.EnvVar{Name: proxyenv.Repository, Value: repo})

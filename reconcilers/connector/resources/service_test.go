@@ -11,6 +11,7 @@ import (
 	"knative.dev/serving/pkg/apis/autoscaling"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	rtesting "github.com/oci-connector/oci-connector/reconcilers/testing"
@@ -59,11 +60,16 @@ func TestMakeService(t *testing.T) {
 	if c.Image != "img" {
 		t.Errorf("image = %s", c.Image)
 	}
-	if len(c.VolumeMounts) != 1 || !c.VolumeMounts[0].ReadOnly || c.VolumeMounts[0].MountPath != proxyenv.DefaultCredentialsDir {
-		t.Errorf("volume mounts = %+v, want the Secret read-only at %s", c.VolumeMounts, proxyenv.DefaultCredentialsDir)
+	if len(c.VolumeMounts) != 2 || !c.VolumeMounts[0].ReadOnly || c.VolumeMounts[0].MountPath != proxyenv.DefaultCredentialsDir || !c.VolumeMounts[1].ReadOnly {
+		t.Errorf("volume mounts = %+v, want the Secret read-only at %s and the audit token", c.VolumeMounts, proxyenv.DefaultCredentialsDir)
 	}
 	if spec.Volumes[0].Secret == nil || spec.Volumes[0].Secret.SecretName != "harbor-secret" {
 		t.Errorf("volumes = %+v, want Secret harbor-secret", spec.Volumes)
+	}
+	// The audit trail hears from the proxy with a token for its own audience.
+	if p := spec.Volumes[1].Projected; p == nil || len(p.Sources) != 1 || p.Sources[0].ServiceAccountToken == nil ||
+		p.Sources[0].ServiceAccountToken.Audience != events.AuditAudience {
+		t.Errorf("volumes = %+v, want a projected token for %s", spec.Volumes, events.AuditAudience)
 	}
 	env := map[string]string{}
 	for _, e := range c.Env {
@@ -77,6 +83,7 @@ func TestMakeService(t *testing.T) {
 		proxyenv.Repository:         "testing/*",
 		proxyenv.Repositories:       `[{"path":"team-a/*","access":["pull"]}]`,
 		proxyenv.Sink:               "http://audit.platform.svc",
+		proxyenv.AuditTokenFile:     "/var/run/secrets/oci-connector/audit/token",
 	} {
 		if env[k] != want {
 			t.Errorf("env %s = %q, want %q", k, env[k], want)
