@@ -82,7 +82,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	defer st.Close()
 	go enforceRetention(ctx, st, c.retention, c.retentionInterval, logger)
 	srv := &http.Server{
-		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(kube, c.systemNamespace),
+		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(kube, c.systemNamespace), readers: newReaderAuth(kube),
 			logger: logger, now: time.Now}).routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"html/template"
 	"net/http"
 
@@ -28,6 +29,8 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-size
 <button type="submit">Filter</button>
 </form>
 {{if .Error}}<p class="denied">{{.Error}}</p>{{end}}
+{{if .Login}}<form method="post" action="/login"><label>Kubernetes token <input name="token" type="password" size="60"></label>
+<button type="submit">Log in</button></form><p>You see the events of the namespaces where you may <code>get connectors/audit</code> (ClusterRole oci-connector-audit-reader).</p>{{end}}
 <table id="events"><thead><tr><th>Time</th><th>Type</th><th>Image</th><th>Identity</th><th>Outcome</th><th>Reason</th><th>Connector</th></tr></thead><tbody>
 {{range .Records}}<tr class="{{.Outcome}}"><td>{{.Time.Format "2006-01-02 15:04:05Z07:00"}}</td><td>{{.Type}}</td><td>{{.Subject}}</td><td>{{.Identity}}</td><td>{{.Outcome}}</td><td>{{.Reason}}</td><td>{{.Namespace}}/{{.Connector}}</td></tr>
 {{else}}<tr><td colspan="7">No events.</td></tr>{{end}}
@@ -44,9 +47,17 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 		Records []record
 		Next    string
 		Error   string
+		Login   bool
 	}{Types: eventTypes}
 	f, err := filterFrom(r)
 	data.Filter = f
+	if err == nil {
+		f.Namespaces, err = s.readers.scope(r, s.store.namespaces)
+		var se *senderError
+		if errors.As(err, &se) && se.status == http.StatusUnauthorized {
+			data.Login = true
+		}
+	}
 	if err == nil {
 		var next string
 		data.Records, next, err = s.store.query(r.Context(), f)
@@ -63,4 +74,16 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 	if err := pageTemplate.Execute(w, data); err != nil {
 		s.logger.Errorw("Rendering the page", zap.Error(err))
 	}
+}
+
+// login keeps a reader's token in a cookie for the page, and goes back to it.
+func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	token := r.PostFormValue("token")
+	if token == "" {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: token, Path: "/", HttpOnly: true,
+		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

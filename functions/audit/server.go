@@ -22,6 +22,8 @@ type server struct {
 	writes *batcher
 	// senders checks who writes; every event needs a sender it accepts.
 	senders *senderAuth
+	// readers decides what each reader sees.
+	readers *readerAuth
 	logger  *zap.SugaredLogger
 	now     func() time.Time
 }
@@ -33,6 +35,7 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /stats", s.getStats)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("GET /{$}", s.page)
+	mux.HandleFunc("POST /login", s.login)
 	return mux
 }
 
@@ -94,10 +97,30 @@ func timeParam(v string) (time.Time, error) {
 	return t, nil
 }
 
+// readerScope is the namespaces the reader of r may see (nil: all); on a
+// refusal it has answered r.
+func (s *server) readerScope(w http.ResponseWriter, r *http.Request) ([]string, bool) {
+	namespaces, err := s.readers.scope(r, s.store.namespaces)
+	if err != nil {
+		var se *senderError
+		if !errors.As(err, &se) {
+			s.logger.Errorw("Listing namespaces failed", zap.Error(err))
+			se = &senderError{http.StatusInternalServerError, "the query failed"}
+		}
+		writeJSONError(w, se.status, se.message)
+		return nil, false
+	}
+	return namespaces, true
+}
+
 func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 	f, err := filterFrom(r)
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var ok bool
+	if f.Namespaces, ok = s.readerScope(w, r); !ok {
 		return
 	}
 	records, next, err := s.store.query(r.Context(), f)
@@ -116,6 +139,10 @@ func (s *server) listEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getStats(w http.ResponseWriter, r *http.Request) {
+	namespaces, ok := s.readerScope(w, r)
+	if !ok {
+		return
+	}
 	since, err := timeParam(r.URL.Query().Get("since"))
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "since: "+err.Error())
@@ -133,7 +160,7 @@ func (s *server) getStats(w http.ResponseWriter, r *http.Request) {
 	if since.IsZero() {
 		since = until.Add(-defaultStatsWindow)
 	}
-	perImage, perNamespace, err := s.store.stats(r.Context(), since, until)
+	perImage, perNamespace, err := s.store.stats(r.Context(), since, until, namespaces)
 	if err != nil {
 		s.logger.Errorw("Stats failed", zap.Error(err))
 		writeJSONError(w, http.StatusInternalServerError, "the query failed")

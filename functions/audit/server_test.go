@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/http/httputil"
 	"net/url"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"go.uber.org/zap"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	ktesting "k8s.io/client-go/testing"
@@ -33,17 +37,21 @@ func newTestServer(t *testing.T) (*httptest.Server, *store) {
 	t.Cleanup(func() { st.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	srv := httptest.NewServer((&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(fakeTokenReview(), "oci-connector"),
-		logger: zap.NewNop().Sugar(), now: time.Now}).routes())
+	kube := fakeTokenReview()
+	srv := httptest.NewServer((&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(kube, "oci-connector"),
+		readers: newReaderAuth(kube), logger: zap.NewNop().Sugar(), now: time.Now}).routes())
 	t.Cleanup(srv.Close)
 	return srv, st
 }
 
 // The senders the fake TokenReview knows, by token: the controller, and the
-// proxy of a Connector in team-a.
+// proxy of a Connector in team-a; and the readers: one who may read every
+// namespace's trail, one only team-a's.
 const (
 	controllerToken = "controller-token"
 	teamAProxyToken = "team-a-proxy-token"
+	adminReader     = "admin-reader-token"
+	teamAReader     = "team-a-reader-token"
 )
 
 func fakeTokenReview() *fake.Clientset {
@@ -56,8 +64,20 @@ func fakeTokenReview() *fake.Clientset {
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:oci-connector:oci-connector-controller"}}
 		case tr.Spec.Token == teamAProxyToken && audienceOK:
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:team-a:oci-connector-proxy"}}
+		case tr.Spec.Token == adminReader && len(tr.Spec.Audiences) == 0:
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "admin"}}
+		case tr.Spec.Token == teamAReader && len(tr.Spec.Audiences) == 0:
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:team-a:viewer"}}
 		}
 		return true, tr, nil
+	})
+	client.PrependReactor("create", "subjectaccessreviews", func(a ktesting.Action) (bool, runtime.Object, error) {
+		sar := a.(ktesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview).DeepCopy()
+		attrs := sar.Spec.ResourceAttributes
+		isAudit := attrs.Verb == "get" && attrs.Resource == "connectors" && attrs.Subresource == "audit"
+		sar.Status.Allowed = isAudit && (sar.Spec.User == "admin" ||
+			(sar.Spec.User == "system:serviceaccount:team-a:viewer" && attrs.Namespace == "team-a"))
+		return true, sar, nil
 	})
 	return client
 }
@@ -92,7 +112,17 @@ func deliver(t *testing.T, target string, e cloudevents.Event) {
 
 func getJSON(t *testing.T, u string, into any) int {
 	t.Helper()
-	resp, err := http.Get(u)
+	return getJSONAs(t, adminReader, u, into)
+}
+
+// getJSONAs reads u as the reader with token.
+func getJSONAs(t *testing.T, token, u string, into any) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +206,21 @@ func TestPageInChromium(t *testing.T) {
 	}
 	srv, _ := newTestServer(t)
 	seedEvents(t, srv.URL)
+	// Chromium comes through a front that logs it in, as an authenticating
+	// proxy in front of the page would.
+	target, _ := url.Parse(srv.URL)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+adminReader)
+		httputil.NewSingleHostReverseProxy(target).ServeHTTP(w, r)
+	}))
+	defer front.Close()
 	dom := func(query string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 			"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir="+t.TempDir(), "--dump-dom", srv.URL+"/"+query).Output()
+			"--user-data-dir="+t.TempDir(), "--dump-dom", front.URL+"/"+query).Output()
 		if err != nil {
 			t.Fatalf("chromium: %v", err)
 		}
@@ -234,5 +272,58 @@ func TestSendersAreAuthenticated(t *testing.T) {
 	getJSON(t, srv.URL+"/events", &list)
 	if len(list.Events) != 2 {
 		t.Errorf("%d rows stored, want the 2 accepted: %+v", len(list.Events), list.Events)
+	}
+}
+
+// A reader sees the trail of the namespaces where RBAC lets them get
+// connectors/audit, and nothing without a token; the page asks them to log
+// in, and keeps the token in a cookie.
+func TestReadersSeeTheirOwnTrail(t *testing.T) {
+	srv, _ := newTestServer(t)
+	deliver(t, srv.URL, event(t, events.ImagePulled, "a1", time.Now(), pulled("team-a", "harbor", "team/app", "u")))
+	deliver(t, srv.URL, event(t, events.ImagePulled, "b1", time.Now(), pulled("team-b", "harbor", "team/app", "u")))
+	var list struct{ Events []record }
+	var problem map[string]string
+	if code := getJSONAs(t, "", srv.URL+"/events", &problem); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d, want 401", code)
+	}
+	if code := getJSONAs(t, "not-a-token", srv.URL+"/stats", &problem); code != http.StatusUnauthorized {
+		t.Errorf("a token the API server refuses: %d, want 401", code)
+	}
+	if code := getJSONAs(t, teamAReader, srv.URL+"/events", &list); code != 200 || len(list.Events) != 1 || list.Events[0].Namespace != "team-a" {
+		t.Errorf("team-a's reader: %d %+v, want team-a's event only", code, list.Events)
+	}
+	if code := getJSONAs(t, teamAReader, srv.URL+"/events?namespace=team-b", &list); code != 200 || len(list.Events) != 0 {
+		t.Errorf("team-a's reader asking for team-b: %d %+v, want nothing", code, list.Events)
+	}
+	var stats struct {
+		PerImage []count `json:"pullsPerImage"`
+	}
+	if code := getJSONAs(t, teamAReader, srv.URL+"/stats", &stats); code != 200 || len(stats.PerImage) != 1 || stats.PerImage[0].Key != "team-a/harbor:team/app" {
+		t.Errorf("team-a's reader's stats: %d %+v", code, stats.PerImage)
+	}
+	if code := getJSONAs(t, adminReader, srv.URL+"/events", &list); code != 200 || len(list.Events) != 2 {
+		t.Errorf("a reader of every namespace: %d, %d events, want 2", code, len(list.Events))
+	}
+
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `action="/login"`) || strings.Contains(string(page), "team/app") {
+		t.Errorf("the page without a token: want a login form and no events:\n%s", page)
+	}
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	resp, err = client.PostForm(srv.URL+"/login", url.Values{"token": {teamAReader}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), "team-a/harbor") || strings.Contains(string(page), "team-b/harbor") {
+		t.Errorf("the page after logging in as team-a's reader:\n%s", page)
 	}
 }

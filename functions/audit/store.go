@@ -155,8 +155,11 @@ func (s *store) insertAll(ctx context.Context, all []cloudevents.Event) (int64, 
 // filter is what GET /events and the page select by; empty fields match all.
 type filter struct {
 	Namespace, Connector, Type, Subject, Identity string
-	Since, Until                                  time.Time
-	Limit                                         int
+	// Namespaces, when not nil, are the only Connector namespaces whose
+	// events may be listed: the reader's.
+	Namespaces   []string
+	Since, Until time.Time
+	Limit        int
 	// Cursor continues a listing where its last page ended.
 	Cursor string
 }
@@ -180,6 +183,12 @@ func (s *store) query(ctx context.Context, f filter) (out []record, next string,
 		}
 	}
 	eq("namespace", f.Namespace)
+	if f.Namespaces != nil {
+		where = append(where, inClause("namespace", len(f.Namespaces)))
+		for _, ns := range f.Namespaces {
+			args = append(args, ns)
+		}
+	}
 	eq("type", f.Type)
 	eq("subject", f.Subject)
 	eq("identity", f.Identity)
@@ -270,12 +279,20 @@ type count struct {
 }
 
 // stats counts pulls in [since, until) per image (connector and repository)
-// and per namespace of the pulling ServiceAccount, most pulled first.
-func (s *store) stats(ctx context.Context, since, until time.Time) (perImage, perNamespace []count, err error) {
+// and per namespace of the pulling ServiceAccount, most pulled first; only
+// of the Connectors in namespaces when that is not nil.
+func (s *store) stats(ctx context.Context, since, until time.Time, namespaces []string) (perImage, perNamespace []count, err error) {
+	scope, scopeArgs := "", []any{}
+	if namespaces != nil {
+		scope = " AND " + inClause("namespace", len(namespaces))
+		for _, ns := range namespaces {
+			scopeArgs = append(scopeArgs, ns)
+		}
+	}
 	group := func(key string) ([]count, error) {
 		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+key+` AS k, COUNT(*) AS n FROM events
-			WHERE type = ? AND time_us >= ? AND time_us < ? GROUP BY k ORDER BY n DESC, k LIMIT 100`),
-			events.ImagePulled, since.UnixMicro(), until.UnixMicro())
+			WHERE type = ? AND time_us >= ? AND time_us < ?`+scope+` GROUP BY k ORDER BY n DESC, k LIMIT 100`),
+			append([]any{events.ImagePulled, since.UnixMicro(), until.UnixMicro()}, scopeArgs...)...)
 		if err != nil {
 			return nil, fmt.Errorf("counting pulls: %w", err)
 		}
@@ -304,4 +321,31 @@ func (s *store) deleteBefore(ctx context.Context, t time.Time) (int64, error) {
 		return 0, fmt.Errorf("deleting old events: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// inClause is "col IN (?, ...)" for n values; for none, a condition no row
+// meets.
+func inClause(col string, n int) string {
+	if n == 0 {
+		return "1 = 0"
+	}
+	return col + " IN (?" + strings.Repeat(", ?", n-1) + ")"
+}
+
+// namespaces lists the Connector namespaces that have events.
+func (s *store) namespaces(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT namespace FROM events WHERE namespace <> ''`)
+	if err != nil {
+		return nil, fmt.Errorf("listing namespaces: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var ns string
+		if err := rows.Scan(&ns); err != nil {
+			return nil, err
+		}
+		out = append(out, ns)
+	}
+	return out, rows.Err()
 }

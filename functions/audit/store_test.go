@@ -159,7 +159,7 @@ func TestStore(t *testing.T) {
 			t.Errorf("row %+v", r)
 		}
 
-		perImage, perNamespace, err := s.stats(ctx, base, base.Add(time.Hour))
+		perImage, perNamespace, err := s.stats(ctx, base, base.Add(time.Hour), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,9 +53,12 @@ func waitForAudit(t *testing.T, audit *auditproc.Proc, query url.Values, match f
 	return found
 }
 
-// auditRows reads the rows that match query now.
+// auditRows reads the rows that match query now, as a reader of every
+// namespace's trail.
 func auditRows(audit *auditproc.Proc, query url.Values) ([]auditRow, error) {
-	resp, err := http.Get(audit.URL + "/events?" + query.Encode())
+	req, _ := http.NewRequest("GET", audit.URL+"/events?"+query.Encode(), nil)
+	req.Header.Set("Authorization", "Bearer "+auditReaderToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +199,8 @@ func TestControllerEventsReachTheAuditTrail(t *testing.T) {
 
 // The audit binary takes events only from senders that present a
 // ServiceAccount token for its audience, and from a Connector's namespace
-// only about that namespace's Connectors.
+// only about that namespace's Connectors; it shows each reader the trail of
+// the namespaces RBAC lets them read.
 func TestAuditTrailAuthenticatesSenders(t *testing.T) {
 	audit := auditproc.Start(t, cluster, "")
 	cluster.EnsureServiceAccount(t, "audit-team-a", "oci-connector-proxy")
@@ -240,5 +244,33 @@ func TestAuditTrailAuthenticatesSenders(t *testing.T) {
 	}
 	if len(rows) != 1 || rows[0].Namespace != "audit-team-a" {
 		t.Errorf("rows %+v, want only the accepted event", rows)
+	}
+
+	// Readers: team-a's sees its own trail; one with no binding sees none;
+	// without a token, nothing at all.
+	cluster.BindClusterRole(t, "audit-team-a", "auditor", "oci-connector-audit-reader", "audit-team-a")
+	for _, tc := range []struct {
+		name, token string
+		wantStatus  int
+		wantRows    int
+	}{
+		{"team-a's reader", cluster.Token(t, "audit-team-a", "auditor", "", time.Hour), http.StatusOK, 1},
+		{"a reader bound nowhere", cluster.Token(t, "audit-team-b", "auditor", "", time.Hour), http.StatusOK, 0},
+		{"no token", "", http.StatusUnauthorized, 0},
+	} {
+		req, _ := http.NewRequest("GET", audit.URL+"/events", nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct{ Events []auditRow }
+		_ = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != tc.wantStatus || len(page.Events) != tc.wantRows {
+			t.Errorf("%s: %d with %d rows, want %d with %d", tc.name, resp.StatusCode, len(page.Events), tc.wantStatus, tc.wantRows)
+		}
 	}
 }

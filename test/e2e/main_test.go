@@ -33,6 +33,9 @@ var (
 	serving    servingclientset.Interface
 )
 
+// auditReaderToken may read every namespace's audit trail.
+var auditReaderToken string
+
 // tokenrefreshServer is the tokenrefresh binary all tests share; its log
 // is the first thing to read when a pull secret does not come.
 var tokenrefreshServer *harness.Server
@@ -68,6 +71,10 @@ func TestMain(m *testing.M) {
 		"--system-namespace", connectorapi.SystemNamespace,
 		"--audit-token-file", auditproc.SenderTokenFile(runner, cluster, connectorapi.SystemNamespace, "oci-connector-tokenrefresh"),
 	}, nil, tokenrefresh)
+	// Who reads the audit trail in the tests: bound to the shipped reader
+	// role cluster-wide.
+	cluster.BindClusterRole(runner, connectorapi.SystemNamespace, "audit-reader", "oci-connector-audit-reader", "")
+	auditReaderToken = cluster.Token(runner, connectorapi.SystemNamespace, "audit-reader", "", time.Hour)
 	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
 	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{
 		ProxyImage:       testImage,

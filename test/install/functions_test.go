@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,10 +49,15 @@ func TestFunctionsServeTheController(t *testing.T) {
 	c.Spec.PullSecrets = &v1alpha1.PullSecretsSpec{ServiceAccounts: []string{"builder"}}
 	controlplane.ReadyConnector(t, cluster.Config, c, registry.SecretData(), func(string) {})
 
+	// A team's reader sees its own namespace's trail (config/'s reader role).
+	cluster.BindClusterRole(t, ns, "auditor", "oci-connector-audit-reader", ns)
+	reader := cluster.Token(t, ns, "auditor", "", time.Hour)
 	inAuditTrail := func(typ string) {
 		waitFor(t, typ+" of functions/harbor in the audit trail", func(ctx context.Context) (bool, string) {
 			query := url.Values{"type": {typ}, "connector": {ns + "/harbor"}}
-			resp, err := http.Get(auditURL + "/events?" + query.Encode())
+			req, _ := http.NewRequestWithContext(ctx, "GET", auditURL+"/events?"+query.Encode(), nil)
+			req.Header.Set("Authorization", "Bearer "+reader)
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return false, err.Error()
 			}
