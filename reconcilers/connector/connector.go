@@ -82,6 +82,13 @@ const digestPrefixLength = 8
 func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) pkgreconciler.Event {
 	spec := c.Spec.WithDefaults()
 	c.Status.Audience = c.Audience()
+	if spec.PullSecrets != nil && !r.tenancy.Load().IsCluster(c.Namespace) &&
+		!trust.SelectsOnlyHome(spec.PullSecrets.NamespaceSelector, c.Namespace) {
+		// Admission refuses this; the ConfigMap changed since.
+		c.Status.MarkPullSecretsBeyondScope(c.Namespace)
+	} else {
+		c.Status.ClearPullSecretsScope()
+	}
 
 	secret, creds, err := r.resolveSecret(ctx, c, spec)
 	if err != nil {

@@ -147,6 +147,8 @@ func TestPullSecretsStayWithinTheTenant(t *testing.T) {
 	// victim's has none.
 	setClusterConnectorNamespaces(t, connectorapi.SystemNamespace)
 	rollProxy(t, evil, "grab", v1alpha1.ConnectorAudience(evil, "grab"))
+	// Its status says so.
+	waitForCondition(t, evil, "grab", v1alpha1.ConditionPullSecretsScope, corev1.ConditionFalse, v1alpha1.ReasonNotAClusterConnector)
 	cluster.EnsureServiceAccount(t, evil, "default")
 	pullSecretOf(t, evil, "default", 30*time.Second)
 	waitFor(t, "tr-evil's pull secret gone from tr-victim", func(ctx context.Context) (bool, string) {

@@ -21,21 +21,27 @@ const (
 	// for as long as the controller asks (an hour by default). It does not
 	// gate Ready: a lower cap only cuts off the largest layers.
 	ConditionRequestTimeout apis.ConditionType = "RequestTimeout"
+	// ConditionPullSecretsScope is set, False, when pullSecrets select
+	// namespaces the Connector may not serve (it is not, or no longer, a
+	// cluster Connector); absent otherwise. It does not gate Ready: the
+	// Connector's own namespace is still served.
+	ConditionPullSecretsScope apis.ConditionType = "PullSecretsScope"
 )
 
 // Reasons a condition is not true, for users and for tests.
 const (
-	ReasonSecretNotFound     = "SecretNotFound"
-	ReasonSecretKeyMissing   = "SecretKeyMissing"
-	ReasonUnreachable        = "Unreachable"
-	ReasonTLSError           = "TLSError"
-	ReasonUnauthorized       = "Unauthorized"
-	ReasonRepositoryNotFound = "RepositoryNotFound"
-	ReasonUpstreamError      = "UpstreamError"
-	ReasonServiceNotOwned    = "ServiceNotOwned"
-	ReasonServiceNotReady    = "ServiceNotReady"
-	ReasonServiceFailed      = "ServiceFailed"
-	ReasonLimitedByKnative   = "LimitedByKnative"
+	ReasonSecretNotFound       = "SecretNotFound"
+	ReasonSecretKeyMissing     = "SecretKeyMissing"
+	ReasonUnreachable          = "Unreachable"
+	ReasonTLSError             = "TLSError"
+	ReasonUnauthorized         = "Unauthorized"
+	ReasonRepositoryNotFound   = "RepositoryNotFound"
+	ReasonUpstreamError        = "UpstreamError"
+	ReasonServiceNotOwned      = "ServiceNotOwned"
+	ReasonServiceNotReady      = "ServiceNotReady"
+	ReasonServiceFailed        = "ServiceFailed"
+	ReasonLimitedByKnative     = "LimitedByKnative"
+	ReasonNotAClusterConnector = "NotAClusterConnector"
 )
 
 var connectorCondSet = apis.NewLivingConditionSet(
@@ -133,4 +139,22 @@ func (s *ConnectorStatus) MarkRequestTimeoutLimited(servingNamespace string, got
 			`Raise it: kubectl patch configmap/config-defaults -n %s --type merge -p '{"data":{"max-revision-timeout-seconds":"%d"}}'`,
 			got, got, want, servingNamespace, want),
 	})
+}
+
+// MarkPullSecretsBeyondScope records that pullSecrets select other
+// namespaces, which only cluster Connectors may serve.
+func (s *ConnectorStatus) MarkPullSecretsBeyondScope(namespace string) {
+	connectorCondSet.Manage(s).SetCondition(apis.Condition{
+		Type:     ConditionPullSecretsScope,
+		Status:   corev1.ConditionFalse,
+		Severity: apis.ConditionSeverityWarning,
+		Reason:   ReasonNotAClusterConnector,
+		Message: fmt.Sprintf("pullSecrets.namespaceSelector reaches beyond namespace %s, which does not hold cluster Connectors "+
+			"(config-oci-connector, cluster-connector-namespaces): pull secrets are kept in %s only", namespace, namespace),
+	})
+}
+
+// ClearPullSecretsScope removes the condition when the scope is fine.
+func (s *ConnectorStatus) ClearPullSecretsScope() {
+	_ = connectorCondSet.Manage(s).ClearCondition(ConditionPullSecretsScope)
 }
