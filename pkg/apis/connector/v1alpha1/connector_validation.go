@@ -10,6 +10,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"knative.dev/pkg/apis"
@@ -33,6 +34,11 @@ var repositoryGlob = regexp.MustCompile(`^[a-z0-9*?\[\]]+(?:(?:[._]|__|[-]+|/)[a
 // Validate checks a Connector and returns every problem with its field path.
 func (c *Connector) Validate(ctx context.Context) *apis.FieldError {
 	errs := validateName(c.Name).ViaField("metadata").Also(c.Spec.Validate(ctx).ViaField("spec"))
+	if apis.IsInStatusUpdate(ctx) {
+		// The controller reports on what is; it must be able to say a spec
+		// that the trust Config no longer allows is wrong.
+		return errs
+	}
 	return errs.Also(c.validateTenancy(ctx)).Also(c.validateAudience(ctx))
 }
 
@@ -59,6 +65,12 @@ func (c *Connector) validateTenancy(ctx context.Context) *apis.FieldError {
 	tenancy := trust.FromContext(ctx)
 	if tenancy == nil || c.Spec.PullSecrets == nil || tenancy.IsCluster(c.Namespace) ||
 		trust.SelectsOnlyHome(c.Spec.PullSecrets.NamespaceSelector, c.Namespace) {
+		return nil
+	}
+	// A selector allowed when it was written stays allowed to be kept (the
+	// status says it is not served); only a new one is refused.
+	if old, ok := apis.GetBaseline(ctx).(*Connector); ok && old.Spec.PullSecrets != nil &&
+		equality.Semantic.DeepEqual(old.Spec.PullSecrets.NamespaceSelector, c.Spec.PullSecrets.NamespaceSelector) {
 		return nil
 	}
 	return &apis.FieldError{

@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	"github.com/oci-connector/oci-connector/pkg/trust"
@@ -171,6 +172,14 @@ func TestValidateTenancy(t *testing.T) {
 		{"a namespaced Connector without a selector", trust.ToContext(context.Background(), tenancy), withSelector("team-a", nil), false},
 		{"a cluster Connector selecting every namespace", trust.ToContext(context.Background(), tenancy), withSelector("platform", everything), false},
 		{"no trust Config to check against", context.Background(), withSelector("team-a", everything), false},
+		// After config-oci-connector changed: the controller can still write
+		// the status, and the owner can keep the selector while editing.
+		{"a status update", apis.WithinSubResourceUpdate(trust.ToContext(context.Background(), tenancy), withSelector("team-a", everything), "status"),
+			withSelector("team-a", everything), false},
+		{"an update keeping the selector", apis.WithinUpdate(trust.ToContext(context.Background(), tenancy), withSelector("team-a", everything)),
+			withSelector("team-a", everything), false},
+		{"an update widening the selector", apis.WithinUpdate(trust.ToContext(context.Background(), tenancy), withSelector("team-a", home)),
+			withSelector("team-a", everything), true},
 	} {
 		err := tc.c.Validate(tc.ctx)
 		if refused := err != nil && strings.Contains(err.Error(), "spec.pullSecrets.namespaceSelector"); refused != tc.refused {
