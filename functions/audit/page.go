@@ -4,6 +4,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -18,6 +19,8 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 body{font-family:system-ui,sans-serif;margin:1.5rem}table{border-collapse:collapse;width:100%}
 th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-size:.9rem}
 .denied{color:#a40000}form{margin-bottom:1rem}label{margin-right:.8rem}
+.charts{display:flex;flex-wrap:wrap;gap:1.5rem;margin-bottom:1rem}.chart h2{font-size:1rem;margin:.2rem 0}
+.chart text{font-size:12px;font-family:system-ui,sans-serif}
 </style></head><body>
 <h1>oci-connector audit</h1>
 <form method="get" action="/">
@@ -29,6 +32,8 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-size
 <button type="submit">Filter</button>
 </form>
 {{if .Error}}<p class="denied">{{.Error}}</p>{{end}}
+{{if .Charts}}<div class="charts">{{range .Charts}}<section class="chart" id="{{.ID}}"><h2>{{.Title}}</h2>
+<svg width="620" height="{{.Height}}" role="img" aria-label="{{.Title}}">{{$fill := .Fill}}{{range .Bars}}<text x="0" y="{{.TextY}}">{{.Label}}</text><rect x="260" y="{{.Y}}" width="{{.Width}}" height="16" fill="{{$fill}}"></rect><text x="{{.NumberX}}" y="{{.TextY}}">{{.N}}</text>{{else}}<text x="0" y="14">Nothing in the window.</text>{{end}}</svg></section>{{end}}</div>{{end}}
 {{if .Login}}<form method="post" action="/login"><label>Kubernetes token <input name="token" type="password" size="60"></label>
 <button type="submit">Log in</button></form><p>You see the events of the namespaces where you may <code>get connectors/audit</code> (ClusterRole oci-connector-audit-reader).</p>{{end}}
 <table id="events"><thead><tr><th>Time</th><th>Type</th><th>Image</th><th>Identity</th><th>Outcome</th><th>Reason</th><th>Connector</th></tr></thead><tbody>
@@ -48,6 +53,7 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 		Next    string
 		Error   string
 		Login   bool
+		Charts  []chart
 	}{Types: eventTypes}
 	f, err := filterFrom(r)
 	data.Filter = f
@@ -56,6 +62,20 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 		var se *senderError
 		if errors.As(err, &se) && se.status == http.StatusUnauthorized {
 			data.Login = true
+		}
+	}
+	if err == nil {
+		// The charts cover the filter's window, or the default one.
+		since, until := f.Since, f.Until
+		if until.IsZero() {
+			until = s.now()
+		}
+		if since.IsZero() {
+			since = until.Add(-defaultStatsWindow)
+		}
+		var st statistics
+		if st, err = s.store.stats(r.Context(), since, until, f.Namespaces); err == nil {
+			data.Charts = chartsOf(st, until.Sub(since).Round(time.Minute))
 		}
 	}
 	if err == nil {

@@ -160,7 +160,7 @@ func (s *server) getStats(w http.ResponseWriter, r *http.Request) {
 	if since.IsZero() {
 		since = until.Add(-defaultStatsWindow)
 	}
-	perImage, perNamespace, err := s.store.stats(r.Context(), since, until, namespaces)
+	st, err := s.store.stats(r.Context(), since, until, namespaces)
 	if err != nil {
 		s.logger.Errorw("Stats failed", zap.Error(err))
 		writeJSONError(w, http.StatusInternalServerError, "the query failed")
@@ -168,15 +168,8 @@ func (s *server) getStats(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, map[string]any{
 		"since": since.UTC(), "until": until.UTC(),
-		"pullsPerImage": nonNil(perImage), "pullsPerNamespace": nonNil(perNamespace),
+		"pullsPerImage": st.PerImage, "pullsPerNamespace": st.PerNamespace, "deniedPerReason": st.DeniedPerReason,
 	})
-}
-
-func nonNil(c []count) []count {
-	if c == nil {
-		return []count{}
-	}
-	return c
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

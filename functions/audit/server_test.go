@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"image/color"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -227,10 +230,27 @@ func TestPageInChromium(t *testing.T) {
 		return string(out)
 	}
 	all := dom("")
-	for _, want := range []string{"team/app:v1", "team/secret:v1", "system:serviceaccount:team-b:builder", events.ReasonNoRBAC} {
+	for _, want := range []string{"team/app:v1", "team/secret:v1", "system:serviceaccount:team-b:builder", events.ReasonNoRBAC,
+		// The charts: pulls per image and per namespace, refusals per reason.
+		`id="pulls-per-image"`, "platform/harbor:team/app", `id="pulls-per-namespace"`, `id="denials-per-reason"`} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the page lacks %q:\n%s", want, all)
 		}
+	}
+
+	// What a person sees: the charts' bars are drawn, in both colours.
+	shot := filepath.Join(t.TempDir(), "page.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir="+t.TempDir(), "--window-size=1280,900", "--screenshot="+shot, front.URL+"/").CombinedOutput(); err != nil {
+		t.Fatalf("chromium screenshot: %v\n%s", err, out)
+	}
+	pulls, refusals := colourPixels(t, shot, color.RGBA{0x34, 0x65, 0xa4, 0xff}), colourPixels(t, shot, color.RGBA{0xa4, 0x00, 0x00, 0xff})
+	// A bar is at least 16 pixels high; the longest 300 wide.
+	if pulls < 16*300 || refusals < 16*300 {
+		t.Errorf("the screenshot has %d pixels of the pulls' bars and %d of the refusals', want a full bar of each", pulls, refusals)
 	}
 	denied := dom("?type=" + url.QueryEscape(events.AccessDenied))
 	if !strings.Contains(denied, "team/secret:v1") || strings.Contains(denied, "team/app:v1") {
@@ -326,4 +346,28 @@ func TestReadersSeeTheirOwnTrail(t *testing.T) {
 	if !strings.Contains(string(page), "team-a/harbor") || strings.Contains(string(page), "team-b/harbor") {
 		t.Errorf("the page after logging in as team-a's reader:\n%s", page)
 	}
+}
+
+// colourPixels counts the pixels of a PNG that are c.
+func colourPixels(t *testing.T, path string, c color.RGBA) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("the screenshot: %v", err)
+	}
+	n := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if color.RGBAModel.Convert(img.At(x, y)).(color.RGBA) == c {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -272,16 +272,29 @@ func decodeCursor(c string) (int64, string, error) {
 	return us, id, nil
 }
 
-// count is one group of GET /stats.
+// count is one group of pulls in GET /stats.
 type count struct {
 	Key   string `json:"key"`
 	Pulls int64  `json:"pulls"`
 }
 
-// stats counts pulls in [since, until) per image (connector and repository)
-// and per namespace of the pulling ServiceAccount, most pulled first; only
-// of the Connectors in namespaces when that is not nil.
-func (s *store) stats(ctx context.Context, since, until time.Time, namespaces []string) (perImage, perNamespace []count, err error) {
+// tally is one group of refusals in GET /stats.
+type tally struct {
+	Key   string `json:"key"`
+	Count int64  `json:"count"`
+}
+
+// statistics are what GET /stats and the page's charts show of a window.
+type statistics struct {
+	PerImage, PerNamespace []count
+	DeniedPerReason        []tally
+}
+
+// stats counts, in [since, until), pulls per image (connector and
+// repository) and per namespace of the pulling ServiceAccount, and
+// refusals per reason, largest first; only of the Connectors in namespaces
+// when that is not nil.
+func (s *store) stats(ctx context.Context, since, until time.Time, namespaces []string) (statistics, error) {
 	scope, scopeArgs := "", []any{}
 	if namespaces != nil {
 		scope = " AND " + inClause("namespace", len(namespaces))
@@ -289,29 +302,39 @@ func (s *store) stats(ctx context.Context, since, until time.Time, namespaces []
 			scopeArgs = append(scopeArgs, ns)
 		}
 	}
-	group := func(key string) ([]count, error) {
+	group := func(typ, key string, each func(key string, n int64)) error {
 		rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+key+` AS k, COUNT(*) AS n FROM events
 			WHERE type = ? AND time_us >= ? AND time_us < ?`+scope+` GROUP BY k ORDER BY n DESC, k LIMIT 100`),
-			append([]any{events.ImagePulled, since.UnixMicro(), until.UnixMicro()}, scopeArgs...)...)
+			append([]any{typ, since.UnixMicro(), until.UnixMicro()}, scopeArgs...)...)
 		if err != nil {
-			return nil, fmt.Errorf("counting pulls: %w", err)
+			return fmt.Errorf("counting %s: %w", typ, err)
 		}
 		defer rows.Close()
-		var out []count
 		for rows.Next() {
-			var c count
-			if err := rows.Scan(&c.Key, &c.Pulls); err != nil {
-				return nil, err
+			var k string
+			var n int64
+			if err := rows.Scan(&k, &n); err != nil {
+				return err
 			}
-			out = append(out, c)
+			each(k, n)
 		}
-		return out, rows.Err()
+		return rows.Err()
 	}
-	if perImage, err = group("namespace || '/' || connector || ':' || repository"); err != nil {
-		return nil, nil, err
+	st := statistics{PerImage: []count{}, PerNamespace: []count{}, DeniedPerReason: []tally{}}
+	if err := group(events.ImagePulled, "namespace || '/' || connector || ':' || repository", func(k string, n int64) {
+		st.PerImage = append(st.PerImage, count{k, n})
+	}); err != nil {
+		return st, err
 	}
-	perNamespace, err = group("client_namespace")
-	return perImage, perNamespace, err
+	if err := group(events.ImagePulled, "client_namespace", func(k string, n int64) {
+		st.PerNamespace = append(st.PerNamespace, count{k, n})
+	}); err != nil {
+		return st, err
+	}
+	err := group(events.AccessDenied, "reason", func(k string, n int64) {
+		st.DeniedPerReason = append(st.DeniedPerReason, tally{k, n})
+	})
+	return st, err
 }
 
 // deleteBefore removes events older than t, the retention.

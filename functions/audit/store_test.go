@@ -159,7 +159,8 @@ func TestStore(t *testing.T) {
 			t.Errorf("row %+v", r)
 		}
 
-		perImage, perNamespace, err := s.stats(ctx, base, base.Add(time.Hour), nil)
+		st, err := s.stats(ctx, base, base.Add(time.Hour), nil)
+		perImage, perNamespace := st.PerImage, st.PerNamespace
 		if err != nil {
 			t.Fatal(err)
 		}
