@@ -61,10 +61,11 @@ func (p *proxy) emit(r *http.Request, status int, header http.Header, a admissio
 	}
 	subject := ""
 	// A request refused before it was authenticated names its image too,
-	// when its path says which.
+	// when its path says which. The image is named as it is upstream: the
+	// host is the configured upstream's, never the client's Host header.
 	if a.routed && a.route.name != "" {
 		data.Repository = a.route.name
-		subject = r.Host + "/" + a.route.name
+		subject = p.imageHost + "/" + a.route.name
 		if a.route.kind == routeManifest {
 			data.Reference = a.route.reference
 			subject += referenceSuffix(a.route.reference)

@@ -40,7 +40,8 @@ func (r *recordedEvents) take() []cloudevents.Event {
 func TestProxyEvents(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	srv := newTestProxy(t, reg.URL, noop.NewMeterProvider())
-	host := strings.TrimPrefix(srv.URL, "http://")
+	// Events name the image as it is upstream, whatever Host the client sent.
+	host := strings.TrimPrefix(reg.URL, "http://")
 	manifest := "/v2/testing/busybox/manifests/latest"
 
 	for _, c := range []struct {
@@ -172,5 +173,26 @@ func TestFailedLoginsAreRateLimitedPerClient(t *testing.T) {
 	}
 	if code := from("10.0.0.2", goodToken); code != http.StatusOK {
 		t.Errorf("another client's pull: %d, want 200", code)
+	}
+}
+
+// A client cannot choose the image an event names: the host is the
+// configured upstream's, not the request's Host header.
+func TestEventsNameTheUpstreamImageWhateverTheHostHeader(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	srv := newTestProxy(t, reg.URL, noop.NewMeterProvider())
+	req, _ := http.NewRequest("GET", srv.URL+"/v2/testing/busybox/manifests/latest", nil)
+	req.Host = "registry.victim.example.com"
+	req.SetBasicAuth("u", goodToken)
+	req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := srv.events.take()
+	want := strings.TrimPrefix(reg.URL, "http://") + "/testing/busybox:latest"
+	if len(got) != 1 || got[0].Subject() != want {
+		t.Errorf("events %v, want one with subject %s", got, want)
 	}
 }

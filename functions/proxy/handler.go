@@ -24,6 +24,9 @@ type proxy struct {
 	metrics   *proxyMetrics
 	// events receives the proxy's CloudEvents; nil when there is no sink.
 	events eventSender
+	// imageHost names the registry in events: the upstream's, as images
+	// spell it (imageref.RegistryHost).
+	imageHost string
 	// limiter and refusals keep unauthenticated clients cheap (refusals.go).
 	limiter  *refusalLimiter
 	refusals *refusalAggregator

@@ -26,6 +26,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/imageref"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
@@ -135,6 +136,10 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	up.logger, up.metrics = logger, m
+	imageHost, err := imageref.RegistryHost(c.upstream)
+	if err != nil {
+		return nil, err
+	}
 	up.logger, up.metrics = logger, m
 	audiences := strings.Split(c.audience, ",")
 	if c.audience == "" {
@@ -154,6 +159,7 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 		upstream:  up,
 		logger:    logger,
 		metrics:   m,
+		imageHost: imageHost,
 		limiter:   newRefusalLimiter(),
 		refusals:  newRefusalAggregator(),
 	}, nil

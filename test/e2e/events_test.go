@@ -85,7 +85,7 @@ func TestProxyEventsReachTheAuditTrail(t *testing.T) {
 	}
 	pulled := waitForAudit(t, audit, url.Values{"type": {events.ImagePulled}}, anyRow)
 	if r := pulled; r.Identity != "system:serviceaccount:audit-proxy:puller" || r.Outcome != events.OutcomeAllowed ||
-		r.Repository != registry.SeedRepository || r.Subject != s.proxy.Host+"/"+registry.SeedRepository+":"+registry.SeedTag {
+		r.Repository != registry.SeedRepository || r.Subject != registryHost(reg)+"/"+registry.SeedRepository+":"+registry.SeedTag {
 		t.Errorf("image.pulled row %+v", r)
 	}
 	// The client's anonymous GET /v2/ before it logged in is no refusal on
@@ -113,7 +113,7 @@ func TestProxyEventsReachTheAuditTrail(t *testing.T) {
 	}
 	resp.Body.Close()
 	// The wait fails the test when the no-token refusal never arrives.
-	waitForAudit(t, audit, url.Values{"type": {events.AccessDenied}, "subject": {s.proxy.Host + "/" + registry.SeedRepository + ":" + registry.SeedTag}},
+	waitForAudit(t, audit, url.Values{"type": {events.AccessDenied}, "subject": {registryHost(reg) + "/" + registry.SeedRepository + ":" + registry.SeedTag}},
 		func(r auditRow) bool { return r.Reason == events.ReasonNoToken && r.Identity == "" })
 
 	all, err := auditRows(audit, url.Values{"limit": {"1000"}})
