@@ -48,7 +48,7 @@ func copyBuffer() ([]byte, func()) {
 // the query the admission re-encoded, and streams the answer back.
 func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string, scopes []string, query string) {
 	ctx := r.Context()
-	transport, err := u.transportFor(ctx, scopes)
+	transport, err := u.transportFor(ctx, scopes, r.Method == http.MethodPut || r.Method == http.MethodPatch)
 	if err != nil {
 		u.failed(w, err)
 		return

@@ -47,6 +47,7 @@ type config struct {
 	shutdownGrace      time.Duration
 	sink               string
 	auditTokenFile     string
+	writeTokenAge      time.Duration
 	metrics            knativemetrics.Config
 }
 
@@ -73,6 +74,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.repository, "repository", env(proxyenv.Repository, ""), "repository glob the connector is scoped to")
 	fs.StringVar(&c.repositories, "repositories", env(proxyenv.Repositories, ""), "spec.repositories as JSON")
 	fs.StringVar(&c.sink, "sink", env(proxyenv.Sink, ""), "CloudEvents sink URL ($K_SINK); no events when empty")
+	fs.DurationVar(&c.writeTokenAge, "upstream-write-token-age", DefaultWriteTokenAge, "renew a scope's upstream token before a PUT or PATCH when it is older than this")
 	fs.StringVar(&c.auditTokenFile, "audit-token-file", env(proxyenv.AuditTokenFile, ""), "a ServiceAccount token for the audit audience, presented with every event ($AUDIT_TOKEN_FILE)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Minute, "how long transfers in flight may finish on shutdown")
 	fs.StringVar(&c.metrics.Protocol, "metrics-protocol", env("METRICS_PROTOCOL", knativemetrics.ProtocolNone), "OpenTelemetry metrics export: none, prometheus, grpc or http/protobuf")
@@ -136,6 +138,9 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	up.logger, up.metrics = logger, m
+	if c.writeTokenAge > 0 {
+		up.writeTokenAge = c.writeTokenAge
+	}
 	imageHost, err := imageref.RegistryHost(c.upstream)
 	if err != nil {
 		return nil, err

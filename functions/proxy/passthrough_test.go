@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,12 +17,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/zap"
 
+	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
@@ -237,7 +242,7 @@ func TestConcurrentFirstRequestsShareOneTokenExchange(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := u.transportFor(context.Background(), scopesFor("team/app", false, "")); err != nil {
+			if _, err := u.transportFor(context.Background(), scopesFor("team/app", false, ""), false); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -252,4 +257,48 @@ func TestConcurrentFirstRequestsShareOneTokenExchange(t *testing.T) {
 	if pings.Load() != 1 || exchanges.Load() != 1 {
 		t.Errorf("%d pings and %d token exchanges for 20 concurrent first requests, want 1 and 1", pings.Load(), exchanges.Load())
 	}
+}
+
+// A chunked upload outlives the upstream's token: the proxy renews a
+// scope's token before a PUT or PATCH when it is older than its write age,
+// since a streamed chunk cannot be sent again after a refusal.
+func TestAChunkedPushOutlivesTheUpstreamToken(t *testing.T) {
+	const ttl = 2 * time.Second
+	reg := registry.NewTokenAuth(t, registry.WithTokenTTL(ttl))
+	proxy := newTestProxy(t, reg.URL, noop.NewMeterProvider())
+	proxy.proxy.upstream.writeTokenAge = ttl / 2
+
+	do := func(method, path string, body []byte, want int) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, proxy.URL+path, bytes.NewReader(body))
+		req.SetBasicAuth("u", pushOnlyToken)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/octet-stream")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, msg, want)
+		}
+		return resp
+	}
+	chunk1, chunk2 := bytes.Repeat([]byte("a"), 64<<10), bytes.Repeat([]byte("b"), 64<<10)
+	started := time.Now()
+	loc := do("POST", "/v2/testing/chunked/blobs/uploads/", nil, http.StatusAccepted).Header.Get("Location")
+	loc = do("PATCH", loc, chunk1, http.StatusAccepted).Header.Get("Location")
+	// The token the upload started with has expired.
+	harness.WaitFor(t, 10*time.Second, "the first token's expiry", func(context.Context) (bool, string) {
+		return time.Since(started) > ttl, time.Since(started).String()
+	})
+	loc = do("PATCH", loc, chunk2, http.StatusAccepted).Header.Get("Location")
+	sum := sha256.Sum256(append(append([]byte(nil), chunk1...), chunk2...))
+	sep := "?"
+	if strings.Contains(loc, "?") {
+		sep = "&"
+	}
+	do("PUT", loc+sep+"digest=sha256:"+hex.EncodeToString(sum[:]), nil, http.StatusCreated)
 }

@@ -23,6 +23,18 @@ const maxScopedTransports = 1024
 // exchangeTimeout bounds the ping and token exchange for one scope.
 const exchangeTimeout = 30 * time.Second
 
+// DefaultWriteTokenAge is how old a scope's upstream token may be when a
+// PUT or PATCH starts; an older one is renewed first. A streamed body cannot
+// be sent twice, so a token that expires between the chunks of an upload
+// must not be found out by a refusal.
+const DefaultWriteTokenAge = time.Minute
+
+// scopedTransport is an authenticated transport and when it was made.
+type scopedTransport struct {
+	rt   http.RoundTripper
+	made time.Time
+}
+
 // upstream reaches the Connector's registry with its credentials. It keeps one
 // go-containerregistry transport per scope: that transport does the registry's
 // auth (Basic, or the Bearer token dance with tokens cached until they expire
@@ -39,6 +51,8 @@ type upstream struct {
 	// exchanges collapses concurrent first requests for one scope into one
 	// ping and token exchange.
 	exchanges singleflight.Group
+	// writeTokenAge is DefaultWriteTokenAge unless the flag says otherwise.
+	writeTokenAge time.Duration
 
 	logger  *zap.SugaredLogger
 	metrics *proxyMetrics
@@ -54,7 +68,7 @@ func newUpstream(address string, auth authn.Authenticator, caPEM []byte, insecur
 		return nil, err
 	}
 	return &upstream{base: base, registry: reg, auth: auth, plain: plain, transports: lru.New(maxScopedTransports),
-		logger: zap.NewNop().Sugar()}, nil
+		writeTokenAge: DefaultWriteTokenAge, logger: zap.NewNop().Sugar()}, nil
 }
 
 // scopesFor lists the token scopes a request needs.
@@ -71,13 +85,16 @@ func scopesFor(repo string, push bool, mountFrom string) []string {
 }
 
 // transportFor returns the authenticated transport for these scopes, making it
-// (one ping and, for token auth, one token request) on first use.
-func (u *upstream) transportFor(ctx context.Context, scopes []string) (http.RoundTripper, error) {
+// (one ping and, for token auth, one token request) on first use, and again
+// for a write when it is older than writeTokenAge.
+func (u *upstream) transportFor(ctx context.Context, scopes []string, write bool) (http.RoundTripper, error) {
 	sorted := append([]string(nil), scopes...)
 	sort.Strings(sorted)
 	key := strings.Join(sorted, " ")
-	if t, ok := u.transports.Get(key); ok {
-		return t.(http.RoundTripper), nil
+	if v, ok := u.transports.Get(key); ok {
+		if t := v.(scopedTransport); !write || time.Since(t.made) < u.writeTokenAge {
+			return t.rt, nil
+		}
 	}
 	ch := u.exchanges.DoChan(key, func() (any, error) {
 		// Detached from the first caller: the others wait on this exchange.
@@ -87,7 +104,7 @@ func (u *upstream) transportFor(ctx context.Context, scopes []string) (http.Roun
 		if err != nil {
 			return nil, err
 		}
-		u.transports.Add(key, t)
+		u.transports.Add(key, scopedTransport{rt: t, made: time.Now()})
 		return t, nil
 	})
 	select {

@@ -5,12 +5,14 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/oci-connector/oci-connector/test/harness"
 
@@ -68,6 +70,8 @@ type Option func(*options)
 
 type options struct {
 	tls bool
+	// tokenTTL is how long the token server's tokens live (NewTokenAuth).
+	tokenTTL time.Duration
 	// rootDir, when set, stores blobs on disk instead of in memory.
 	rootDir string
 }
@@ -75,6 +79,9 @@ type options struct {
 // WithFilesystem stores the registry's content under dir, as a production
 // registry does; benchmarks use it for blobs of gigabytes.
 func WithFilesystem(dir string) Option { return func(o *options) { o.rootDir = dir } }
+
+// WithTokenTTL makes the token server's tokens live d (5 minutes by default).
+func WithTokenTTL(d time.Duration) Option { return func(o *options) { o.tokenTTL = d } }
 
 // WithTLS serves the registry over HTTPS with a certificate only CAPEM trusts.
 func WithTLS() Option { return func(o *options) { o.tls = true } }
@@ -123,7 +130,11 @@ func writeHtpasswd(t harness.T, path, password string) {
 // checks Username/Password and issues JWTs the registry trusts.
 func NewTokenAuth(t harness.T, opts ...Option) *Registry {
 	t.Helper()
-	ts := newTokenServer(t)
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ts := newTokenServer(t, cmp.Or(o.tokenTTL, defaultTokenTTL))
 	return start(t, configuration.Auth{"token": configuration.Parameters{
 		"realm":             ts.URL + "/token",
 		"service":           tokenService,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	distributiontoken "github.com/distribution/distribution/v3/registry/auth/token"
 	"github.com/oci-connector/oci-connector/test/harness"
 
 	"github.com/go-jose/go-jose/v4"
@@ -19,10 +20,10 @@ import (
 )
 
 const (
-	tokenService = "test-registry"
-	tokenIssuer  = "test-token-server"
-	tokenKeyID   = "test-token-key"
-	tokenTTL     = 5 * time.Minute
+	tokenService    = "test-registry"
+	tokenIssuer     = "test-token-server"
+	tokenKeyID      = "test-token-key"
+	defaultTokenTTL = 5 * time.Minute
 )
 
 // tokenServer is a minimal Docker registry token service: Basic auth in,
@@ -31,6 +32,7 @@ type tokenServer struct {
 	*httptest.Server
 	jwksPath string
 	signer   jose.Signer
+	ttl      time.Duration
 }
 
 // accessClaim is one granted scope, in the shape distribution reads.
@@ -40,7 +42,7 @@ type accessClaim struct {
 	Actions []string `json:"actions"`
 }
 
-func newTokenServer(t harness.T) *tokenServer {
+func newTokenServer(t harness.T, ttl time.Duration) *tokenServer {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -60,7 +62,7 @@ func newTokenServer(t harness.T) *tokenServer {
 	if err != nil {
 		t.Fatalf("token server signer: %v", err)
 	}
-	ts := &tokenServer{jwksPath: path, signer: signer}
+	ts := &tokenServer{jwksPath: path, signer: signer, ttl: ttl}
 	ts.Server = httptest.NewServer(http.HandlerFunc(ts.serveToken))
 	t.Cleanup(ts.Close)
 	return ts
@@ -79,10 +81,12 @@ func (ts *tokenServer) serveToken(w http.ResponseWriter, r *http.Request) {
 		Access []accessClaim `json:"access"`
 	}{
 		Claims: jwt.Claims{
-			Issuer:    tokenIssuer,
-			Subject:   user,
-			Audience:  jwt.Audience{r.URL.Query().Get("service")},
-			Expiry:    jwt.NewNumericDate(now.Add(tokenTTL)),
+			Issuer:   tokenIssuer,
+			Subject:  user,
+			Audience: jwt.Audience{r.URL.Query().Get("service")},
+			// The registry accepts a token for distribution's Leeway past its
+			// exp: so that it lives ttl, exp is that much earlier.
+			Expiry:    jwt.NewNumericDate(now.Add(ts.ttl - distributiontoken.Leeway)),
 			NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        rand.Text(),
@@ -98,7 +102,7 @@ func (ts *tokenServer) serveToken(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"token":        token,
 		"access_token": token,
-		"expires_in":   int(tokenTTL.Seconds()),
+		"expires_in":   int(ts.ttl.Seconds()),
 		"issued_at":    now.UTC().Format(time.RFC3339),
 	})
 }
