@@ -274,3 +274,29 @@ func TestAuditTrailAuthenticatesSenders(t *testing.T) {
 		}
 	}
 }
+
+// Refusals of a client that has not logged in are aggregated on the record:
+// the first at once, the rest as one row with their count.
+func TestUnauthenticatedRefusalsAreAggregatedOnTheRecord(t *testing.T) {
+	audit := auditproc.Start(t, cluster, "")
+	reg := registry.NewHtpasswd(t)
+	s := setupProxy(t, reg, "audit-flood", "--sink", audit.URL)
+	for i := range 5 {
+		resp, _ := s.do(t, "GET", "/v2/"+registry.SeedRepository+"/manifests/"+registry.SeedTag, fmt.Sprintf("garbage-%d", i), nil, nil)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a garbage token: %d, want 401", resp.StatusCode)
+		}
+	}
+	query := url.Values{"type": {events.AccessDenied}, "connector": {"audit-flood/harbor"}}
+	aggregate := waitForAudit(t, audit, query, func(r auditRow) bool {
+		var d events.ImageData
+		return json.Unmarshal(r.Data, &d) == nil && d.Count == 4 && d.Reason == events.ReasonBadToken && d.Client != ""
+	})
+	rows, err := auditRows(audit, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Errorf("%d access.denied rows for 5 refusals, want 2 (the first, and %+v)", len(rows), aggregate)
+	}
+}
