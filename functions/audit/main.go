@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
@@ -96,19 +97,12 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 // enforceRetention deletes events older than retention, now and then every
 // interval.
 func enforceRetention(ctx context.Context, st *store, retention, interval time.Duration, logger *zap.SugaredLogger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
 		n, err := st.deleteBefore(ctx, time.Now().Add(-retention))
 		if err != nil {
 			logger.Errorw("Retention", zap.Error(err))
 		} else if n > 0 {
 			logger.Infow("Deleted events past retention", "count", n, "retention", retention)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	}, interval)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"go.uber.org/zap"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 )
@@ -53,23 +54,16 @@ func (m *mountedCredentials) Authorization() (*authn.AuthConfig, error) {
 
 // watch reloads the credentials until ctx ends.
 func (m *mountedCredentials) watch(ctx context.Context, logger *zap.SugaredLogger) {
-	t := time.NewTicker(credentialsReloadInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			changed, err := m.reload()
-			switch {
-			case err != nil:
-				// Keep serving with the last good credentials.
-				logger.Errorw("Reloading upstream credentials failed; keeping the previous ones", zap.Error(err))
-			case changed:
-				logger.Infow("Upstream credentials changed; new requests use them")
-			}
+	wait.UntilWithContext(ctx, func(context.Context) {
+		changed, err := m.reload()
+		switch {
+		case err != nil:
+			// Keep serving with the last good credentials.
+			logger.Errorw("Reloading upstream credentials failed; keeping the previous ones", zap.Error(err))
+		case changed:
+			logger.Infow("Upstream credentials changed; new requests use them")
 		}
-	}
+	}, credentialsReloadInterval)
 }
 
 // reload reads the directory and swaps the credentials in if they changed.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/oci-connector/oci-connector/pkg/events"
 )
@@ -101,16 +102,7 @@ func (p *proxy) send(typ, subject string, data events.ImageData, lowPriority boo
 // flushRefusalsEvery sends, each interval, one event per client and reason
 // for the unauthenticated refusals counted after the first.
 func (p *proxy) flushRefusalsEvery(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.flushRefusals()
-		}
-	}
+	wait.UntilWithContext(ctx, func(context.Context) { p.flushRefusals() }, interval)
 }
 
 func (p *proxy) flushRefusals() {

@@ -73,6 +73,14 @@ func (s *refreshSink) receivedUpTo(t *testing.T, r *Reconciler) []events.Refresh
 	return got
 }
 
+// testContext carries a test logger and ends with the test, stopping the
+// senders made with it.
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), logtesting.TestLogger(t)))
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func testReconciler(ctx context.Context, listers rtesting.Listers, now time.Time, tokenrefresh string) *Reconciler {
 	settings := testSettings
 	settings.TokenRefreshURL = tokenrefresh
@@ -104,8 +112,7 @@ func TestNewServiceAccountsAndNamespacesAskForRefresh(t *testing.T) {
 	teamA := namespace("team-a", now, map[string]string{"team": "a"})
 	teamB := namespace("team-b", now, nil)
 	listers := rtesting.NewListers([]runtime.Object{ctesting.NewConnector("platform", "harbor", "https://h", "s", selected), teamA, teamB})
-	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), logtesting.TestLogger(t)))
-	defer cancel()
+	ctx := testContext(t)
 	r := testReconciler(ctx, listers, now, tokenrefresh.URL)
 	sa := func(ns, name string, created time.Time) *corev1.ServiceAccount {
 		return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.NewTime(created)}}
@@ -154,8 +161,7 @@ func TestRefreshIsAskedWhenDueAndRequeuedForTheEarliestExpiry(t *testing.T) {
 		c.Status.ObservedGeneration = c.Generation
 	})
 	spec := c.Spec.WithDefaults() // refreshBefore 15m
-	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), logtesting.TestLogger(t)))
-	defer cancel()
+	ctx := testContext(t)
 
 	type call struct {
 		at        time.Duration // after now
@@ -220,8 +226,7 @@ func TestRefreshIsAskedWhenDueAndRequeuedForTheEarliestExpiry(t *testing.T) {
 // behind; the controller sees them at start-up and asks for their removal.
 func TestPullSecretsOfAMissingConnectorAreReported(t *testing.T) {
 	tokenrefresh := newRefreshSink(t)
-	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), logtesting.TestLogger(t)))
-	defer cancel()
+	ctx := testContext(t)
 	present := ctesting.NewConnector("platform", "harbor", "https://h", "s")
 	r := testReconciler(ctx, rtesting.NewListers([]runtime.Object{present}), time.Now(), tokenrefresh.URL)
 	pullSecret := func(connector string) *corev1.Secret {
@@ -249,8 +254,7 @@ func TestPullSecretsOfAMissingConnectorAreReported(t *testing.T) {
 // ClusterRoleBinding, asks for a refresh.
 func TestBindingsAskForRefresh(t *testing.T) {
 	tokenrefresh := newRefreshSink(t)
-	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), logtesting.TestLogger(t)))
-	defer cancel()
+	ctx := testContext(t)
 	now := time.Now()
 	withPullSecrets := func(c *v1alpha1.Connector) { c.Spec.PullSecrets = &v1alpha1.PullSecretsSpec{} }
 	listers := rtesting.NewListers([]runtime.Object{
@@ -292,8 +296,7 @@ func TestBindingsAskForRefresh(t *testing.T) {
 // find it not Ready; the reconcile after the status update does.
 func TestProxyChangedFollowsTheStoredStatus(t *testing.T) {
 	tokenrefresh := newRefreshSink(t)
-	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(), logtesting.TestLogger(t)))
-	defer cancel()
+	ctx := testContext(t)
 	now := time.Now()
 	withPullSecrets := func(c *v1alpha1.Connector) {
 		c.Spec.PullSecrets = &v1alpha1.PullSecretsSpec{}

@@ -130,28 +130,26 @@ func (s *ConnectorStatus) MarkRequestTimeoutGranted() {
 // MarkRequestTimeoutLimited records that Knative's max-revision-timeout-seconds
 // holds the proxy's request timeout below want, and how to raise it.
 func (s *ConnectorStatus) MarkRequestTimeoutLimited(servingNamespace string, got, want int64) {
-	connectorCondSet.Manage(s).SetCondition(apis.Condition{
-		Type:     ConditionRequestTimeout,
-		Status:   corev1.ConditionFalse,
-		Severity: apis.ConditionSeverityWarning,
-		Reason:   ReasonLimitedByKnative,
-		Message: fmt.Sprintf("Knative's max-revision-timeout-seconds is %d, so one pull or push through the proxy is cut off after %ds (%ds wanted, for large layers). "+
+	s.markWarning(ConditionRequestTimeout, ReasonLimitedByKnative,
+		"Knative's max-revision-timeout-seconds is %d, so one pull or push through the proxy is cut off after %ds (%ds wanted, for large layers). "+
 			`Raise it: kubectl patch configmap/config-defaults -n %s --type merge -p '{"data":{"max-revision-timeout-seconds":"%d"}}'`,
-			got, got, want, servingNamespace, want),
+		got, got, want, servingNamespace, want)
+}
+
+// markWarning sets a condition that does not gate Ready False, as a warning.
+func (s *ConnectorStatus) markWarning(t apis.ConditionType, reason, messageFormat string, args ...any) {
+	connectorCondSet.Manage(s).SetCondition(apis.Condition{
+		Type: t, Status: corev1.ConditionFalse, Severity: apis.ConditionSeverityWarning,
+		Reason: reason, Message: fmt.Sprintf(messageFormat, args...),
 	})
 }
 
 // MarkPullSecretsBeyondScope records that pullSecrets select other
 // namespaces, which only cluster Connectors may serve.
 func (s *ConnectorStatus) MarkPullSecretsBeyondScope(namespace string) {
-	connectorCondSet.Manage(s).SetCondition(apis.Condition{
-		Type:     ConditionPullSecretsScope,
-		Status:   corev1.ConditionFalse,
-		Severity: apis.ConditionSeverityWarning,
-		Reason:   ReasonNotAClusterConnector,
-		Message: fmt.Sprintf("pullSecrets.namespaceSelector reaches beyond namespace %s, which does not hold cluster Connectors "+
-			"(config-oci-connector, cluster-connector-namespaces): pull secrets are kept in %s only", namespace, namespace),
-	})
+	s.markWarning(ConditionPullSecretsScope, ReasonNotAClusterConnector,
+		"pullSecrets.namespaceSelector reaches beyond namespace %s, which does not hold cluster Connectors "+
+			"(config-oci-connector, cluster-connector-namespaces): pull secrets are kept in %s only", namespace, namespace)
 }
 
 // ClearPullSecretsScope removes the condition when the scope is fine.
