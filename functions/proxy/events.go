@@ -77,7 +77,7 @@ func (p *proxy) emit(r *http.Request, status int, header http.Header, a admissio
 	}
 	if a.unauthenticated() {
 		data.Client = a.client
-		if !p.refusals.admit(a.client, reason, admissionEvent{subject: subject, repository: data.Repository, reference: data.Reference, userAgent: data.UserAgent}) {
+		if !p.refusals.admit(a.client, reason, refusedImage{subject: subject, repository: data.Repository, reference: data.Reference, userAgent: data.UserAgent}) {
 			return // counted; it goes out with the interval's aggregate
 		}
 	}

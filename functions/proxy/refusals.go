@@ -82,12 +82,13 @@ func (l *refusalLimiter) failed(client string) {
 // refusalAggregate counts the refusals of one client for one reason in the
 // current interval, after the first.
 type refusalAggregate struct {
-	first admissionEvent
+	first refusedImage
 	more  int
 }
 
-// admissionEvent is what an aggregated refusal event says.
-type admissionEvent struct {
+// refusedImage is what an aggregated refusal event says of the first
+// refusal: the image and the client program.
+type refusedImage struct {
 	subject, repository, reference, userAgent string
 }
 
@@ -103,7 +104,7 @@ func newRefusalAggregator() *refusalAggregator {
 
 // admit says whether this refusal goes out now: the first of its client and
 // reason in the interval does, the rest are counted.
-func (a *refusalAggregator) admit(client, reason string, e admissionEvent) bool {
+func (a *refusalAggregator) admit(client, reason string, e refusedImage) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	key := [2]string{client, reason}
