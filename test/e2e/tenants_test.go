@@ -84,6 +84,8 @@ func TestPodWebhookKeepsTenantsApart(t *testing.T) {
 	}
 
 	setClusterConnectorNamespaces(t, connectorapi.SystemNamespace, "tenant-platform")
+	// Its proxy rolls to take the node audience too, and is Ready again.
+	rollProxy(t, "tenant-platform", "harbor", v1alpha1.ConnectorAudience("tenant-platform", "harbor")+","+v1alpha1.NodeAudience)
 	waitFor(t, "the pod matched with the cluster Connector", func(ctx context.Context) (bool, string) {
 		got, err := imageOfDryRunPod(ctx, team, image)
 		if err != nil {
