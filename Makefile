@@ -32,7 +32,7 @@ fuzz:
 bench: tools
 	go run ./test/bench
 
-## tools: build the test binaries into .bin/, each only when missing (about 11 minutes the first time).
+## tools: build the test binaries into .bin/, each only when missing (about 15 minutes the first time).
 tools: $(TOOLS)
 
 $(BIN)/etcd:
