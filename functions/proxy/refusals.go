@@ -58,25 +58,24 @@ func newRefusalLimiter() *refusalLimiter {
 	return &refusalLimiter{byClient: lru.New(trackedClients)}
 }
 
-func (l *refusalLimiter) limiter(client string) *rate.Limiter {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if v, ok := l.byClient.Get(client); ok {
-		return v.(*rate.Limiter)
-	}
-	lim := rate.NewLimiter(refusalRate, refusalBurst)
-	l.byClient.Add(client, lim)
-	return lim
-}
-
-// exhausted says whether client has failed too often to be heard now.
+// exhausted says whether client has failed too often to be heard now. It
+// only looks: a client that never failed gets no limiter, so the request
+// path of clients that log in keeps no state for them.
 func (l *refusalLimiter) exhausted(client string) bool {
-	return l.limiter(client).Tokens() < 1
+	v, ok := l.byClient.Get(client)
+	return ok && v.(*rate.Limiter).Tokens() < 1
 }
 
 // failed records one failed login of client.
 func (l *refusalLimiter) failed(client string) {
-	l.limiter(client).Allow()
+	l.mu.Lock()
+	v, ok := l.byClient.Get(client)
+	if !ok {
+		v = rate.NewLimiter(refusalRate, refusalBurst)
+		l.byClient.Add(client, v)
+	}
+	l.mu.Unlock()
+	v.(*rate.Limiter).Allow()
 }
 
 // refusalAggregate counts the refusals of one client for one reason in the
