@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/oci-connector/oci-connector/pkg/tokenclaims"
 	"github.com/oci-connector/oci-connector/pkg/ttlcache"
 )
 
@@ -124,54 +123,12 @@ func (a *authenticator) review(ctx context.Context, token string, audiences []st
 	return &identity{review.Status.User}, nil
 }
 
-// claims are what the proxy reads of a token before TokenReview: never
-// trusted, only to refuse early and to bound the cache.
-type claims struct {
-	Exp int64    `json:"exp"`
-	Aud audience `json:"aud"`
-}
-
-// audience is a JWT aud claim: a string or a list of them.
-type audience []string
-
-func (a *audience) UnmarshalJSON(b []byte) error {
-	var one string
-	if json.Unmarshal(b, &one) == nil {
-		*a = audience{one}
-		return nil
-	}
-	var many []string
-	if err := json.Unmarshal(b, &many); err != nil {
-		return err
-	}
-	*a = many
-	return nil
-}
-
-// parseClaims reads a JWT's payload without verifying it; false when the
-// token is not shaped like a JWT.
-func parseClaims(token string) (claims, bool) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return claims{}, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return claims{}, false
-	}
-	var c claims
-	if json.Unmarshal(raw, &c) != nil {
-		return claims{}, false
-	}
-	return c, true
-}
-
 // mayBeForUs says whether token could pass TokenReview here: a JWT, not
 // expired, and (unless API server tokens are accepted) for one of the
 // proxy's audiences.
 func (a *authenticator) mayBeForUs(token string) bool {
-	c, ok := parseClaims(token)
-	if !ok || (c.Exp != 0 && !a.now().Before(time.Unix(c.Exp, 0))) {
+	c, ok := tokenclaims.Parse(token)
+	if exp, has := c.Expiry(); !ok || (has && !a.now().Before(exp)) {
 		return false
 	}
 	if a.acceptAPIServer {
@@ -188,9 +145,10 @@ func (a *authenticator) mayBeForUs(token string) bool {
 // ttlFor bounds a cached answer by the token's own expiry. TokenReview has
 // already verified the token; its exp claim is read here only for that bound.
 func (a *authenticator) ttlFor(token string) time.Duration {
-	c, ok := parseClaims(token)
-	if !ok || c.Exp == 0 {
+	c, _ := tokenclaims.Parse(token)
+	exp, ok := c.Expiry()
+	if !ok {
 		return tokenCacheTTL
 	}
-	return min(tokenCacheTTL, time.Unix(c.Exp, 0).Sub(a.now()))
+	return min(tokenCacheTTL, exp.Sub(a.now()))
 }

@@ -1,16 +1,15 @@
 package main
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	credentialproviderv1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1"
 
 	"github.com/oci-connector/oci-connector/pkg/imageref"
+	"github.com/oci-connector/oci-connector/pkg/tokenclaims"
 )
 
 const (
@@ -45,7 +44,10 @@ func respond(raw []byte, now time.Time) ([]byte, error) {
 		CacheDuration: &metav1.Duration{},
 	}
 	host, ok := imageref.Registry(req.Image)
-	expires, hasExpiry := tokenExpiry(req.ServiceAccountToken)
+	// The token's exp is read, not verified: the proxy verifies the token;
+	// this only bounds how long the kubelet keeps the answer.
+	claims, _ := tokenclaims.Parse(req.ServiceAccountToken)
+	expires, hasExpiry := claims.Expiry()
 	if req.ServiceAccountToken != "" && ok && (!hasExpiry || expires.After(now)) {
 		ttl := maxCacheDuration
 		if hasExpiry {
@@ -57,24 +59,4 @@ func respond(raw []byte, now time.Time) ([]byte, error) {
 		}
 	}
 	return json.Marshal(resp)
-}
-
-// tokenExpiry reads a JWT's exp without verifying it: the proxy verifies
-// the token; this only bounds how long the kubelet keeps the answer.
-func tokenExpiry(token string) (time.Time, bool) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return time.Time{}, false
-	}
-	var claims struct {
-		Exp int64 `json:"exp"`
-	}
-	if json.Unmarshal(payload, &claims) != nil || claims.Exp == 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(claims.Exp, 0), true
 }
