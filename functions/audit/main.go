@@ -76,6 +76,8 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
+	// Senders and readers log in alike: one TokenReview cache for both.
+	users := newTokenUsers(kube)
 	st, err := openStore(ctx, c.databaseURL, c.sqlitePath)
 	if err != nil {
 		return err
@@ -83,7 +85,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	defer st.Close()
 	go enforceRetention(ctx, st, c.retention, c.retentionInterval, logger)
 	srv := &http.Server{
-		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(kube, c.systemNamespace), readers: newReaderAuth(kube),
+		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(users, c.systemNamespace), readers: newReaderAuth(kube, users),
 			logger: logger, now: time.Now}).routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -59,7 +59,7 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 	data.Filter = f
 	if err == nil {
 		f.Namespaces, err = s.readers.scope(r, s.store.namespaces)
-		var se *senderError
+		var se *httpError
 		if errors.As(err, &se) && se.status == http.StatusUnauthorized {
 			data.Login = true
 		}

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -27,25 +25,24 @@ const (
 	// TokenCookie carries a reader's token for the page.
 	TokenCookie      = "oci-connector-token"
 	AuditSubresource = "audit"
-	readerCacheTTL   = 10 * time.Second
-	readerCacheSize  = 10000
 )
 
 // readerAuth decides what a reader may see.
 type readerAuth struct {
 	client kubernetes.Interface
-	users  *ttlcache.Cache[*authenticationv1.UserInfo]
+	users  *tokenUsers
 	access *ttlcache.Cache[bool]
 }
 
-func newReaderAuth(client kubernetes.Interface) *readerAuth {
-	return &readerAuth{client: client, users: ttlcache.New[*authenticationv1.UserInfo](readerCacheSize), access: ttlcache.New[bool](readerCacheSize)}
+func newReaderAuth(client kubernetes.Interface, users *tokenUsers) *readerAuth {
+	return &readerAuth{client: client, users: users, access: ttlcache.New[bool](tokenCacheEntries)}
 }
 
-// readerToken is the bearer token of a reader's request.
+// readerToken is the token of a reader's request: a bearer token, or the
+// page's cookie.
 func readerToken(r *http.Request) string {
-	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return strings.TrimSpace(token)
+	if token := bearerToken(r); token != "" {
+		return token
 	}
 	if c, err := r.Cookie(TokenCookie); err == nil {
 		return c.Value
@@ -59,9 +56,9 @@ func (a *readerAuth) scope(r *http.Request, candidates func(context.Context) ([]
 	ctx := r.Context()
 	token := readerToken(r)
 	if token == "" {
-		return nil, &senderError{http.StatusUnauthorized, "log in: send a Kubernetes token as a bearer token (or the " + TokenCookie + " cookie)"}
+		return nil, &httpError{http.StatusUnauthorized, "log in: send a Kubernetes token as a bearer token (or the " + TokenCookie + " cookie)"}
 	}
-	user, err := a.user(ctx, token)
+	user, err := a.users.user(ctx, token, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -89,29 +86,6 @@ func (a *readerAuth) scope(r *http.Request, candidates func(context.Context) ([]
 	return allowed, nil
 }
 
-func (a *readerAuth) user(ctx context.Context, token string) (*authenticationv1.UserInfo, error) {
-	sum := sha256.Sum256([]byte(token))
-	user, _, err := a.users.Get(ctx, hex.EncodeToString(sum[:]), func(ctx context.Context) (*authenticationv1.UserInfo, time.Duration, error) {
-		review, err := a.client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
-			Spec: authenticationv1.TokenReviewSpec{Token: token},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			return nil, 0, fmt.Errorf("TokenReview: %w", err)
-		}
-		if !review.Status.Authenticated {
-			return nil, readerCacheTTL, nil
-		}
-		return &review.Status.User, readerCacheTTL, nil
-	})
-	if err != nil {
-		return nil, &senderError{http.StatusServiceUnavailable, "cannot check the token right now; retry"}
-	}
-	if user == nil {
-		return nil, &senderError{http.StatusUnauthorized, "the API server does not accept the token"}
-	}
-	return user, nil
-}
-
 // mayRead asks whether user may get connectors/audit in namespace (all
 // namespaces when empty).
 func (a *readerAuth) mayRead(ctx context.Context, user *authenticationv1.UserInfo, namespace string) (bool, error) {
@@ -132,10 +106,10 @@ func (a *readerAuth) mayRead(ctx context.Context, user *authenticationv1.UserInf
 		if err != nil {
 			return false, 0, fmt.Errorf("SubjectAccessReview: %w", err)
 		}
-		return sar.Status.Allowed, readerCacheTTL, nil
+		return sar.Status.Allowed, tokenCacheTTL, nil
 	})
 	if err != nil {
-		return false, &senderError{http.StatusServiceUnavailable, "cannot check access right now; retry"}
+		return false, &httpError{http.StatusServiceUnavailable, "cannot check access right now; retry"}
 	}
 	return ok, nil
 }

@@ -47,7 +47,7 @@ func (s *server) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.senders.check(r, e); err != nil {
-		var se *senderError
+		var se *httpError
 		errors.As(err, &se)
 		http.Error(w, se.message, se.status)
 		return
@@ -102,10 +102,10 @@ func timeParam(v string) (time.Time, error) {
 func (s *server) readerScope(w http.ResponseWriter, r *http.Request) ([]string, bool) {
 	namespaces, err := s.readers.scope(r, s.store.namespaces)
 	if err != nil {
-		var se *senderError
+		var se *httpError
 		if !errors.As(err, &se) {
 			s.logger.Errorw("Listing namespaces failed", zap.Error(err))
-			se = &senderError{http.StatusInternalServerError, "the query failed"}
+			se = &httpError{http.StatusInternalServerError, "the query failed"}
 		}
 		writeJSONError(w, se.status, se.message)
 		return nil, false
