@@ -2,18 +2,16 @@ package main
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"knative.dev/pkg/apis"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/clientconfig"
 )
 
 // Short names for the pull secret's labels and annotation.
@@ -36,22 +34,6 @@ func secretName(c *v1alpha1.Connector, serviceAccount string) string {
 // connectorLabels select every pull secret of a Connector.
 func connectorLabels(c *v1alpha1.Connector) map[string]string {
 	return map[string]string{labelConnectorNamespace: c.Namespace, labelConnectorName: c.Name}
-}
-
-// proxyHosts are the hosts a node or a client names the proxy by: the
-// external URL's and the cluster-local address's.
-func proxyHosts(c *v1alpha1.Connector) []string {
-	var hosts []string
-	urls := []*apis.URL{c.Status.URL}
-	if c.Status.Address != nil {
-		urls = append(urls, c.Status.Address.URL)
-	}
-	for _, u := range urls {
-		if u != nil && u.Host != "" {
-			hosts = append(hosts, u.Host)
-		}
-	}
-	return hosts
 }
 
 // ownerMark ties a pull secret to the Connector, the ServiceAccount (its
@@ -83,21 +65,9 @@ func ownedPullSecret(c *v1alpha1.Connector, s *corev1.Secret) bool {
 // ServiceAccount in to the Connector's proxy with token. The ServiceAccount
 // owns it, so it goes when the ServiceAccount does.
 func makePullSecret(c *v1alpha1.Connector, sa *corev1.ServiceAccount, token string, expires time.Time) (*corev1.Secret, error) {
-	type auth struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Auth     string `json:"auth"`
-	}
-	auths := map[string]auth{}
-	for _, h := range proxyHosts(c) {
-		auths[h] = auth{Username: "u", Password: token, Auth: base64.StdEncoding.EncodeToString([]byte("u:" + token))}
-	}
-	if len(auths) == 0 {
-		return nil, fmt.Errorf("connector %s/%s has no proxy URL yet", c.Namespace, c.Name)
-	}
-	config, err := json.Marshal(map[string]any{"auths": auths})
+	config, err := clientconfig.DockerConfig(clientconfig.Proxy{Endpoints: clientconfig.Endpoints(c), Token: token})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connector %s/%s: %w", c.Namespace, c.Name, err)
 	}
 	labels := connectorLabels(c)
 	labels[labelServiceAccount] = sa.Name

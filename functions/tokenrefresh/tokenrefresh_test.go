@@ -22,6 +22,7 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	connectorfake "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned/fake"
+	"github.com/oci-connector/oci-connector/pkg/clientconfig"
 
 	"github.com/oci-connector/oci-connector/pkg/events"
 	ctesting "github.com/oci-connector/oci-connector/pkg/testing"
@@ -52,7 +53,7 @@ func TestMakePullSecret(t *testing.T) {
 	}
 	for _, host := range []string{"c-harbor.platform.example.com", "c-harbor.platform.svc.cluster.local"} {
 		a := config.Auths[host]
-		if a.Username != "u" || a.Password != "TOKEN" || a.Auth != base64.StdEncoding.EncodeToString([]byte("u:TOKEN")) {
+		if a.Username != clientconfig.Username || a.Password != "TOKEN" || a.Auth != base64.StdEncoding.EncodeToString([]byte(clientconfig.Username+":TOKEN")) {
 			t.Errorf("login for %s: %+v", host, a)
 		}
 	}

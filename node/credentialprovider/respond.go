@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	credentialproviderv1 "k8s.io/kubelet/pkg/apis/credentialprovider/v1"
 
+	"github.com/oci-connector/oci-connector/pkg/clientconfig"
 	"github.com/oci-connector/oci-connector/pkg/imageref"
 	"github.com/oci-connector/oci-connector/pkg/tokenclaims"
 )
@@ -15,8 +16,6 @@ import (
 const (
 	// maxRequestBytes bounds what is read of a request.
 	maxRequestBytes = 1 << 20
-	// username is what the proxy ignores: it reads the password.
-	username = "oci-connector"
 	// maxCacheDuration caps how long the kubelet keeps an answer, however
 	// long the token lives.
 	maxCacheDuration = time.Hour
@@ -55,7 +54,7 @@ func respond(raw []byte, now time.Time) ([]byte, error) {
 		}
 		resp.CacheDuration.Duration = ttl
 		resp.Auth = map[string]credentialproviderv1.AuthConfig{
-			host: {Username: username, Password: req.ServiceAccountToken},
+			host: {Username: clientconfig.Username, Password: req.ServiceAccountToken},
 		}
 	}
 	return json.Marshal(resp)
