@@ -8,4 +8,6 @@ const (
 	// and its certificate Secret (config/400-webhook-service.yaml).
 	WebhookServiceName = "oci-connector-webhook"
 	WebhookSecretName  = "oci-connector-webhook-certs"
+	// CSIDriverName is the CSI driver's name (config/700-csi-driver.yaml).
+	CSIDriverName = "csi.oci-connector.dev"
 )

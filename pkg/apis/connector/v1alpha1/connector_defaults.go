@@ -11,10 +11,13 @@ import (
 
 // Defaults the proxy and pull secrets use when the spec is silent.
 const (
-	// NodeAudience is the audience of the node plane's tokens (the kubelet
-	// credential provider, the CSI driver); cluster Connectors accept it
-	// beside their own.
-	NodeAudience             = "oci-connector.dev"
+	// NodeAudience is the audience of the kubelet credential provider's
+	// tokens; cluster Connectors accept it beside their own.
+	NodeAudience = "oci-connector.dev"
+	// CSIAudience is the audience of the token the kubelet hands the CSI
+	// driver to vouch for a pod. No proxy accepts it: the driver only
+	// checks it, then mints the pod a token for the Connector's audience.
+	CSIAudience              = NodeAudience + "/csi"
 	DefaultMinScale          = int32(1)
 	DefaultMaxScale          = int32(10)
 	DefaultTargetConcurrency = int32(100)
