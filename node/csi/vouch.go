@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -56,7 +57,7 @@ func (vc *voucher) vouch(ctx context.Context, v volumeRequest) error {
 		return refusef(codes.PermissionDenied, "the kubelet's token is not bound to pod %s/%s with UID %s", v.Pod.Namespace, v.Pod.Name, v.Pod.UID)
 	}
 	if nodes, ok := st.User.Extra[extraNodeName]; ok && !slices.Equal(nodes, []string{vc.nodeName}) {
-		return refusef(codes.PermissionDenied, "pod %s/%s is on node %v, not on this node %s", v.Pod.Namespace, v.Pod.Name, nodes, vc.nodeName)
+		return refusef(codes.PermissionDenied, "pod %s/%s is on node %q, not on this node %s", v.Pod.Namespace, v.Pod.Name, strings.Join(nodes, ","), vc.nodeName)
 	}
 	// The token says which pod; the pod says where it runs now.
 	pod, err := vc.kube.CoreV1().Pods(v.Pod.Namespace).Get(ctx, v.Pod.Name, metav1.GetOptions{})

@@ -20,13 +20,20 @@ import (
 // example.com and a cluster-local address. No Knative controller runs against
 // the test API server, so tests and `make run` stand in for it with this.
 func MarkServiceReady(ctx context.Context, client servingclientset.Interface, ksvc *servingv1.Service) error {
+	return MarkServiceReadyAt(ctx, client, ksvc, apis.HTTP(ksvc.Name+"."+ksvc.Namespace+".example.com"))
+}
+
+// MarkServiceReadyAt is MarkServiceReady with the external URL a test
+// chose: a proxy it runs, for clients that must reach it by the URL the
+// Connector's status names.
+func MarkServiceReadyAt(ctx context.Context, client servingclientset.Interface, ksvc *servingv1.Service, url *apis.URL) error {
 	ksvc = ksvc.DeepCopy()
 	ksvc.Status.ObservedGeneration = ksvc.Generation
 	ksvc.Status.Conditions = duckv1.Conditions{{
 		Type: apis.ConditionReady, Status: corev1.ConditionTrue,
 		LastTransitionTime: apis.VolatileTime{Inner: metav1.Now()},
 	}}
-	ksvc.Status.URL = apis.HTTP(ksvc.Name + "." + ksvc.Namespace + ".example.com")
+	ksvc.Status.URL = url
 	ksvc.Status.Address = &duckv1.Addressable{URL: apis.HTTP(ksvc.Name + "." + ksvc.Namespace + ".svc.cluster.local")}
 	if _, err := client.ServingV1().Services(ksvc.Namespace).UpdateStatus(ctx, ksvc, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("marking Service %s/%s Ready: %w", ksvc.Namespace, ksvc.Name, err)

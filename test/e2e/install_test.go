@@ -60,6 +60,11 @@ func TestConfigAppliesWithServerDryRun(t *testing.T) {
 		"rolebinding.rbac.authorization.k8s.io/oci-connector-tokenrefresh",
 		"serviceaccount/oci-connector-audit",
 		"clusterrole.rbac.authorization.k8s.io/oci-connector-audit",
+		"csidriver.storage.k8s.io/" + connectorapi.CSIDriverName,
+		"daemonset.apps/oci-connector-csi",
+		"clusterrole.rbac.authorization.k8s.io/oci-connector-csi",
+		"role.rbac.authorization.k8s.io/oci-connector-csi",
+		"serviceaccount/oci-connector-csi",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl did not apply %s:\n%s", want, out)

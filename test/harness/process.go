@@ -92,6 +92,18 @@ type Server struct {
 // cleanup, its output in a log file, and waits until it listens on addr.
 func StartServer(t T, bin string, args, env []string, addr string) *Server {
 	t.Helper()
+	s := StartProcess(t, bin, args, env)
+	if err := WaitListening(addr, 30*time.Second); err != nil {
+		raw, _ := os.ReadFile(s.LogPath)
+		t.Fatalf("%s did not listen on %s: %v\n%s", filepath.Base(bin), addr, err, raw)
+	}
+	return s
+}
+
+// StartProcess runs bin with args (and env added to the test's) until t's
+// cleanup, its output in a log file; the caller waits for what it serves.
+func StartProcess(t T, bin string, args, env []string) *Server {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), filepath.Base(bin)+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -110,10 +122,6 @@ func StartServer(t T, bin string, args, env []string, addr string) *Server {
 		_ = cmd.Wait()
 		logFile.Close()
 	})
-	if err := WaitListening(addr, 30*time.Second); err != nil {
-		raw, _ := os.ReadFile(logPath)
-		t.Fatalf("%s did not listen on %s: %v\n%s", filepath.Base(bin), addr, err, raw)
-	}
 	return &Server{Cmd: cmd, LogPath: logPath, Started: started}
 }
 

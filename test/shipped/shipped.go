@@ -38,11 +38,14 @@ func resolveImages(text []byte, image func(koPath string) string) []byte {
 type Workload struct {
 	// Namespace is the workload's own namespace.
 	Namespace string
+	// NodeName is the node a DaemonSet's pod runs on, for spec.nodeName
+	// references; the caller sets it.
+	NodeName string
 	// Spec is its pod spec as shipped.
 	Spec corev1.PodSpec
 }
 
-// Load reads the Deployment or Knative Service named name in config/<file>.
+// Load reads the Deployment, DaemonSet or Knative Service named name in config/<file>.
 func Load(t harness.T, file, name string) Workload {
 	t.Helper()
 	root, err := harness.RepoRoot()
@@ -82,6 +85,12 @@ func Load(t harness.T, file, name string) Workload {
 				t.Fatalf("config/%s: %v", file, err)
 			}
 			return Workload{Namespace: d.Namespace, Spec: d.Spec.Template.Spec}
+		case "DaemonSet":
+			var d appsv1.DaemonSet
+			if err := yaml.UnmarshalStrict(doc, &d); err != nil {
+				t.Fatalf("config/%s: %v", file, err)
+			}
+			return Workload{Namespace: d.Namespace, Spec: d.Spec.Template.Spec}
 		case "Service":
 			var s servingv1.Service
 			if err := yaml.UnmarshalStrict(doc, &s); err != nil {
@@ -90,8 +99,13 @@ func Load(t harness.T, file, name string) Workload {
 			return Workload{Namespace: s.Namespace, Spec: s.Spec.Template.Spec.PodSpec}
 		}
 	}
-	t.Fatalf("config/%s has no Deployment or Knative Service %q", file, name)
+	t.Fatalf("config/%s has no Deployment, DaemonSet or Knative Service %q", file, name)
 	return Workload{}
+}
+
+// Args are the first container's arguments as shipped.
+func (w Workload) Args() []string {
+	return w.Spec.Containers[0].Args
 }
 
 // ServiceAccount is the ServiceAccount the workload runs as.
@@ -103,7 +117,7 @@ func (w Workload) ServiceAccount() string {
 }
 
 // Env is the first container's environment as the kubelet would give it:
-// plain values; fieldRefs to the pod's namespace; an optional Secret key
+// plain values; fieldRefs to the pod's namespace and (with NodeName) its node; an optional Secret key
 // left out (the tests create no such Secret); ko:// images as the test
 // image for them; paths under a volume mount moved under dir, where the
 // volumes live in tests. Anything else fails t: the tests would no longer
@@ -139,6 +153,8 @@ func (w Workload) resolve(e corev1.EnvVar, images func(string) string, dir strin
 		return v, nil
 	case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
 		return w.Namespace, nil
+	case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName" && w.NodeName != "":
+		return w.NodeName, nil
 	case e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Optional != nil && *e.ValueFrom.SecretKeyRef.Optional:
 		return "", errOptionalAbsent
 	default:
