@@ -5,7 +5,8 @@ SHELL := /usr/bin/env bash
 export PATH := /usr/local/go/bin:$(PATH)
 
 BIN := $(CURDIR)/.bin
-TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl $(BIN)/staticcheck
+TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl $(BIN)/staticcheck \
+	$(BIN)/buildkitd $(BIN)/buildctl
 
 .PHONY: run test bench tools codegen verify-codegen vet lint fuzz clean-tools
 
@@ -60,6 +61,13 @@ $(BIN)/crane:
 
 $(BIN)/regctl:
 	cd test/tools/clients && go build -o $(BIN)/regctl github.com/regclient/regclient/cmd/regctl
+
+# buildkit v0.18.2, seed 002's, in a module of its own (test/tools/buildkit).
+$(BIN)/buildkitd:
+	cd test/tools/buildkit && go build -o $(BIN)/buildkitd github.com/moby/buildkit/cmd/buildkitd
+
+$(BIN)/buildctl:
+	cd test/tools/buildkit && go build -o $(BIN)/buildctl github.com/moby/buildkit/cmd/buildctl
 
 $(BIN)/staticcheck:
 	cd test/tools/clients && go build -o $(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck
