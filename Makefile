@@ -8,7 +8,7 @@ BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl $(BIN)/staticcheck \
 	$(BIN)/buildkitd $(BIN)/buildctl
 
-.PHONY: run test bench tools codegen verify-codegen vet lint fuzz clean-tools
+.PHONY: run test bench tools codegen verify-codegen vet lint fuzz csi-sanity clean-tools
 
 ## run: start a local API server, a registry and the controller; show a Connector going Ready.
 run: tools
@@ -17,7 +17,13 @@ run: tools
 ## test: everything CI checks: generated code, vet, lint, unit, real-API-server and end-to-end tests.
 test: tools verify-codegen vet lint
 	go test -count=1 -timeout 20m ./...
+	$(MAKE) csi-sanity
 	$(MAKE) fuzz
+
+## csi-sanity: the CSI community's csi-sanity suite against the built CSI driver
+# (a module of its own: csi-test needs a newer klog than Knative pins).
+csi-sanity:
+	cd test/csisanity && go test -count=1 -timeout 5m ./...
 
 ## fuzz: run each fuzz target briefly (FUZZTIME executions, 20000 by default).
 # A count, not a duration: with a duration, Go 1.26's fuzz coordinator can
