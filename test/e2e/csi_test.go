@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -17,10 +16,7 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"golang.org/x/sys/unix"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -35,48 +31,21 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/clientconfig"
 	"github.com/oci-connector/oci-connector/test/controlplane"
-	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/csiproc"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
-	"github.com/oci-connector/oci-connector/test/shipped"
 )
 
-// csiNode is the CSI driver binary run as config/700-csi-driver.yaml runs
-// it (its arguments, environment, ServiceAccount and RBAC) for one node,
-// and the kubelet's end of its socket.
+// csiNode is the CSI driver binary on a node of its own.
 type csiNode struct {
-	name    string
-	node    csi.NodeClient
-	podsDir string
-	logPath string
+	name string
+	*csiproc.Proc
 }
 
 func startCSIDriver(t *testing.T, nodeName string) *csiNode {
 	t.Helper()
 	ensureNode(t, nodeName)
-	w := shipped.Load(t, "700-csi-driver.yaml", "oci-connector-csi")
-	w.NodeName = nodeName
-	dir := t.TempDir()
-	// Whatever a failed test left mounted goes before the directory does.
-	t.Cleanup(func() { unmountUnder(t, dir) })
-	socket := filepath.Join(dir, "csi.sock")
-	args := append(w.Args(), "--endpoint=unix://"+socket, "--state-dir="+filepath.Join(dir, "state"),
-		"--kubeconfig="+cluster.KubeconfigAs(t, w.Namespace, w.ServiceAccount()))
-	srv := harness.StartProcess(t, harness.GoBinary(t, "./node/csi"), args, w.Env(t, nil, dir))
-	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	waitFor(t, "the CSI driver's socket", func(ctx context.Context) (bool, string) {
-		resp, err := csi.NewIdentityClient(conn).Probe(ctx, &csi.ProbeRequest{})
-		if err != nil {
-			raw, _ := os.ReadFile(srv.LogPath)
-			return false, err.Error() + "\n" + string(raw)
-		}
-		return resp.GetReady().GetValue(), ""
-	})
-	return &csiNode{name: nodeName, node: csi.NewNodeClient(conn), podsDir: filepath.Join(dir, "pods"), logPath: srv.LogPath}
+	return &csiNode{name: nodeName, Proc: csiproc.Start(t, cluster, nodeName)}
 }
 
 func ensureNode(t *testing.T, name string) {
@@ -84,27 +53,6 @@ func ensureNode(t *testing.T, name string) {
 	_, err := cluster.Client.CoreV1().Nodes().Create(context.Background(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
 	if err != nil && !apierrs.IsAlreadyExists(err) {
 		t.Fatal(err)
-	}
-}
-
-// unmountUnder detaches every mount below dir, deepest first.
-func unmountUnder(t *testing.T, dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Log(err)
-		return
-	}
-	defer f.Close()
-	var points []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if fields := strings.Fields(s.Text()); len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			points = append(points, fields[4])
-		}
-	}
-	slices.Sort(points)
-	for i := len(points) - 1; i >= 0; i-- {
-		_ = unix.Unmount(points[i], unix.MNT_DETACH)
 	}
 }
 
@@ -146,42 +94,22 @@ type kubeletVolume struct {
 // publish makes the kubelet's NodePublishVolume call and returns the target path.
 func (n *csiNode) publish(t *testing.T, v kubeletVolume) (string, error) {
 	t.Helper()
-	ctxAttrs := map[string]string{
-		"csi.storage.k8s.io/pod.name":            v.pod.Name,
-		"csi.storage.k8s.io/pod.namespace":       v.pod.Namespace,
-		"csi.storage.k8s.io/pod.uid":             string(cmp.Or(v.claimUID, v.pod.UID)),
-		"csi.storage.k8s.io/serviceAccount.name": v.pod.Spec.ServiceAccountName,
-		"csi.storage.k8s.io/ephemeral":           "true",
-	}
+	var tokens string
 	if !v.noToken {
-		audience := v.tokenAudience
-		if audience == "" {
-			audience = v1alpha1.CSIAudience
-		}
-		tr, err := cluster.Client.CoreV1().ServiceAccounts(v.pod.Namespace).CreateToken(context.Background(), v.pod.Spec.ServiceAccountName, &authenticationv1.TokenRequest{
-			Spec: authenticationv1.TokenRequestSpec{
-				Audiences:         []string{audience},
-				ExpirationSeconds: ptr.To(int64(600)),
-				BoundObjectRef:    &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod", Name: v.pod.Name, UID: v.pod.UID},
-			},
-		}, metav1.CreateOptions{})
-		if err != nil {
+		var err error
+		if tokens, err = csiproc.KubeletToken(context.Background(), cluster.Client, v.pod, cmp.Or(v.tokenAudience, v1alpha1.CSIAudience)); err != nil {
 			t.Fatal(err)
 		}
-		tokens, _ := json.Marshal(map[string]any{audience: map[string]any{"token": tr.Status.Token, "expirationTimestamp": tr.Status.ExpirationTimestamp}})
-		ctxAttrs["csi.storage.k8s.io/serviceAccount.tokens"] = string(tokens)
 	}
-	for k, val := range v.attrs {
-		ctxAttrs[k] = val
-	}
+	ctxAttrs := csiproc.VolumeContext(v.pod, cmp.Or(v.claimUID, v.pod.UID), tokens, v.attrs)
 	volumeID := "csi-" + rand.String(12)
-	target := filepath.Join(n.podsDir, string(v.pod.UID), "volumes", volumeID, "mount")
+	target := filepath.Join(n.Dir, "pods", string(v.pod.UID), "volumes", volumeID, "mount")
 	if err := os.MkdirAll(filepath.Dir(target), 0o750); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := n.node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
+	_, err := n.Node.NodePublishVolume(ctx, &csi.NodePublishVolumeRequest{
 		VolumeId:         volumeID,
 		TargetPath:       target,
 		VolumeCapability: &csi.VolumeCapability{AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}}, AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER}},
@@ -190,7 +118,7 @@ func (n *csiNode) publish(t *testing.T, v kubeletVolume) (string, error) {
 	})
 	if err == nil {
 		t.Cleanup(func() {
-			_, _ = n.node.NodeUnpublishVolume(context.Background(), &csi.NodeUnpublishVolumeRequest{VolumeId: volumeID, TargetPath: target})
+			_, _ = n.Node.NodeUnpublishVolume(context.Background(), &csi.NodeUnpublishVolumeRequest{VolumeId: volumeID, TargetPath: target})
 		})
 	}
 	return target, err
@@ -346,13 +274,13 @@ func TestCSIVolumeServesClientsThroughTheProxy(t *testing.T) {
 
 	t.Run("unpublishing removes the files and the mounts", func(t *testing.T) {
 		volumeID := filepath.Base(filepath.Dir(target))
-		if _, err := s.csi.node.NodeUnpublishVolume(context.Background(), &csi.NodeUnpublishVolumeRequest{VolumeId: volumeID, TargetPath: target}); err != nil {
+		if _, err := s.csi.Node.NodeUnpublishVolume(context.Background(), &csi.NodeUnpublishVolumeRequest{VolumeId: volumeID, TargetPath: target}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the target path is still there: %v", err)
 		}
-		if _, err := s.csi.node.NodeUnpublishVolume(context.Background(), &csi.NodeUnpublishVolumeRequest{VolumeId: volumeID, TargetPath: target}); err != nil {
+		if _, err := s.csi.Node.NodeUnpublishVolume(context.Background(), &csi.NodeUnpublishVolumeRequest{VolumeId: volumeID, TargetPath: target}); err != nil {
 			t.Errorf("unpublishing again: %v", err)
 		}
 	})
