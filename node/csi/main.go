@@ -159,8 +159,10 @@ func newNodeServer(ctx context.Context, c config, logger *zap.SugaredLogger) (*n
 	if err != nil {
 		return nil, err
 	}
-	// A publish makes four calls; client-go's default of 5 per second would
-	// queue a node's worth of pods starting at once.
+	// A publish makes three or four calls; client-go's default of 5 per
+	// second would queue a node's worth of pods starting at once. The
+	// kubelet's own limits (50, bursts of 100) keep a node's driver in step
+	// with the node.
 	cfg.QPS, cfg.Burst = 50, 100
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

@@ -61,7 +61,7 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood")
+	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -81,6 +81,9 @@ func main() {
 	case "flood":
 		b.unauthFlood(50, 20*time.Second)
 		return
+	case "csi":
+		b.csiPublishLatency(200)
+		return
 	}
 
 	b.startupToReady()
@@ -92,6 +95,7 @@ func main() {
 	b.admissionLatency(*admissions)
 	b.events()
 	b.unauthFlood(50, 20*time.Second)
+	b.csiPublishLatency(200)
 }
 
 // events runs the event figures: the audit function's throughput, then pulls
