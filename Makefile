@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 
 BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl $(BIN)/staticcheck \
-	$(BIN)/buildkitd $(BIN)/buildctl
+	$(BIN)/buildkitd $(BIN)/buildctl $(BIN)/kubelet $(BIN)/kube-scheduler
 
 .PHONY: run test bench tools codegen verify-codegen vet lint fuzz csi-sanity clean-tools
 
@@ -58,6 +58,13 @@ $(BIN)/kube-apiserver:
 # resolver role that lets the controller read any sink is aggregated.
 $(BIN)/kube-controller-manager:
 	cd test/tools && go build -ldflags '$(K8S_LDFLAGS)' -o $(BIN)/kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+
+# The real node of test/realnode.
+$(BIN)/kubelet:
+	cd test/tools && go build -ldflags '$(K8S_LDFLAGS)' -o $(BIN)/kubelet k8s.io/kubernetes/cmd/kubelet
+
+$(BIN)/kube-scheduler:
+	cd test/tools && go build -ldflags '$(K8S_LDFLAGS)' -o $(BIN)/kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 
 $(BIN)/kubectl:
 	cd test/tools && go build -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl

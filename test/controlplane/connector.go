@@ -26,6 +26,13 @@ import (
 // each stand-in step.
 func ReadyConnector(t harness.T, cfg *rest.Config, c *v1alpha1.Connector, secretData map[string]string, progress func(string)) *v1alpha1.Connector {
 	t.Helper()
+	return ReadyConnectorAt(t, cfg, c, secretData, nil, progress)
+}
+
+// ReadyConnectorAt is ReadyConnector with the proxy's external URL chosen
+// (a proxy the test runs); nil is MarkServiceReady's example.com URL.
+func ReadyConnectorAt(t harness.T, cfg *rest.Config, c *v1alpha1.Connector, secretData map[string]string, url *apis.URL, progress func(string)) *v1alpha1.Connector {
+	t.Helper()
 	ctx := context.Background()
 	kube := kubernetes.NewForConfigOrDie(cfg)
 	connectors := connectorclientset.NewForConfigOrDie(cfg)
@@ -61,7 +68,7 @@ func ReadyConnector(t harness.T, cfg *rest.Config, c *v1alpha1.Connector, secret
 		if err == nil && ksvc.Status.GetCondition(apis.ConditionReady) == nil {
 			progress(fmt.Sprintf("proxy Service %s exists (image %s); standing in for Knative Serving, marking it Ready",
 				ksvc.Name, ksvc.Spec.Template.Spec.Containers[0].Image))
-			if err := MarkServiceReady(ctx, serving, ksvc); err != nil {
+			if err := MarkServiceReadyAt(ctx, serving, ksvc, url); err != nil {
 				progress(fmt.Sprintf("%v; trying again", err))
 			}
 		}

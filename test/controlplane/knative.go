@@ -20,13 +20,16 @@ import (
 // example.com and a cluster-local address. No Knative controller runs against
 // the test API server, so tests and `make run` stand in for it with this.
 func MarkServiceReady(ctx context.Context, client servingclientset.Interface, ksvc *servingv1.Service) error {
-	return MarkServiceReadyAt(ctx, client, ksvc, apis.HTTP(ksvc.Name+"."+ksvc.Namespace+".example.com"))
+	return MarkServiceReadyAt(ctx, client, ksvc, nil)
 }
 
 // MarkServiceReadyAt is MarkServiceReady with the external URL a test
 // chose: a proxy it runs, for clients that must reach it by the URL the
-// Connector's status names.
+// Connector's status names. A nil url is the example.com one.
 func MarkServiceReadyAt(ctx context.Context, client servingclientset.Interface, ksvc *servingv1.Service, url *apis.URL) error {
+	if url == nil {
+		url = apis.HTTP(ksvc.Name + "." + ksvc.Namespace + ".example.com")
+	}
 	ksvc = ksvc.DeepCopy()
 	ksvc.Status.ObservedGeneration = ksvc.Generation
 	ksvc.Status.Conditions = duckv1.Conditions{{

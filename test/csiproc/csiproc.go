@@ -4,16 +4,12 @@
 package csiproc
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -43,7 +39,7 @@ func Start(t harness.T, cluster *kube.Cluster, nodeName string) *Proc {
 	w.NodeName = nodeName
 	dir := t.TempDir()
 	// Whatever a failed test left mounted goes before the directory does.
-	t.Cleanup(func() { unmountUnder(dir) })
+	t.Cleanup(func() { harness.UnmountUnder(dir) })
 	socket := filepath.Join(dir, "csi.sock")
 	args := append(w.Args(), "--endpoint=unix://"+socket, "--state-dir="+filepath.Join(dir, "state"),
 		"--kubeconfig="+cluster.KubeconfigAs(t, w.Namespace, w.ServiceAccount()))
@@ -62,24 +58,4 @@ func Start(t harness.T, cluster *kube.Cluster, nodeName string) *Proc {
 		return resp.GetReady().GetValue(), ""
 	})
 	return &Proc{Socket: socket, Node: csi.NewNodeClient(conn), Conn: conn, LogPath: srv.LogPath, Dir: dir}
-}
-
-// unmountUnder detaches every mount below dir, deepest first.
-func unmountUnder(dir string) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	var points []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if fields := strings.Fields(s.Text()); len(fields) > 4 && strings.HasPrefix(fields[4], dir+"/") {
-			points = append(points, fields[4])
-		}
-	}
-	slices.Sort(points)
-	for i := len(points) - 1; i >= 0; i-- {
-		_ = unix.Unmount(points[i], unix.MNT_DETACH)
-	}
 }

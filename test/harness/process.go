@@ -133,8 +133,12 @@ func WaitFor(t T, timeout time.Duration, what string, cond func(ctx context.Cont
 	defer cancel()
 	var last string
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		var ok bool
-		ok, last = cond(ctx)
+		ok, seen := cond(ctx)
+		// What a call cut short by the deadline saw is the deadline, not
+		// the state: keep the state seen before it.
+		if ctx.Err() == nil || last == "" {
+			last = seen
+		}
 		return ok, nil
 	})
 	if err != nil {

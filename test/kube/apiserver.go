@@ -43,20 +43,53 @@ type Cluster struct {
 	Kubeconfig string
 	// Dir holds the cluster's files and logs.
 	Dir string
+	// nodeTokens are the node identities' tokens, by node name.
+	nodeTokens map[string]string
+}
+
+// Option changes how the control plane starts.
+type Option func(*options)
+
+type options struct {
+	nodes []string
+}
+
+// WithNode gives the node name an identity (system:node:<name> in
+// system:nodes) and turns on what guards nodes in a real cluster: the Node
+// authorizer and the NodeRestriction admission plugin. It also runs the
+// controllers a node and its workloads need (ServiceAccounts, Jobs, garbage
+// collection, namespaces, node lifecycle, which lifts the not-ready taint
+// a kubelet registers with, and the kube-root-ca.crt every pod mounts).
+func WithNode(name string) Option {
+	return func(o *options) { o.nodes = append(o.nodes, name) }
 }
 
 // Start starts etcd and kube-apiserver and installs the CRDs. It stops them
 // when t's cleanups run.
-func Start(t harness.T) *Cluster {
+func Start(t harness.T, opts ...Option) *Cluster {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	dir := t.TempDir()
 	etcdURL := startEtcd(t, dir)
 
 	keyPath, pubPath := writeServiceAccountKeys(t, dir)
 	adminToken := rand.Text()
 	tokensCSV := filepath.Join(dir, "tokens.csv")
-	if err := os.WriteFile(tokensCSV, []byte(adminToken+",admin,admin,system:masters\n"), 0o600); err != nil {
+	tokens := adminToken + ",admin,admin,system:masters\n"
+	nodeTokens := map[string]string{}
+	for _, node := range o.nodes {
+		nodeTokens[node] = rand.Text()
+		tokens += fmt.Sprintf("%s,system:node:%s,node-%s,system:nodes\n", nodeTokens[node], node, node)
+	}
+	if err := os.WriteFile(tokensCSV, []byte(tokens), 0o600); err != nil {
 		t.Fatalf("writing the token file: %v", err)
+	}
+	authorization, admission := "RBAC", "OwnerReferencesPermissionEnforcement"
+	if len(o.nodes) > 0 {
+		authorization, admission = "Node,RBAC", admission+",NodeRestriction"
 	}
 
 	port := harness.FreePort(t)
@@ -67,7 +100,7 @@ func Start(t harness.T) *Cluster {
 		"--secure-port=" + strconv.Itoa(port),
 		"--cert-dir=" + filepath.Join(dir, "certs"),
 		"--token-auth-file=" + tokensCSV,
-		"--authorization-mode=RBAC",
+		"--authorization-mode=" + authorization,
 		"--service-account-issuer=" + Issuer,
 		"--service-account-key-file=" + pubPath,
 		"--service-account-signing-key-file=" + keyPath,
@@ -75,7 +108,7 @@ func Start(t harness.T) *Cluster {
 		"--allow-privileged=true",
 		// As OpenShift runs it: setting an owner reference takes delete on
 		// the object, and blockOwnerDeletion update on the owner's finalizers.
-		"--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
+		"--enable-admission-plugins=" + admission,
 		// Admission webhooks are called at their Service's EndpointSlice
 		// addresses, as no kube-proxy runs.
 		"--enable-aggregator-routing=true",
@@ -94,7 +127,8 @@ func Start(t harness.T) *Cluster {
 			QPS:             200,
 			Burst:           400,
 		},
-		Dir: dir,
+		Dir:        dir,
+		nodeTokens: nodeTokens,
 	}
 	var err error
 	if c.Client, err = kubernetes.NewForConfig(c.Config); err != nil {
@@ -102,21 +136,27 @@ func Start(t harness.T) *Cluster {
 	}
 	c.waitReady(t, logPath)
 	c.Kubeconfig = c.writeKubeconfig(t)
-	c.startControllerManager(t)
+	controllers := "clusterrole-aggregation"
+	if len(o.nodes) > 0 {
+		controllers += ",serviceaccount,job,garbagecollector,namespace,nodelifecycle,root-ca-cert-publisher"
+	}
+	c.startControllerManager(t, controllers)
 	c.InstallCRDs(t)
 	return c
 }
 
-// startControllerManager runs kube-controller-manager with the one
-// controller the tests rely on: ClusterRole aggregation, which fills the
+// startControllerManager runs kube-controller-manager with the controllers
+// the tests rely on: always ClusterRole aggregation, which fills the
 // aggregated roles config/ ships (the addressable resolver).
-func (c *Cluster) startControllerManager(t harness.T) {
+func (c *Cluster) startControllerManager(t harness.T, controllers string) {
 	t.Helper()
 	startProcess(t, harness.Bin(t, "kube-controller-manager"), []string{
 		"--kubeconfig=" + c.Kubeconfig,
 		"--authentication-kubeconfig=" + c.Kubeconfig,
 		"--authorization-kubeconfig=" + c.Kubeconfig,
-		"--controllers=clusterrole-aggregation",
+		"--controllers=" + controllers,
+		// What pods' kube-root-ca.crt holds: the API server's self-signed certificate.
+		"--root-ca-file=" + filepath.Join(c.Dir, "certs", "apiserver.crt"),
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--secure-port=0",
@@ -181,6 +221,17 @@ func (c *Cluster) Token(t harness.T, namespace, serviceAccount, audience string,
 func (c *Cluster) writeKubeconfig(t harness.T) string {
 	t.Helper()
 	return c.writeKubeconfigFor(t, "kubeconfig", c.Config.BearerToken)
+}
+
+// NodeKubeconfig writes a kubeconfig that authenticates as the node name
+// given to WithNode, for its kubelet.
+func (c *Cluster) NodeKubeconfig(t harness.T, name string) string {
+	t.Helper()
+	token, ok := c.nodeTokens[name]
+	if !ok {
+		t.Fatalf("node %s has no identity: start the cluster WithNode(%q)", name, name)
+	}
+	return c.writeKubeconfigFor(t, "kubeconfig-node-"+name, token)
 }
 
 // KubeconfigAs writes a kubeconfig that authenticates as

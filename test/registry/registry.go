@@ -144,6 +144,13 @@ func NewTokenAuth(t harness.T, opts ...Option) *Registry {
 	}}, opts...)
 }
 
+// NewOpen starts a registry anyone may read and write: for what a node
+// pulls without a login, such as its sandbox image.
+func NewOpen(t harness.T, opts ...Option) *Registry {
+	t.Helper()
+	return start(t, nil, opts...)
+}
+
 func start(t harness.T, auth configuration.Auth, opts ...Option) *Registry {
 	t.Helper()
 	var o options

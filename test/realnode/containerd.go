@@ -1,0 +1,112 @@
+package realnode
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/oci-connector/oci-connector/test/harness"
+)
+
+// cniConfig is Debian's CNI bridge with host-local addresses: pods get an
+// address on a bridge of their own, the host is their gateway.
+const cniConfig = `{
+  "cniVersion": "1.0.0",
+  "name": "realnode",
+  "plugins": [
+    {"type": "bridge", "bridge": "%s", "isGateway": true, "ipMasq": true,
+     "ipam": {"type": "host-local", "ranges": [[{"subnet": "%s"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+`
+
+// startContainerd runs Debian's containerd with its CRI plugin, as the
+// kubelet's runtime: the native snapshotter (overlayfs may be missing where
+// tests run), OOM score changes left out (the tests may lack
+// CAP_SYS_RESOURCE), registry hosts from certs.d under dir.
+func startContainerd(t harness.T, dir, sandboxImage, bridge, subnet string) string {
+	t.Helper()
+	bin, err := exec.LookPath("containerd")
+	if err != nil {
+		t.Fatalf("containerd is not installed; .ci/run installs it (apt-get install containerd)")
+	}
+	socket := filepath.Join(dir, "containerd.sock")
+	cniDir := filepath.Join(dir, "cni")
+	if err := os.MkdirAll(cniDir, 0o755); err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := os.WriteFile(filepath.Join(cniDir, "10-realnode.conflist"), fmt.Appendf(nil, cniConfig, bridge, subnet), 0o644); err != nil {
+		t.Fatalf("%v", err)
+	}
+	config := fmt.Sprintf(`version = 2
+root = %q
+state = %q
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = %q
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = %q
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), socket, socket+".ttrpc", sandboxImage, cniDir, filepath.Join(dir, "certs.d"))
+	cfgPath := filepath.Join(dir, "containerd.toml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatalf("%v", err)
+	}
+	srv := harness.StartProcess(t, bin, []string{"--config", cfgPath}, nil)
+	harness.WaitFor(t, 30*time.Second, "containerd's socket", func(context.Context) (bool, string) {
+		c, err := net.Dial("unix", socket)
+		if err != nil {
+			raw, _ := os.ReadFile(srv.LogPath)
+			return false, err.Error() + "\n" + string(raw)
+		}
+		c.Close()
+		return true, ""
+	})
+	// The kubelet is gone by now (cleanups run last first); what it left
+	// running goes, so no container outlives the test.
+	t.Cleanup(func() { killContainers(socket) })
+	return socket
+}
+
+// killContainers kills and deletes every task and container of the
+// kubelet's namespace.
+func killContainers(socket string) {
+	ctr := func(args ...string) string {
+		out, _ := exec.Command("ctr", append([]string{"--address", socket, "--namespace", "k8s.io"}, args...)...).Output()
+		return string(out)
+	}
+	for _, id := range strings.Fields(ctr("tasks", "ls", "-q")) {
+		ctr("tasks", "kill", "--signal", "SIGKILL", id)
+		ctr("tasks", "delete", "--force", id)
+	}
+	for _, id := range strings.Fields(ctr("containers", "ls", "-q")) {
+		ctr("containers", "delete", id)
+	}
+}
+
+// hostsToml makes containerd reach host over plain HTTP.
+func writePlainHTTPHost(t harness.T, dir, host string) {
+	t.Helper()
+	hostDir := filepath.Join(dir, "certs.d", host)
+	if err := os.MkdirAll(hostDir, 0o755); err != nil {
+		t.Fatalf("%v", err)
+	}
+	toml := fmt.Sprintf("server = %q\n\n[host.%q]\n  capabilities = [\"pull\", \"resolve\"]\n", "http://"+host, "http://"+host)
+	if err := os.WriteFile(filepath.Join(hostDir, "hosts.toml"), []byte(toml), 0o644); err != nil {
+		t.Fatalf("%v", err)
+	}
+}

@@ -1,0 +1,90 @@
+package realnode
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/oci-connector/oci-connector/test/harness"
+)
+
+// PushGoImage builds a package of this repository as a static binary and
+// pushes it to ref as a one-layer image whose entrypoint it is: what ko
+// does, with no base image, so nothing comes from outside.
+func PushGoImage(t harness.T, pkg, ref string, auth authn.Authenticator) {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	bin := filepath.Join(t.TempDir(), path.Base(pkg))
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	PushBinaryImage(t, bin, ref, auth)
+}
+
+// PushBinaryImage pushes a static binary as a one-layer image at /<name>,
+// its entrypoint.
+func PushBinaryImage(t harness.T, bin, ref string, auth authn.Authenticator, args ...string) {
+	t.Helper()
+	raw, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	entry := "/" + filepath.Base(bin)
+	var layerTar bytes.Buffer
+	tw := tar.NewWriter(&layerTar)
+	if err := tw.WriteHeader(&tar.Header{Name: entry[1:], Mode: 0o755, Size: int64(len(raw)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatalf("%v", err)
+	}
+	if _, err := tw.Write(raw); err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatalf("%v", err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar.Bytes())), nil
+	})
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
+	cfg.Config = v1.Config{Entrypoint: []string{entry}, Cmd: args}
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatalf("%v", err)
+	}
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := remote.Write(r, img, remote.WithAuth(auth)); err != nil {
+		t.Fatalf("pushing %s: %v", ref, err)
+	}
+}

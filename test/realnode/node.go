@@ -1,0 +1,108 @@
+// Package realnode starts a node from real parts beside a test/kube
+// control plane: containerd (with its CRI plugin) and runc from Debian, the
+// CNI bridge from Debian's containernetworking-plugins, and the kubelet and
+// kube-scheduler built from the pinned k8s.io/kubernetes module. The sandbox
+// image is a static Go binary pushed to a registry of the test's: no image
+// comes from outside.
+package realnode
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/kube"
+)
+
+// Options say how the node is set up.
+type Options struct {
+	// Name is the node's name; the cluster must have been started
+	// kube.WithNode(Name).
+	Name string
+	// SandboxImage is the pause image, in a registry that needs no login.
+	SandboxImage string
+	// PlainHTTPHosts are registries the node reaches over plain HTTP.
+	PlainHTTPHosts []string
+	// CredentialProviderConfig and CredentialProviderBinDir, when set, are
+	// the kubelet's image credential provider flags.
+	CredentialProviderConfig, CredentialProviderBinDir string
+}
+
+// Node is a running node.
+type Node struct {
+	Name string
+	// Dir holds the node's files: containerd's, the kubelet's root
+	// (Dir/kubelet), and the logs.
+	Dir string
+	// ContainerdSocket is containerd's socket.
+	ContainerdSocket string
+	// KubeletLog is the kubelet's log, the first thing to read when a pod
+	// does not start.
+	KubeletLog string
+}
+
+// KubeletRootDir is the kubelet's --root-dir: its plugins and
+// plugins_registry directories are under it.
+func (n *Node) KubeletRootDir() string { return filepath.Join(n.Dir, "kubelet") }
+
+// AddPlainHTTPHost makes the node reach host over plain HTTP from its next pull.
+func (n *Node) AddPlainHTTPHost(t harness.T, host string) {
+	writePlainHTTPHost(t, n.Dir, host)
+}
+
+// Start runs containerd, the kubelet and kube-scheduler, and waits for the
+// node to be Ready.
+func Start(t harness.T, cluster *kube.Cluster, o Options) *Node {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "realnode-")
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	// Mounts the kubelet made (volumes, CSI targets) go before the files.
+	t.Cleanup(func() {
+		harness.UnmountUnder(dir)
+		_ = os.RemoveAll(dir)
+	})
+	n := &Node{Name: o.Name, Dir: dir}
+	for _, h := range o.PlainHTTPHosts {
+		n.AddPlainHTTPHost(t, h)
+	}
+	n.ContainerdSocket = startContainerd(t, dir, o.SandboxImage, "rn0", "10.88.0.0/16")
+	kubelet := harness.StartProcess(t, harness.Bin(t, "kubelet"),
+		kubeletArgs(t, dir, o.Name, cluster.NodeKubeconfig(t, o.Name), n.ContainerdSocket, o), nil)
+	n.KubeletLog = kubelet.LogPath
+	harness.StartProcess(t, harness.Bin(t, "kube-scheduler"), []string{
+		"--kubeconfig=" + cluster.Kubeconfig,
+		"--authentication-kubeconfig=" + cluster.Kubeconfig,
+		"--authorization-kubeconfig=" + cluster.Kubeconfig,
+		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0",
+	}, nil)
+	harness.WaitFor(t, 2*time.Minute, "node "+o.Name+" Ready", func(ctx context.Context) (bool, string) {
+		node, err := cluster.Client.CoreV1().Nodes().Get(ctx, o.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error() + "\n" + tailFile(kubelet.LogPath)
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == corev1.ConditionTrue, fmt.Sprintf("%s: %s\n%s", c.Reason, c.Message, tailFile(kubelet.LogPath))
+			}
+		}
+		return false, "no Ready condition"
+	})
+	return n
+}
+
+// tailFile is the end of a log, for a failure message.
+func tailFile(path string) string {
+	raw, _ := os.ReadFile(path)
+	if len(raw) > 3000 {
+		raw = raw[len(raw)-3000:]
+	}
+	return string(raw)
+}
