@@ -46,6 +46,9 @@ var (
 	upstream *registry.Registry
 	// clusterProxy serves the cluster Connector: its own audience and the node's.
 	clusterProxy *proxyproc.Proc
+	// tokenrefreshServer's log is the first thing to read when a pull
+	// secret does not come.
+	tokenrefreshServer *harness.Server
 )
 
 func TestMain(m *testing.M) {
@@ -68,12 +71,20 @@ func TestMain(m *testing.M) {
 	if out, err := cluster.Kubectl(r, "apply", "-f", filepath.Join(root, "config", "examples", "node", "kubelet-audience-rbac.yaml")); err != nil {
 		r.Fatalf("the kubelet audience RBAC: %v\n%s", err, out)
 	}
+	// tokenrefresh runs as its own ServiceAccount with the shipped
+	// ClusterRole, and takes the controller's refresh events.
+	tokenrefresh := harness.FreeAddr(r)
+	tokenrefreshServer = harness.StartServer(r, harness.GoBinary(r, "./functions/tokenrefresh"), []string{
+		"--listen", tokenrefresh, "--kubeconfig", cluster.KubeconfigAs(r, connectorapi.SystemNamespace, "oci-connector-tokenrefresh"),
+		"--system-namespace", connectorapi.SystemNamespace,
+	}, nil, tokenrefresh)
 	controllerConfig := cluster.ConfigAs(r, connectorapi.SystemNamespace, "oci-connector-controller")
 	controlplane.Start(r, controllerConfig, controlplane.Options{Settings: connector.Settings{
 		ProxyImage:       "registry.example.com/oci-connector/proxy:scenarios",
 		TimeoutSeconds:   resources.DefaultTimeoutSeconds,
 		RecheckInterval:  connector.DefaultRecheckInterval,
 		ServingNamespace: controlplane.KnativeServingNamespace,
+		TokenRefreshURL:  "http://" + tokenrefresh,
 	}})
 	webhook := controlplane.StartWebhook(r, controllerConfig, controlplane.Options{})
 	webhook.Install(r, cluster.Config)
