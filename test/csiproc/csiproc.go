@@ -33,7 +33,8 @@ type Proc struct {
 
 // Start runs the driver for nodeName against cluster, which must hold the
 // Connector CRD and config/'s CSI RBAC, and waits until it answers Probe.
-func Start(t harness.T, cluster *kube.Cluster, nodeName string) *Proc {
+// extraArgs come after the shipped ones.
+func Start(t harness.T, cluster *kube.Cluster, nodeName string, extraArgs ...string) *Proc {
 	t.Helper()
 	w := shipped.Load(t, "700-csi-driver.yaml", "oci-connector-csi")
 	w.NodeName = nodeName
@@ -43,6 +44,7 @@ func Start(t harness.T, cluster *kube.Cluster, nodeName string) *Proc {
 	socket := filepath.Join(dir, "csi.sock")
 	args := append(w.Args(), "--endpoint=unix://"+socket, "--state-dir="+filepath.Join(dir, "state"),
 		"--kubeconfig="+cluster.KubeconfigAs(t, w.Namespace, w.ServiceAccount()))
+	args = append(args, extraArgs...)
 	srv := harness.StartProcess(t, harness.GoBinary(t, "./node/csi"), args, w.Env(t, nil, dir))
 	conn, err := grpc.NewClient("unix://"+socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -30,14 +30,21 @@ func PushGoImage(t harness.T, pkg, ref string, auth authn.Authenticator) {
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
+	PushBinaryImage(t, BuildStatic(t, root, pkg), ref, auth)
+}
+
+// BuildStatic builds pkg in the module at dir with cgo off, so the binary
+// needs nothing from an image but itself.
+func BuildStatic(t harness.T, dir, pkg string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), path.Base(pkg))
 	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
-	cmd.Dir = root
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
 	}
-	PushBinaryImage(t, bin, ref, auth)
+	return bin
 }
 
 // PushBinaryImage pushes a static binary as a one-layer image at /<name>,

@@ -44,6 +44,8 @@ var (
 	cluster  *kube.Cluster
 	node     *realnode.Node
 	upstream *registry.Registry
+	// public holds what needs no login: the sandbox image, tool images.
+	public *registry.Registry
 	// clusterProxy serves the cluster Connector: its own audience and the node's.
 	clusterProxy *proxyproc.Proc
 	// tokenrefreshServer's log is the first thing to read when a pull
@@ -55,7 +57,7 @@ func TestMain(m *testing.M) {
 	r := &harness.Runner{}
 	cluster = kube.Start(r, kube.WithNode(nodeName))
 	// The node's own images come from a registry of the test's, with no login.
-	public := registry.NewOpen(r)
+	public = registry.NewOpen(r)
 	realnode.PushGoImage(r, "./test/realnode/pause", public.Host+"/pause:1", authn.Anonymous)
 	// The private registry, behind a password only the Connector holds.
 	upstream = registry.NewHtpasswd(r)
