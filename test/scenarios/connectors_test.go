@@ -21,12 +21,13 @@ import (
 // startConnector makes namespace/name a Ready Connector in front of the
 // upstream with its proxy running (a cluster Connector's accepts the node
 // audience too, as its Knative Service would), reachable by the node.
-func startConnector(t *testing.T, ns, name string, pullSecrets *v1alpha1.PullSecretsSpec) *proxyproc.Proc {
+// proxyArgs are the proxy's extra flags.
+func startConnector(t *testing.T, ns, name string, pullSecrets *v1alpha1.PullSecretsSpec, proxyArgs ...string) *proxyproc.Proc {
 	t.Helper()
 	cluster.EnsureNamespace(t, ns)
-	var args []string
+	args := proxyArgs
 	if ns == connectorapi.SystemNamespace {
-		args = []string{"--audience", v1alpha1.ConnectorAudience(ns, name) + "," + v1alpha1.NodeAudience}
+		args = append(args, "--audience", v1alpha1.ConnectorAudience(ns, name)+","+v1alpha1.NodeAudience)
 	}
 	proxy := proxyproc.Start(t, proxyproc.Options{
 		Upstream: upstream.URL, Namespace: ns, Name: name,
