@@ -8,7 +8,7 @@ BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl $(BIN)/staticcheck \
 	$(BIN)/buildkitd $(BIN)/buildctl $(BIN)/kubelet $(BIN)/kube-scheduler
 
-.PHONY: run test bench tools codegen verify-codegen vet lint fuzz csi-sanity clean-tools
+.PHONY: run test bench tools codegen verify-codegen vet lint fuzz scenarios csi-sanity clean-tools
 
 ## run: start a local API server, a registry and the controller; show a Connector going Ready.
 run: tools
@@ -16,9 +16,14 @@ run: tools
 
 ## test: everything CI checks: generated code, vet, lint, unit, real-API-server and end-to-end tests.
 test: tools verify-codegen vet lint
-	go test -count=1 -timeout 20m ./...
+	go test -count=1 -timeout 20m $$(go list ./... | grep -v /test/scenarios)
+	$(MAKE) scenarios
 	$(MAKE) csi-sanity
 	$(MAKE) fuzz
+
+## scenarios: the seeds' scenarios on a real node (kubelet, containerd, runc), each with its wall time.
+scenarios:
+	set -o pipefail; go test -count=1 -timeout 15m -v ./test/scenarios | grep -E '^(=== RUN|\s*--- |PASS|FAIL|ok)|_test.go:'
 
 ## csi-sanity: the CSI community's csi-sanity suite against the built CSI driver
 # (a module of its own: csi-test needs a newer klog than Knative pins).
