@@ -28,6 +28,9 @@ type mountedCredentials struct {
 	dir     string
 	host    string
 	current atomic.Pointer[credentials.Basic]
+	// previous were in force before the last change: during a rotation the
+	// upstream may still take only them (see upstream.send).
+	previous atomic.Pointer[credentials.Basic]
 
 	mu       sync.Mutex
 	lastRaw  []byte
@@ -50,6 +53,24 @@ func loadMountedCredentials(dir, host string) (*mountedCredentials, error) {
 func (m *mountedCredentials) Authorization() (*authn.AuthConfig, error) {
 	b := m.current.Load()
 	return &authn.AuthConfig{Username: b.Username, Password: b.Password}, nil
+}
+
+// refresh reads the mounted Secret now, not at the next tick: the upstream
+// refused the credentials, so they may have just been rotated. It says
+// whether they changed.
+func (m *mountedCredentials) refresh() bool {
+	changed, err := m.reload()
+	return err == nil && changed
+}
+
+// before returns the credentials in force before the last change, nil when
+// they never changed.
+func (m *mountedCredentials) before() authn.Authenticator {
+	b := m.previous.Load()
+	if b == nil {
+		return nil
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: b.Username, Password: b.Password})
 }
 
 // watch reloads the credentials until ctx ends.
@@ -82,6 +103,9 @@ func (m *mountedCredentials) reload() (bool, error) {
 		return false, fmt.Errorf("credentials in %s: %w", m.dir, err)
 	}
 	first := m.lastRaw == nil
+	if old := m.current.Load(); old != nil {
+		m.previous.Store(old)
+	}
 	m.current.Store(&b)
 	m.lastRaw = raw
 	if !first && m.onChange != nil {

@@ -48,11 +48,6 @@ func copyBuffer() ([]byte, func()) {
 // the query the admission re-encoded, and streams the answer back.
 func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string, scopes []string, query string) {
 	ctx := r.Context()
-	transport, err := u.transportFor(ctx, scopes, r.Method == http.MethodPut || r.Method == http.MethodPatch)
-	if err != nil {
-		u.failed(w, err)
-		return
-	}
 	target := *u.base
 	target.Path, target.RawPath, target.RawQuery = r.URL.Path, r.URL.RawPath, query
 	var body io.Reader
@@ -68,7 +63,7 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string,
 	copyRequestHeaders(req.Header, r.Header)
 
 	sent := time.Now()
-	resp, err := transport.RoundTrip(req)
+	resp, transport, err := u.send(ctx, req, scopes, r.Method == http.MethodPut || r.Method == http.MethodPatch)
 	u.metrics.upstream(ctx, route, time.Since(sent))
 	if err != nil {
 		u.failed(w, err)

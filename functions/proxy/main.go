@@ -125,6 +125,7 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 		return nil, err
 	}
 	creds.onChange = up.forget
+	up.rotation = creds
 	go creds.watch(ctx, logger)
 
 	s := scope{repository: c.repository}

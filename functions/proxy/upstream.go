@@ -29,6 +29,15 @@ const exchangeTimeout = 30 * time.Second
 // must not be found out by a refusal.
 const DefaultWriteTokenAge = time.Minute
 
+// rotatingCredentials are credentials that may change under the proxy: the
+// mounted Secret.
+type rotatingCredentials interface {
+	// refresh reads them again now and says whether they changed.
+	refresh() bool
+	// before are the ones in force before the last change, or nil.
+	before() authn.Authenticator
+}
+
 // scopedTransport is an authenticated transport and when it was made.
 type scopedTransport struct {
 	rt   http.RoundTripper
@@ -53,6 +62,9 @@ type upstream struct {
 	exchanges singleflight.Group
 	// writeTokenAge is DefaultWriteTokenAge unless the flag says otherwise.
 	writeTokenAge time.Duration
+	// rotation, when set, offers other credentials when the upstream
+	// refuses the current ones.
+	rotation rotatingCredentials
 
 	logger  *zap.SugaredLogger
 	metrics *proxyMetrics

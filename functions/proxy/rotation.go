@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+
+	"github.com/oci-connector/oci-connector/pkg/registryclient"
+)
+
+// send makes req upstream with the Connector's credentials. When the
+// upstream refuses them and req can be sent again (it has no body), they
+// may be mid-rotation: the Secret is read again at once, and the request
+// tried with the new credentials if they changed, then with the ones in
+// force before the last change. So a rotation, done by changing the
+// registry and the Secret one after the other in either order, fails no
+// pull in between. It returns the transport that answered, for redirects.
+func (u *upstream) send(ctx context.Context, req *http.Request, scopes []string, write bool) (*http.Response, http.RoundTripper, error) {
+	current := func() (http.RoundTripper, error) { return u.transportFor(ctx, scopes, write) }
+	resp, t, err := try(ctx, req, current)
+	if req.Body != nil || u.rotation == nil || !refusedCredentials(resp, err) {
+		return resp, t, err
+	}
+	var others []func() (http.RoundTripper, error)
+	if u.rotation.refresh() {
+		others = append(others, current) // the scoped transports were forgotten
+	}
+	if before := u.rotation.before(); before != nil {
+		others = append(others, func() (http.RoundTripper, error) {
+			return registryclient.Authenticate(ctx, u.base, u.registry, before, u.plain, scopes)
+		})
+	}
+	for _, other := range others {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if resp, t, err = try(ctx, req, other); !refusedCredentials(resp, err) {
+			u.logger.Infow("The upstream took other credentials of the Connector; a rotation is under way")
+			return resp, t, err
+		}
+	}
+	return resp, t, err
+}
+
+// try sends a copy of req over the transport get makes.
+func try(ctx context.Context, req *http.Request, get func() (http.RoundTripper, error)) (*http.Response, http.RoundTripper, error) {
+	t, err := get()
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := t.RoundTrip(req.Clone(ctx))
+	return resp, t, err
+}
+
+// refusedCredentials says whether the upstream refused the credentials: a
+// 401 answer, or a token exchange that was refused.
+func refusedCredentials(resp *http.Response, err error) bool {
+	if resp != nil {
+		return resp.StatusCode == http.StatusUnauthorized
+	}
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusUnauthorized
+}
