@@ -20,6 +20,7 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/clientconfig"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/pkg/trust"
 )
@@ -82,10 +83,13 @@ func (r *refresher) refresh(ctx context.Context, key types.NamespacedName) (resu
 }
 
 // wanted lists the ServiceAccounts that should have a pull secret: in the
-// selected namespaces, named by serviceAccounts, allowed to pull. None while
-// the Connector is not Ready (its proxy has no address to log in to).
+// selected namespaces, named by serviceAccounts, allowed to pull. None
+// while the Connector's proxy has no address to log in to. A Connector
+// that has one but is not Ready keeps its pull secrets: it may be
+// mid-rotation of its upstream credentials, which the pull secrets do not
+// hold, and its pods keep pulling through the proxy meanwhile.
 func (r *refresher) wanted(ctx context.Context, c *v1alpha1.Connector) ([]*corev1.ServiceAccount, error) {
-	if c.Spec.PullSecrets == nil || c.UID == "" || !c.Status.IsReady() {
+	if c.Spec.PullSecrets == nil || c.UID == "" || len(clientconfig.Endpoints(c)) == 0 {
 		return nil, nil
 	}
 	tenancy, err := trust.Read(ctx, r.kube, r.systemNamespace)
