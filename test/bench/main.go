@@ -61,7 +61,7 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi")
+	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -84,6 +84,9 @@ func main() {
 	case "csi":
 		b.csiPublishLatency(200)
 		return
+	case "podstart":
+		b.podStartThroughProxy(5)
+		return
 	}
 
 	b.startupToReady()
@@ -96,6 +99,7 @@ func main() {
 	b.events()
 	b.unauthFlood(50, 20*time.Second)
 	b.csiPublishLatency(200)
+	b.podStartThroughProxy(5)
 }
 
 // events runs the event figures: the audit function's throughput, then pulls

@@ -82,23 +82,26 @@ state = %q
 	return socket
 }
 
+// ctr runs containerd's ctr in the kubelet's namespace; failures are
+// ignored (what it removes may be gone already).
+func ctr(socket string, args ...string) string {
+	out, _ := exec.Command("ctr", append([]string{"--address", socket, "--namespace", "k8s.io"}, args...)...).Output()
+	return string(out)
+}
+
 // killContainers kills and deletes every task and container of the
 // kubelet's namespace.
 func killContainers(socket string) {
-	ctr := func(args ...string) string {
-		out, _ := exec.Command("ctr", append([]string{"--address", socket, "--namespace", "k8s.io"}, args...)...).Output()
-		return string(out)
+	for _, id := range strings.Fields(ctr(socket, "tasks", "ls", "-q")) {
+		ctr(socket, "tasks", "kill", "--signal", "SIGKILL", id)
+		ctr(socket, "tasks", "delete", "--force", id)
 	}
-	for _, id := range strings.Fields(ctr("tasks", "ls", "-q")) {
-		ctr("tasks", "kill", "--signal", "SIGKILL", id)
-		ctr("tasks", "delete", "--force", id)
-	}
-	for _, id := range strings.Fields(ctr("containers", "ls", "-q")) {
-		ctr("containers", "delete", id)
+	for _, id := range strings.Fields(ctr(socket, "containers", "ls", "-q")) {
+		ctr(socket, "containers", "delete", id)
 	}
 }
 
-// hostsToml makes containerd reach host over plain HTTP.
+// writePlainHTTPHost makes containerd reach host over plain HTTP.
 func writePlainHTTPHost(t harness.T, dir, host string) {
 	t.Helper()
 	hostDir := filepath.Join(dir, "certs.d", host)

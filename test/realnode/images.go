@@ -15,8 +15,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/oci-connector/oci-connector/test/harness"
 )
@@ -89,6 +91,30 @@ func PushBinaryImage(t harness.T, bin, ref string, auth authn.Authenticator, arg
 	}
 	r, err := name.ParseReference(ref, name.Insecure)
 	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := remote.Write(r, img, remote.WithAuth(auth)); err != nil {
+		t.Fatalf("pushing %s: %v", ref, err)
+	}
+}
+
+// AppendRandomLayer adds a layer of size random bytes to the image at ref,
+// so that pulling it takes time worth measuring.
+func AppendRandomLayer(t harness.T, ref string, size int64, auth authn.Authenticator) {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	img, err := remote.Image(r, remote.WithAuth(auth))
+	if err != nil {
+		t.Fatalf("reading %s: %v", ref, err)
+	}
+	layer, err := random.Layer(size, types.DockerLayer)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	if img, err = mutate.AppendLayers(img, layer); err != nil {
 		t.Fatalf("%v", err)
 	}
 	if err := remote.Write(r, img, remote.WithAuth(auth)); err != nil {

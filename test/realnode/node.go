@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -54,6 +55,23 @@ func (n *Node) KubeletRootDir() string { return filepath.Join(n.Dir, "kubelet") 
 // AddPlainHTTPHost makes the node reach host over plain HTTP from its next pull.
 func (n *Node) AddPlainHTTPHost(t harness.T, host string) {
 	writePlainHTTPHost(t, n.Dir, host)
+}
+
+// ForgetImages removes every image but those whose name contains keep, and
+// the content and snapshots only they used, so the next pull is cold. No
+// pod may be running: the containers of deleted pods go first (the kubelet
+// removes them lazily, and their snapshots would keep the layers).
+func (n *Node) ForgetImages(keep string) {
+	killContainers(n.ContainerdSocket)
+	var remove []string
+	for _, ref := range strings.Fields(ctr(n.ContainerdSocket, "images", "ls", "-q")) {
+		if !strings.Contains(ref, keep) {
+			remove = append(remove, ref)
+		}
+	}
+	if len(remove) > 0 {
+		ctr(n.ContainerdSocket, append([]string{"images", "rm", "--sync"}, remove...)...)
+	}
 }
 
 // Start runs containerd, the kubelet and kube-scheduler, and waits for the

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	corev1 "k8s.io/api/core/v1"
+	apierrs "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/clientconfig"
+	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/kube"
+	"github.com/oci-connector/oci-connector/test/proxyproc"
+	"github.com/oci-connector/oci-connector/test/realnode"
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// podStartThroughProxy times pods starting on a real node (kubelet,
+// containerd, runc) with a private image of 64 MiB, pulled through the
+// proxy with a ServiceAccount token, and pulled directly with a static pull
+// secret holding the registry password, alternately, the image removed from
+// the node before each start. It reports the ratio of the medians.
+func (b *bench) podStartThroughProxy(runs int) {
+	log.Printf("starting a real node for pod start times")
+	r := b.r
+	const nodeName, ns = "bench-node", "podstart"
+	cluster := kube.Start(r, kube.WithNode(nodeName))
+	public := registry.NewOpen(r)
+	realnode.PushGoImage(r, "./test/realnode/pause", public.Host+"/pause:1", authn.Anonymous)
+	up := registry.NewHtpasswd(r)
+	const repo = "bench/app:v1"
+	realnode.PushGoImage(r, "./test/realnode/pause", up.Host+"/"+repo, registry.RobotAuth())
+	realnode.AppendRandomLayer(r, up.Host+"/"+repo, 64*mib, registry.RobotAuth())
+
+	cluster.ApplyConfig(r, "100-namespace.yaml", "200-clusterrole.yaml", "200-clusterrole-proxy-access.yaml")
+	cluster.BindClusterRole(r, ns, "proxy", "oci-connector-proxy", "")
+	cluster.BindClusterRole(r, ns, "app", connectorapi.PullerClusterRole, ns)
+	proxy := proxyproc.Start(r, proxyproc.Options{
+		Upstream: up.URL, Namespace: ns, Name: "harbor",
+		Kubeconfig: cluster.KubeconfigAs(r, ns, "proxy"), Secret: registry.SecretData(),
+	})
+	node := realnode.Start(r, cluster, realnode.Options{
+		Name: nodeName, SandboxImage: public.Host + "/pause:1",
+		PlainHTTPHosts: []string{public.Host, up.Host, proxy.Host},
+	})
+
+	token := cluster.Token(r, ns, "app", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour)
+	viaProxy, err := clientconfig.DockerConfig(clientconfig.Proxy{Endpoints: []clientconfig.Endpoint{{Host: proxy.Host, PlainHTTP: true}}, Token: token})
+	check(r, err)
+	direct, err := json.Marshal(map[string]any{"auths": map[string]any{up.Host: map[string]string{
+		"auth": base64.StdEncoding.EncodeToString([]byte(registry.Username + ":" + registry.Password)),
+	}}})
+	check(r, err)
+	ctx := context.Background()
+	for name, config := range map[string][]byte{"via-proxy": viaProxy, "direct": direct} {
+		_, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: name}, Type: corev1.SecretTypeDockerConfigJson,
+			Data: map[string][]byte{corev1.DockerConfigJsonKey: config},
+		}, metav1.CreateOptions{})
+		check(r, err)
+	}
+
+	start := func(i int, image, secret string) float64 {
+		node.ForgetImages("pause:1")
+		pods := cluster.Client.CoreV1().Pods(ns)
+		name := secret + "-" + string(rune('a'+i))
+		began := time.Now()
+		_, err := pods.Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{
+				ServiceAccountName: "app", TerminationGracePeriodSeconds: ptr.To(int64(0)),
+				ImagePullSecrets: []corev1.LocalObjectReference{{Name: secret}},
+				Containers:       []corev1.Container{{Name: "app", Image: image, ImagePullPolicy: corev1.PullAlways}},
+			},
+		}, metav1.CreateOptions{})
+		check(r, err)
+		for {
+			pod, err := pods.Get(ctx, name, metav1.GetOptions{})
+			check(r, err)
+			if len(pod.Status.ContainerStatuses) > 0 && pod.Status.ContainerStatuses[0].State.Running != nil {
+				break
+			}
+			if time.Since(began) > 2*time.Minute {
+				r.Fatalf("pod %s did not run within 2 minutes: %+v", name, pod.Status)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		elapsed := time.Since(began).Seconds()
+		check(r, pods.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}))
+		for {
+			if _, err := pods.Get(ctx, name, metav1.GetOptions{}); apierrs.IsNotFound(err) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return elapsed
+	}
+	var viaProxyTimes, directTimes []float64
+	for i := range runs {
+		// Alternate which goes first, so neither always meets a warmer node.
+		if i%2 == 0 {
+			directTimes = append(directTimes, start(i, up.Host+"/"+repo, "direct"))
+			viaProxyTimes = append(viaProxyTimes, start(i, proxy.Host+"/"+repo, "via-proxy"))
+		} else {
+			viaProxyTimes = append(viaProxyTimes, start(i, proxy.Host+"/"+repo, "via-proxy"))
+			directTimes = append(directTimes, start(i, up.Host+"/"+repo, "direct"))
+		}
+	}
+	log.Printf("pod start seconds, through the proxy %v, direct %v", viaProxyTimes, directTimes)
+	// Cold means the 64 MiB layer crossed the proxy on every start.
+	if n := bigTransfers(r, proxy.LogPath, 64*mib); n != runs {
+		r.Fatalf("the proxy sent the 64 MiB layer %d times in %d starts: the image was not pulled cold", n, runs)
+	}
+	report("pod_start_private_image_proxy_s", median(viaProxyTimes))
+	report("pod_start_private_image_direct_s", median(directTimes))
+	report("pod_start_private_image_proxy_vs_direct", median(viaProxyTimes)/median(directTimes))
+}
+
+// bigTransfers counts the proxy's access log lines that sent at least size bytes.
+func bigTransfers(r *harness.Runner, logPath string, size int64) int {
+	raw, err := os.ReadFile(logPath)
+	check(r, err)
+	n := 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		var entry struct {
+			Msg   string `json:"msg"`
+			Bytes int64  `json:"bytes"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "request" && entry.Bytes >= size {
+			n++
+		}
+	}
+	return n
+}
