@@ -20,8 +20,8 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
-	"github.com/oci-connector/oci-connector/pkg/clientconfig"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
+	"github.com/oci-connector/oci-connector/pkg/clientconfig"
 	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 

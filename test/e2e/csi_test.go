@@ -317,6 +317,10 @@ func TestCSIVolumeRefusals(t *testing.T) {
 	readyConnector(t, other, "theirs", s.reg)
 	cluster.BindClusterRole(t, s.ns, "builder", connectorapi.PullerClusterRole, other)
 
+	// A Connector whose Secret is missing never goes Ready.
+	createConnector(t, s.ns, "broken", "https://broken.example.com", v1alpha1.AuthBasic, "missing")
+	waitForCondition(t, s.ns, "broken", v1alpha1.ConditionSecretResolved, corev1.ConditionFalse, "")
+
 	here := scheduledPod(t, s.ns, "here", "builder", s.csi.name)
 	elsewhere := scheduledPod(t, s.ns, "elsewhere", "builder", "csi-elsewhere")
 	noRBAC := scheduledPod(t, s.ns, "no-rbac", "nobody", s.csi.name)
@@ -334,6 +338,7 @@ func TestCSIVolumeRefusals(t *testing.T) {
 		{"no token from the kubelet", kubeletVolume{pod: here, attrs: good, noToken: true}, codes.Unauthenticated, "the kubelet sent no token for the audience oci-connector.dev/csi"},
 		{"a token for another audience", kubeletVolume{pod: here, attrs: good, tokenAudience: v1alpha1.CSIAudience + "-x"}, codes.Unauthenticated, "the kubelet sent no token for the audience"},
 		{"a missing Connector", kubeletVolume{pod: here, attrs: map[string]string{"connector": "absent", "configurations": "docker-config"}}, codes.NotFound, "connector csi-refusals/absent not found"},
+		{"a Connector that is not Ready", kubeletVolume{pod: here, attrs: map[string]string{"connector": "broken", "configurations": "docker-config"}}, codes.FailedPrecondition, "connector csi-refusals/broken is not Ready"},
 		{"another tenant's Connector", kubeletVolume{pod: here, attrs: map[string]string{"connector": other + "/theirs", "configurations": "docker-config"}}, codes.PermissionDenied, "serves only its own namespace"},
 		{"an unknown configuration", kubeletVolume{pod: here, attrs: map[string]string{"connector": "harbor", "configurations": "kaniko"}}, codes.InvalidArgument, `unknown configuration "kaniko"`},
 	}
