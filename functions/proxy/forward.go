@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -69,7 +70,8 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string,
 		u.failed(w, err)
 		return
 	}
-	resp, err = u.followRedirects(ctx, transport, req, resp)
+	passStorage := u.passBlobRedirects && route == routeNames[routeBlob] && r.Method == http.MethodGet
+	resp, err = u.followRedirects(ctx, transport, req, resp, passStorage)
 	if err != nil {
 		u.failed(w, err)
 		return
@@ -97,8 +99,10 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string,
 
 // followRedirects follows an upstream's redirect of a read (typically to blob
 // storage) on the server: the client only ever talks to the proxy, and the
-// Connector's credentials go only to the upstream's own host.
-func (u *upstream) followRedirects(ctx context.Context, transport http.RoundTripper, orig *http.Request, resp *http.Response) (*http.Response, error) {
+// Connector's credentials go only to the upstream's own host. With
+// passStorage, a redirect to storage is returned instead (see
+// passableRedirect).
+func (u *upstream) followRedirects(ctx context.Context, transport http.RoundTripper, orig *http.Request, resp *http.Response, passStorage bool) (*http.Response, error) {
 	for i := 0; i < maxRedirects; i++ {
 		if orig.Method != http.MethodGet && orig.Method != http.MethodHead {
 			return resp, nil
@@ -109,6 +113,9 @@ func (u *upstream) followRedirects(ctx context.Context, transport http.RoundTrip
 			return resp, nil
 		}
 		loc, err := resp.Location()
+		if err == nil && passStorage && u.passableRedirect(loc) {
+			return resp, nil
+		}
 		resp.Body.Close()
 		if err != nil {
 			return nil, fmt.Errorf("redirect without a usable Location: %w", err)
@@ -142,4 +149,14 @@ func (u *upstream) failed(w http.ResponseWriter, err error) {
 	}
 	u.logger.Warnw("Upstream request failed", zap.Error(err))
 	writeError(w, http.StatusBadGateway, codeUnknown, "the upstream registry is unreachable or failed; try again later")
+}
+
+// passableRedirect says whether a redirect may go to the client as it is:
+// to another host than the upstream's (storage, with a pre-signed URL that
+// is a capability for one blob), over http or https, and with no user
+// information in it. A redirect to the upstream itself would need the
+// Connector's credentials, so the proxy follows it.
+func (u *upstream) passableRedirect(loc *url.URL) bool {
+	return (loc.Scheme == "https" || loc.Scheme == "http") && loc.User == nil && loc.Host != "" &&
+		!strings.EqualFold(loc.Host, u.base.Host)
 }

@@ -38,6 +38,7 @@ type config struct {
 	credentialsDir     string
 	upstreamCAFile     string
 	insecureSkipVerify bool
+	blobRedirects      string
 	namespace, name    string
 	audience           string
 	acceptAPIServer    bool
@@ -65,6 +66,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.upstream, "upstream", env(proxyenv.UpstreamAddress, ""), "upstream registry URL")
 	fs.StringVar(&c.credentialsDir, "credentials-dir", env(proxyenv.CredentialsDir, proxyenv.DefaultCredentialsDir), "directory of the mounted upstream Secret")
 	fs.StringVar(&c.upstreamCAFile, "upstream-ca-file", env("UPSTREAM_CA_FILE", ""), "PEM bundle to trust for the upstream, beside the system roots")
+	fs.StringVar(&c.blobRedirects, "blob-redirects", env(proxyenv.BlobRedirects, string(v1alpha1.BlobRedirectsFollow)), "follow: fetch blobs the upstream redirects to storage; pass: hand those redirects to the client ($BLOB_REDIRECTS)")
 	fs.BoolVar(&c.insecureSkipVerify, "upstream-insecure-skip-verify", os.Getenv(proxyenv.UpstreamInsecureSkipVerify) == "true", "do not verify the upstream's certificate")
 	fs.StringVar(&c.namespace, "namespace", env(proxyenv.ConnectorNamespace, ""), "the Connector's namespace")
 	fs.StringVar(&c.name, "name", env(proxyenv.ConnectorName, ""), "the Connector's name")
@@ -123,6 +125,13 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 	up, err := newUpstream(c.upstream, creds, caPEM, c.insecureSkipVerify)
 	if err != nil {
 		return nil, err
+	}
+	switch v1alpha1.BlobRedirects(c.blobRedirects) {
+	case "", v1alpha1.BlobRedirectsFollow:
+	case v1alpha1.BlobRedirectsPass:
+		up.passBlobRedirects = true
+	default:
+		return nil, fmt.Errorf("--blob-redirects %q: want follow or pass", c.blobRedirects)
 	}
 	creds.onChange = up.forget
 	up.rotation = creds

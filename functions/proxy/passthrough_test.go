@@ -200,7 +200,7 @@ func TestARedirectToAnotherSchemeGetsNoCredentials(t *testing.T) {
 		orig, _ := http.NewRequest(http.MethodGet, "https://harbor.example.com/v2/team/app/blobs/sha256:ab", nil)
 		redirect := &http.Response{StatusCode: http.StatusTemporaryRedirect, Header: http.Header{"Location": {location}},
 			Body: io.NopCloser(strings.NewReader("")), Request: orig}
-		resp, err := u.followRedirects(context.Background(), credentials, orig, redirect)
+		resp, err := u.followRedirects(context.Background(), credentials, orig, redirect, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,6 +211,45 @@ func TestARedirectToAnotherSchemeGetsNoCredentials(t *testing.T) {
 	}
 	if len(viaCredentials) != 1 || viaCredentials[0] != "https://harbor.example.com/storage/blob" {
 		t.Errorf("with credentials: %v, want the HTTPS redirect only", viaCredentials)
+	}
+}
+
+// With blobRedirects: pass, a redirect to storage on another host goes to
+// the client untouched and nothing is fetched; a redirect to the upstream
+// itself (it would need the credentials) or one carrying user information
+// is followed as before.
+func TestOnlyRedirectsToStorageArePassed(t *testing.T) {
+	var fetched []string
+	answer := func(r *http.Request) (*http.Response, error) {
+		fetched = append(fetched, r.URL.Redacted())
+		return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader("blob")), Request: r}, nil
+	}
+	u := &upstream{base: &url.URL{Scheme: "https", Host: "harbor.example.com"}, plain: roundTripperFunc(answer)}
+	for _, tc := range []struct {
+		location string
+		passed   bool
+	}{
+		{"https://storage.example.com/blobs/ab?X-Amz-Signature=sig", true},
+		{"http://storage.example.com:9000/blobs/ab", true},
+		{"https://harbor.example.com/storage/ab", false},
+		{"https://HARBOR.example.com/storage/ab", false},
+		{"https://robot:secret@storage.example.com/blobs/ab", false},
+	} {
+		fetched = nil
+		orig, _ := http.NewRequest(http.MethodGet, "https://harbor.example.com/v2/team/app/blobs/sha256:ab", nil)
+		redirect := &http.Response{StatusCode: http.StatusTemporaryRedirect, Header: http.Header{"Location": {tc.location}},
+			Body: io.NopCloser(strings.NewReader("")), Request: orig}
+		resp, err := u.followRedirects(context.Background(), roundTripperFunc(answer), orig, redirect, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if passed := resp.StatusCode == http.StatusTemporaryRedirect; passed != tc.passed {
+			t.Errorf("%s: passed %t, want %t", tc.location, passed, tc.passed)
+		}
+		if tc.passed && (len(fetched) != 0 || resp.Header.Get("Location") != tc.location) {
+			t.Errorf("%s: fetched %v, Location %q", tc.location, fetched, resp.Header.Get("Location"))
+		}
 	}
 }
 

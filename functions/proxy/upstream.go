@@ -65,6 +65,9 @@ type upstream struct {
 	// rotation, when set, offers other credentials when the upstream
 	// refuses the current ones.
 	rotation rotatingCredentials
+	// passBlobRedirects hands the upstream's redirects of blob GETs to
+	// storage on another host to the client (spec.proxy.blobRedirects: pass).
+	passBlobRedirects bool
 
 	logger  *zap.SugaredLogger
 	metrics *proxyMetrics

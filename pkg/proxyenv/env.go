@@ -16,6 +16,9 @@ const (
 	// AcceptAPIServerTokens is "true" when tokens for the API server's own
 	// audience are accepted too.
 	AcceptAPIServerTokens = "ACCEPT_API_SERVER_TOKENS"
+	// BlobRedirects is "pass" to hand the upstream's storage redirects of
+	// blob GETs to the client; following them is the default.
+	BlobRedirects = "BLOB_REDIRECTS"
 	// UpstreamInsecureSkipVerify is "true" to skip verifying the upstream's certificate.
 	UpstreamInsecureSkipVerify = "UPSTREAM_INSECURE_SKIP_VERIFY"
 	// CredentialsDir is where the upstream Secret is mounted.

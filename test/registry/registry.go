@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/oci-connector/oci-connector/test/harness"
@@ -60,6 +61,10 @@ type Registry struct {
 	CAPEM []byte
 	// SeedDigest is the digest of the seeded image's manifest.
 	SeedDigest string
+	// StorageURL is where blob GETs are redirected (WithRedirectingStorage),
+	// and StorageBytes what the storage server has served.
+	StorageURL   string
+	StorageBytes atomic.Int64
 
 	server       *httptest.Server
 	htpasswdPath string
@@ -74,6 +79,8 @@ type options struct {
 	tokenTTL time.Duration
 	// rootDir, when set, stores blobs on disk instead of in memory.
 	rootDir string
+	// redirecting sends blob GETs to a storage server (WithRedirectingStorage).
+	redirecting bool
 }
 
 // WithFilesystem stores the registry's content under dir, as a production
@@ -168,14 +175,26 @@ func start(t harness.T, auth configuration.Auth, opts ...Option) *Registry {
 		delete(storage, "inmemory")
 		storage["filesystem"] = configuration.Parameters{"rootdirectory": o.rootDir}
 	}
+	r := &Registry{}
+	if o.redirecting {
+		if o.rootDir == "" {
+			o.rootDir = t.TempDir()
+		}
+		delete(storage, "inmemory")
+		storage["filesystem"] = configuration.Parameters{"rootdirectory": o.rootDir}
+	}
 	cfg := &configuration.Configuration{Storage: storage, Auth: auth}
+	if o.redirecting {
+		r.StorageURL = startStorage(t, o.rootDir, &r.StorageBytes)
+		cfg.Middleware = storageMiddleware(r.StorageURL)
+	}
 	cfg.Log.Level = "error"
 	cfg.Log.AccessLog.Disabled = true
 	cfg.HTTP.Secret = "test-registry-http-secret"
 	app := handlers.NewApp(context.Background(), cfg)
 
 	srv := httptest.NewUnstartedServer(app)
-	r := &Registry{server: srv}
+	r.server = srv
 	if o.tls {
 		srv.StartTLS()
 		r.CAPEM = certPEM(srv.Certificate())

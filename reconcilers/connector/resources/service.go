@@ -166,6 +166,9 @@ func proxyEnv(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, args ServiceA
 	if spec.Proxy.AcceptAPIServerTokens {
 		env = append(env, corev1.EnvVar{Name: proxyenv.AcceptAPIServerTokens, Value: "true"})
 	}
+	if spec.Proxy.BlobRedirects == v1alpha1.BlobRedirectsPass {
+		env = append(env, corev1.EnvVar{Name: proxyenv.BlobRedirects, Value: string(v1alpha1.BlobRedirectsPass)})
+	}
 	if spec.InsecureSkipTLSVerify {
 		env = append(env, corev1.EnvVar{Name: proxyenv.UpstreamInsecureSkipVerify, Value: "true"})
 	}

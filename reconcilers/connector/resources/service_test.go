@@ -157,17 +157,18 @@ func TestMakeServiceCarriesTheOptIns(t *testing.T) {
 	c := testConnector()
 	plain := resources.MakeService(c, resources.ServiceArgs{Image: "img"})
 	for _, e := range plain.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == proxyenv.AcceptAPIServerTokens || e.Name == proxyenv.UpstreamInsecureSkipVerify {
+		if e.Name == proxyenv.AcceptAPIServerTokens || e.Name == proxyenv.UpstreamInsecureSkipVerify || e.Name == proxyenv.BlobRedirects {
 			t.Errorf("%s is set without the Connector asking", e.Name)
 		}
 	}
 	c.Spec.Proxy.AcceptAPIServerTokens = true
 	c.Spec.InsecureSkipTLSVerify = true
+	c.Spec.Proxy.BlobRedirects = v1alpha1.BlobRedirectsPass
 	env := map[string]string{}
 	for _, e := range resources.MakeService(c, resources.ServiceArgs{Image: "img"}).Spec.Template.Spec.Containers[0].Env {
 		env[e.Name] = e.Value
 	}
-	if env[proxyenv.AcceptAPIServerTokens] != "true" || env[proxyenv.UpstreamInsecureSkipVerify] != "true" {
+	if env[proxyenv.AcceptAPIServerTokens] != "true" || env[proxyenv.UpstreamInsecureSkipVerify] != "true" || env[proxyenv.BlobRedirects] != "pass" {
 		t.Errorf("opt-ins not passed to the proxy: %v", env)
 	}
 }

@@ -67,6 +67,9 @@ func (p *ProxySpec) setDefaults() {
 	if p.TargetConcurrency == nil {
 		p.TargetConcurrency = ptr.To(DefaultTargetConcurrency)
 	}
+	if p.BlobRedirects == "" {
+		p.BlobRedirects = BlobRedirectsFollow
+	}
 }
 
 func (p *PullSecretsSpec) setDefaults() {

@@ -157,7 +157,26 @@ type ProxySpec struct {
 	// token, if leaked, opens the API server too.
 	// +optional
 	AcceptAPIServerTokens bool `json:"acceptAPIServerTokens,omitempty"`
+	// BlobRedirects says what the proxy does when the upstream answers a
+	// blob GET with a redirect to storage on another host, as S3-backed
+	// registries do: follow (the default) fetches the blob itself, for
+	// clusters that cannot reach the storage; pass hands the redirect to the
+	// client, so the blob's bytes bypass the proxy.
+	// +optional
+	BlobRedirects BlobRedirects `json:"blobRedirects,omitempty"`
 }
+
+// BlobRedirects is follow or pass; see ProxySpec.BlobRedirects.
+type BlobRedirects string
+
+const (
+	// BlobRedirectsFollow fetches redirected blobs in the proxy.
+	BlobRedirectsFollow BlobRedirects = "follow"
+	// BlobRedirectsPass returns the upstream's redirect of a blob GET to the
+	// client. The pre-signed URL is a short-lived capability for one blob the
+	// client was allowed to pull, and carries no registry credential.
+	BlobRedirectsPass BlobRedirects = "pass"
+)
 
 // PullSecretsSpec chooses the ServiceAccounts that get a pull secret for the proxy.
 type PullSecretsSpec struct {

@@ -48,6 +48,8 @@ func TestValidate(t *testing.T) {
 			c.Spec.Sink = &duckv1.Destination{Ref: &duckv1.KReference{Kind: "Broker", Name: "default"}}
 		}, wantPaths: []string{"spec.sink.ref.apiVersion", "spec.sink.ref.group"}},
 		{name: "another class", mutate: func(c *Connector) { c.Spec.ConnectorClassName = "git" }, wantPaths: []string{"spec.connectorClassName"}},
+		{name: "blob redirects passed is valid", mutate: func(c *Connector) { c.Spec.Proxy.BlobRedirects = BlobRedirectsPass }},
+		{name: "blob redirects of another kind", mutate: func(c *Connector) { c.Spec.Proxy.BlobRedirects = "proxy" }, wantPaths: []string{"spec.proxy.blobRedirects"}},
 		{name: "missing address", mutate: func(c *Connector) { c.Spec.Address = "" }, wantPaths: []string{"spec.address"}},
 		{name: "address without scheme", mutate: func(c *Connector) { c.Spec.Address = "harbor.example.com" }, wantPaths: []string{"spec.address"}},
 		{name: "ftp address", mutate: func(c *Connector) { c.Spec.Address = "ftp://harbor.example.com" }, wantPaths: []string{"spec.address"}},
@@ -132,7 +134,7 @@ func TestSetDefaults(t *testing.T) {
 	if s.ConnectorClassName != "oci" || s.Auth.Name != AuthBasic {
 		t.Errorf("class/auth = %q/%q", s.ConnectorClassName, s.Auth.Name)
 	}
-	if *s.Proxy.MinScale != 1 || *s.Proxy.MaxScale != 10 || *s.Proxy.TargetConcurrency != 100 || s.Proxy.Audience != "" {
+	if *s.Proxy.MinScale != 1 || *s.Proxy.MaxScale != 10 || *s.Proxy.TargetConcurrency != 100 || s.Proxy.Audience != "" || s.Proxy.BlobRedirects != BlobRedirectsFollow {
 		t.Errorf("proxy defaults = %+v", s.Proxy)
 	}
 	if got := s.PullSecrets; got.ServiceAccounts[0] != "default" || got.RefreshBefore.Duration != 15*time.Minute || got.TokenTTL.Duration != time.Hour {
