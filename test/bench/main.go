@@ -61,7 +61,7 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart")
+	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, redirects")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -84,6 +84,10 @@ func main() {
 	case "csi":
 		b.csiPublishLatency(200)
 		return
+	case "redirects":
+		b.startupToReady()
+		b.redirectPass(*blobSize*mib, *reps)
+		return
 	case "podstart":
 		b.podStartThroughProxy(5)
 		return
@@ -92,6 +96,7 @@ func main() {
 	b.startupToReady()
 	big := b.uploadBlob(*blobSize * mib)
 	b.throughput(big, *blobSize*mib, *reps)
+	b.redirectPass(*blobSize*mib, *reps)
 	b.manifestLatency(1000)
 	b.memoryUnderConcurrency(b.uploadBlob(*concurrentMiB*mib), *concurrent)
 	b.authnCallsPerTokenPerMinute(*authnWindow)
@@ -175,6 +180,12 @@ func (b *bench) startupToReady() {
 // uploadBlob puts size bytes of pseudo-random data upstream, directly, and
 // returns the digest.
 func (b *bench) uploadBlob(size int64) string {
+	return b.uploadBlobTo(b.reg, size)
+}
+
+// uploadBlobTo puts size bytes of pseudo-random data into reg, directly,
+// and returns the digest.
+func (b *bench) uploadBlobTo(reg *registry.Registry, size int64) string {
 	log.Printf("uploading a %d MiB blob upstream", size/mib)
 	seed := [32]byte{byte(size)}
 	hash := sha256.New()
@@ -183,7 +194,7 @@ func (b *bench) uploadBlob(size int64) string {
 	}
 	digest := "sha256:" + hex.EncodeToString(hash.Sum(nil))
 
-	req, _ := http.NewRequest("POST", b.reg.URL+"/v2/"+benchRepo+"/blobs/uploads/", nil)
+	req, _ := http.NewRequest("POST", reg.URL+"/v2/"+benchRepo+"/blobs/uploads/", nil)
 	req.SetBasicAuth(registry.Username, registry.Password)
 	resp, err := b.client.Do(req)
 	check(b.r, err)
