@@ -31,6 +31,9 @@ type mountedCredentials struct {
 	// previous were in force before the last change: during a rotation the
 	// upstream may still take only them (see upstream.send).
 	previous atomic.Pointer[credentials.Basic]
+	// changes counts the changes, so a request can tell whether the
+	// credentials changed since it started, whoever read them again.
+	changes atomic.Int64
 
 	mu       sync.Mutex
 	lastRaw  []byte
@@ -55,12 +58,15 @@ func (m *mountedCredentials) Authorization() (*authn.AuthConfig, error) {
 	return &authn.AuthConfig{Username: b.Username, Password: b.Password}, nil
 }
 
+// generation identifies the credentials in force; it changes with them.
+func (m *mountedCredentials) generation() int64 {
+	return m.changes.Load()
+}
+
 // refresh reads the mounted Secret now, not at the next tick: the upstream
-// refused the credentials, so they may have just been rotated. It says
-// whether they changed.
-func (m *mountedCredentials) refresh() bool {
-	changed, err := m.reload()
-	return err == nil && changed
+// refused the credentials, so they may have just been rotated.
+func (m *mountedCredentials) refresh() {
+	_, _ = m.reload() // a bad Secret keeps the credentials in force
 }
 
 // before returns the credentials in force before the last change, nil when
@@ -107,6 +113,7 @@ func (m *mountedCredentials) reload() (bool, error) {
 		m.previous.Store(old)
 	}
 	m.current.Store(&b)
+	m.changes.Add(1)
 	m.lastRaw = raw
 	if !first && m.onChange != nil {
 		m.onChange()

@@ -14,23 +14,33 @@ import (
 // upstream refuses them and req can be sent again (it has no body), they
 // may be mid-rotation: the Secret is read again at once, and the request
 // tried with the new credentials if they changed, then with the ones in
-// force before the last change. So a rotation, done by changing the
-// registry and the Secret one after the other in either order, fails no
-// pull in between. It returns the transport that answered, for redirects.
+// force before the last change, then with the new ones once more (the
+// upstream may have switched in between). So a rotation, done by changing
+// the Secret first and the registry second, fails no pull. It returns the
+// transport that answered, for redirects.
 func (u *upstream) send(ctx context.Context, req *http.Request, scopes []string, write bool) (*http.Response, http.RoundTripper, error) {
 	current := func() (http.RoundTripper, error) { return u.transportFor(ctx, scopes, write) }
+	var tried int64
+	if u.rotation != nil {
+		tried = u.rotation.generation()
+	}
 	resp, t, err := try(ctx, req, current)
 	if req.Body != nil || u.rotation == nil || !refusedCredentials(resp, err) {
 		return resp, t, err
 	}
 	var others []func() (http.RoundTripper, error)
-	if u.rotation.refresh() {
-		others = append(others, current) // the scoped transports were forgotten
+	// Changed since this request started, by this read or the periodic one:
+	// the scoped transports were forgotten, so current makes a new one.
+	if u.rotation.refresh(); u.rotation.generation() != tried {
+		others = append(others, current)
 	}
 	if before := u.rotation.before(); before != nil {
 		others = append(others, func() (http.RoundTripper, error) {
 			return registryclient.Authenticate(ctx, u.base, u.registry, before, u.plain, scopes)
 		})
+		// The upstream may switch between two of these attempts: the
+		// first found it still on the old password, this one on the new.
+		others = append(others, current)
 	}
 	for _, other := range others {
 		if resp != nil {

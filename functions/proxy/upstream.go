@@ -32,8 +32,10 @@ const DefaultWriteTokenAge = time.Minute
 // rotatingCredentials are credentials that may change under the proxy: the
 // mounted Secret.
 type rotatingCredentials interface {
-	// refresh reads them again now and says whether they changed.
-	refresh() bool
+	// generation identifies the credentials in force.
+	generation() int64
+	// refresh reads them again now.
+	refresh()
 	// before are the ones in force before the last change, or nil.
 	before() authn.Authenticator
 }
