@@ -61,7 +61,7 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, redirects")
+	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, redirects, reliability")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -84,6 +84,10 @@ func main() {
 	case "csi":
 		b.csiPublishLatency(200)
 		return
+	case "reliability":
+		b.startupToReady()
+		b.reliability()
+		return
 	case "redirects":
 		b.startupToReady()
 		b.redirectPass(*blobSize*mib, *reps)
@@ -103,8 +107,17 @@ func main() {
 	b.admissionLatency(*admissions)
 	b.events()
 	b.unauthFlood(50, 20*time.Second)
+	b.reliability()
 	b.csiPublishLatency(200)
 	b.podStartThroughProxy(5)
+}
+
+// reliability runs the figures of load real clusters see: many concurrent
+// pulls, password rotations and an upstream outage under steady pulls.
+func (b *bench) reliability() {
+	b.concurrentPulls(1000, 10*mib)
+	b.rotationUnderLoad(5, 60*time.Second)
+	b.upstreamOutage(10 * time.Second)
 }
 
 // events runs the event figures: the audit function's throughput, then pulls
@@ -290,10 +303,27 @@ func (b *bench) manifestLatency(n int) {
 func (b *bench) memoryUnderConcurrency(digest string, concurrent int) {
 	log.Printf("%d concurrent pulls through the proxy", concurrent)
 	path := "/v2/" + benchRepo + "/blobs/" + digest
-	pid := b.proxy.Cmd.Process.Pid
+	peak := watchPeakRSS(b.proxy.Cmd.Process.Pid)
+	var wg sync.WaitGroup
+	for i := 0; i < concurrent; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.get("http://"+b.proxy.Host, path, "u", b.token, "")
+		}()
+	}
+	wg.Wait()
+	report("rss_mib_200x100mib", float64(peak())/mib)
+}
+
+// watchPeakRSS samples a process's resident memory every 10ms until the
+// returned function is called; that function returns the peak.
+func watchPeakRSS(pid int) func() int64 {
 	var peak atomic.Int64
 	done := make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -307,17 +337,11 @@ func (b *bench) memoryUnderConcurrency(digest string, concurrent int) {
 			}
 		}
 	}()
-	var wg sync.WaitGroup
-	for i := 0; i < concurrent; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b.get("http://"+b.proxy.Host, path, "u", b.token, "")
-		}()
+	return func() int64 {
+		close(done)
+		<-stopped
+		return peak.Load()
 	}
-	wg.Wait()
-	close(done)
-	report("rss_mib_200x100mib", float64(peak.Load())/mib)
 }
 
 // authnCallsPerTokenPerMinute keeps one token busy for window and counts the
