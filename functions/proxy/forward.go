@@ -49,6 +49,9 @@ func copyBuffer() ([]byte, func()) {
 // the query the admission re-encoded, and streams the answer back.
 func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string, scopes []string, query string) {
 	ctx := r.Context()
+	if route == routeNames[routeBlob] && r.Method == http.MethodGet {
+		ctx = withSplice(ctx)
+	}
 	target := *u.base
 	target.Path, target.RawPath, target.RawQuery = r.URL.Path, r.URL.RawPath, query
 	var body io.Reader
@@ -88,6 +91,12 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string,
 	copyResponseHeaders(w.Header(), resp.Header, u.base.Host)
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead {
+		return
+	}
+	if spliced, ok := resp.Body.(*splicedBody); ok {
+		if _, err := spliced.relayTo(w); err != nil && !errors.Is(err, context.Canceled) {
+			u.logger.Warnw("Streaming the upstream response broke off", zap.Error(err))
+		}
 		return
 	}
 	buf, release := copyBuffer()

@@ -94,6 +94,21 @@ func (r *recorder) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom lets a spliced blob reach the client's connection itself (see
+// splice.go), counting what it sent.
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	r.wrote = true
+	var n int64
+	var err error
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{r.ResponseWriter}, src)
+	}
+	r.bytes += n
+	return n, err
+}
+
 // Flush lets streamed responses through promptly.
 func (r *recorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {

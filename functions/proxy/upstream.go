@@ -84,7 +84,7 @@ func newUpstream(address string, auth authn.Authenticator, caPEM []byte, insecur
 	if err != nil {
 		return nil, err
 	}
-	return &upstream{base: base, registry: reg, auth: auth, plain: plain, transports: lru.New(maxScopedTransports),
+	return &upstream{base: base, registry: reg, auth: auth, plain: newSplicing(plain), transports: lru.New(maxScopedTransports),
 		writeTokenAge: DefaultWriteTokenAge, logger: zap.NewNop().Sugar()}, nil
 }
 

@@ -61,7 +61,7 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, redirects, reliability")
+	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, throughput, redirects, reliability")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -87,6 +87,10 @@ func main() {
 	case "reliability":
 		b.startupToReady()
 		b.reliability()
+		return
+	case "throughput":
+		b.startupToReady()
+		b.throughput(b.uploadBlob(*blobSize*mib), *blobSize*mib, *reps)
 		return
 	case "redirects":
 		b.startupToReady()

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Zero-copy blob relay. A blob GET to a plain-HTTP upstream is made on a
+// connection of the proxy's own rather than through the pooled Transport,
+// whose body reader copies through a buffer. Its body then goes from the
+// upstream's socket to the client's with splice(2) (net.TCPConn.ReadFrom
+// with the upstream connection as the source), never entering user space.
+// TLS upstreams, HTTP proxies, HTTP/2 clients and chunked answers keep the
+// copying path.
+
+// spliceKey marks a request whose answer may be spliced.
+type spliceKey struct{}
+
+func withSplice(ctx context.Context) context.Context {
+	return context.WithValue(ctx, spliceKey{}, true)
+}
+
+// splicing is the innermost RoundTripper under the upstream's auth: it
+// makes marked plain-HTTP GETs itself and hands everything else to inner.
+type splicing struct {
+	inner  *http.Transport
+	dialer *net.Dialer
+}
+
+func newSplicing(inner *http.Transport) *splicing {
+	return &splicing{inner: inner, dialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+}
+
+func (s *splicing) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !s.spliceable(req) {
+		return s.inner.RoundTrip(req)
+	}
+	ctx := req.Context()
+	conn, err := s.dialer.DialContext(ctx, "tcp", hostPort(req))
+	if err != nil {
+		return nil, err
+	}
+	tcp, ok := conn.(*net.TCPConn)
+	if !ok {
+		conn.Close()
+		return s.inner.RoundTrip(req)
+	}
+	// Cancelling the request (the client went away) closes the connection.
+	stop := context.AfterFunc(ctx, func() { tcp.Close() })
+	fail := func(err error) (*http.Response, error) {
+		stop()
+		tcp.Close()
+		return nil, err
+	}
+	if err := req.Write(tcp); err != nil {
+		return fail(err)
+	}
+	if d := s.inner.ResponseHeaderTimeout; d > 0 {
+		_ = tcp.SetReadDeadline(time.Now().Add(d))
+	}
+	br := bufio.NewReader(tcp)
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return fail(err)
+	}
+	_ = tcp.SetReadDeadline(time.Time{})
+	if (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) &&
+		resp.ContentLength > 0 && len(resp.TransferEncoding) == 0 {
+		resp.Body = &splicedBody{br: br, conn: tcp, remaining: resp.ContentLength, stop: stop}
+	} else {
+		resp.Body = &connBody{ReadCloser: resp.Body, conn: tcp, stop: stop}
+	}
+	return resp, nil
+}
+
+// spliceable says whether req is a marked GET to a plain-HTTP upstream
+// reached without an HTTP proxy.
+func (s *splicing) spliceable(req *http.Request) bool {
+	if req.Context().Value(spliceKey{}) == nil || req.Method != http.MethodGet || req.URL.Scheme != "http" || req.Body != nil {
+		return false
+	}
+	if s.inner.Proxy != nil {
+		if u, err := s.inner.Proxy(req); err != nil || u != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func hostPort(req *http.Request) string {
+	if req.URL.Port() != "" {
+		return req.URL.Host
+	}
+	return net.JoinHostPort(req.URL.Hostname(), "80")
+}
+
+// splicedBody is a blob's body on the proxy's own upstream connection.
+type splicedBody struct {
+	br        *bufio.Reader
+	conn      *net.TCPConn
+	remaining int64
+	stop      func() bool
+}
+
+// Read is the copying path, for writers that cannot splice.
+func (b *splicedBody) Read(p []byte) (int, error) {
+	if b.remaining <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remaining {
+		p = p[:b.remaining]
+	}
+	n, err := b.br.Read(p)
+	b.remaining -= int64(n)
+	if err == io.EOF && b.remaining > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// relayTo sends the body to w: what was read along with the headers with
+// a write, the rest with w's ReadFrom from the socket itself, which splices
+// when w is a TCP connection.
+func (b *splicedBody) relayTo(w io.Writer) (int64, error) {
+	rf, ok := w.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(w, b)
+	}
+	var total int64
+	if n := min(int64(b.br.Buffered()), b.remaining); n > 0 {
+		head, _ := b.br.Peek(int(n))
+		written, err := w.Write(head)
+		total += int64(written)
+		b.remaining -= int64(written)
+		if _, derr := b.br.Discard(written); err == nil {
+			err = derr
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	n, err := rf.ReadFrom(&io.LimitedReader{R: b.conn, N: b.remaining})
+	total += n
+	b.remaining -= n
+	if err == nil && b.remaining > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return total, err
+}
+
+func (b *splicedBody) Close() error {
+	b.stop()
+	return b.conn.Close()
+}
+
+// connBody closes the proxy's own connection with the body.
+type connBody struct {
+	io.ReadCloser
+	conn *net.TCPConn
+	stop func() bool
+}
+
+func (b *connBody) Close() error {
+	b.stop()
+	err := b.ReadCloser.Close()
+	b.conn.Close()
+	return err
+}
