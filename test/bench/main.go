@@ -61,7 +61,7 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, throughput, redirects, reliability")
+	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, throughput, memory, redirects, reliability")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -87,6 +87,11 @@ func main() {
 	case "reliability":
 		b.startupToReady()
 		b.reliability()
+		return
+	case "memory":
+		b.startupToReady()
+		b.memoryUnderConcurrency(b.uploadBlob(*concurrentMiB*mib), *concurrent)
+		b.concurrentPulls(1000, 10*mib)
 		return
 	case "throughput":
 		b.startupToReady()
