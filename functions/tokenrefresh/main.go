@@ -18,12 +18,10 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
-	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
@@ -73,18 +71,8 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 // newHandler connects to the API server as c.kubeconfig says (in-cluster
 // when empty).
 func newHandler(ctx context.Context, c config, logger *zap.SugaredLogger) (*handler, error) {
-	cfg, err := serve.KubeConfig(c.kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	// A refresh makes a few calls per ServiceAccount; client-go's default of
-	// 5 a second would make a new ServiceAccount wait for seconds.
-	cfg.QPS, cfg.Burst = 100, 200
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	connectors, err := connectorclientset.NewForConfig(cfg)
+	// A refresh makes a few calls per ServiceAccount.
+	kube, connectors, err := serve.Clients(c.kubeconfig, 100, 200)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,6 @@ import (
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
-	"k8s.io/client-go/kubernetes"
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 	"k8s.io/utils/clock"
 	cminformer "knative.dev/pkg/configmap/informer"
@@ -32,7 +31,6 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/access"
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
-	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	connectorinformers "github.com/oci-connector/oci-connector/pkg/client/informers/externalversions"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 	"github.com/oci-connector/oci-connector/pkg/trust"
@@ -155,20 +153,9 @@ func listenUnix(endpoint string, srv *grpc.Server, errc chan<- error) error {
 // newNodeServer connects to the API server and waits for the Connector
 // lister and the trust config, so the first publish already finds them.
 func newNodeServer(ctx context.Context, c config, logger *zap.SugaredLogger) (*nodeServer, error) {
-	cfg, err := serve.KubeConfig(c.kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	// A publish makes three or four calls; client-go's default of 5 per
-	// second would queue a node's worth of pods starting at once. The
-	// kubelet's own limits (50, bursts of 100) keep a node's driver in step
-	// with the node.
-	cfg.QPS, cfg.Burst = 50, 100
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	connectors, err := connectorclientset.NewForConfig(cfg)
+	// A publish makes three or four calls; the kubelet's own limits (50, in
+	// bursts of 100) keep a node's driver in step with the node.
+	kube, connectors, err := serve.Clients(c.kubeconfig, 50, 100)
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,11 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 )
 
 // Main runs run until it returns or a signal ends its context; an error is
@@ -74,4 +77,25 @@ func KubeConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("reading the Kubernetes configuration: %w", err)
 	}
 	return cfg, nil
+}
+
+// Clients connects to the API server as kubeconfig says (in-cluster when
+// empty), with client-side limits of qps calls a second in bursts of burst:
+// client-go's default of 5 a second is for controllers that watch, not for
+// functions that answer requests with API calls.
+func Clients(kubeconfig string, qps float32, burst int) (kubernetes.Interface, connectorclientset.Interface, error) {
+	cfg, err := KubeConfig(kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.QPS, cfg.Burst = qps, burst
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	connectors, err := connectorclientset.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kube, connectors, nil
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"log"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -18,7 +16,6 @@ import (
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/clientconfig"
-	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/realnode"
@@ -118,27 +115,16 @@ func (b *bench) podStartThroughProxy(runs int) {
 	}
 	log.Printf("pod start seconds, through the proxy %v, direct %v", viaProxyTimes, directTimes)
 	// Cold means the 64 MiB layer crossed the proxy on every start.
-	if n := bigTransfers(r, proxy.LogPath, 64*mib); n != runs {
-		r.Fatalf("the proxy sent the 64 MiB layer %d times in %d starts: the image was not pulled cold", n, runs)
+	big := 0
+	for _, req := range proxy.Requests(r) {
+		if req.Bytes >= 64*mib {
+			big++
+		}
+	}
+	if big != runs {
+		r.Fatalf("the proxy sent the 64 MiB layer %d times in %d starts: the image was not pulled cold", big, runs)
 	}
 	report("pod_start_private_image_proxy_s", median(viaProxyTimes))
 	report("pod_start_private_image_direct_s", median(directTimes))
 	report("pod_start_private_image_proxy_vs_direct", median(viaProxyTimes)/median(directTimes))
-}
-
-// bigTransfers counts the proxy's access log lines that sent at least size bytes.
-func bigTransfers(r *harness.Runner, logPath string, size int64) int {
-	raw, err := os.ReadFile(logPath)
-	check(r, err)
-	n := 0
-	for _, line := range strings.Split(string(raw), "\n") {
-		var entry struct {
-			Msg   string `json:"msg"`
-			Bytes int64  `json:"bytes"`
-		}
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "request" && entry.Bytes >= size {
-			n++
-		}
-	}
-	return n
 }

@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -80,20 +77,8 @@ func TestBlobRedirectsFollowedOrPassed(t *testing.T) {
 // GETs it answered 200, and the blob GETs it answered with a redirect.
 func blobTraffic(t *testing.T, p *proxyproc.Proc) (bytes int64, redirects int) {
 	t.Helper()
-	f, err := os.Open(p.LogPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	s.Buffer(make([]byte, 1<<20), 1<<20)
-	for s.Scan() {
-		var r struct {
-			Msg, Method, Path string
-			Status            int
-			Bytes             int64
-		}
-		if json.Unmarshal(s.Bytes(), &r) != nil || r.Msg != "request" || r.Method != "GET" || !strings.Contains(r.Path, "/blobs/") {
+	for _, r := range p.Requests(t) {
+		if r.Method != http.MethodGet || !strings.Contains(r.Path, "/blobs/") {
 			continue
 		}
 		switch r.Status {

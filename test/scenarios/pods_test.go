@@ -37,7 +37,9 @@ func runPod(t *testing.T, ns, name, serviceAccount, image string, mutate ...func
 	return created
 }
 
-// waitRunning waits until the pod's container runs: the kubelet pulled its image.
+// waitRunning waits until the pod's container runs: the kubelet pulled its
+// image. A pull that fails on the way fails t at once: no scenario here
+// may lose a pull.
 func waitRunning(t *testing.T, ns, name string) *corev1.Pod {
 	t.Helper()
 	var got *corev1.Pod
@@ -48,6 +50,9 @@ func waitRunning(t *testing.T, ns, name string) *corev1.Pod {
 		}
 		got = pod
 		for _, c := range pod.Status.ContainerStatuses {
+			if w := c.State.Waiting; w != nil && (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") {
+				t.Fatalf("pod %s/%s failed to pull: %s\n%s", ns, name, w.Message, kubeletLogTail())
+			}
 			if c.State.Running != nil {
 				return true, ""
 			}

@@ -1,0 +1,43 @@
+package proxyproc
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+
+	"github.com/oci-connector/oci-connector/test/harness"
+)
+
+// Request is one line of the proxy's access log.
+type Request struct {
+	Method     string `json:"method"`
+	Path       string `json:"path"`
+	Repository string `json:"repository"`
+	User       string `json:"user"`
+	Status     int    `json:"status"`
+	Bytes      int64  `json:"bytes"`
+	Reason     string `json:"reason"`
+}
+
+// Requests reads the proxy's access log so far.
+func (p *Proc) Requests(t harness.T) []Request {
+	t.Helper()
+	f, err := os.Open(p.LogPath)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	defer f.Close()
+	var out []Request
+	s := bufio.NewScanner(f)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		var line struct {
+			Msg string `json:"msg"`
+			Request
+		}
+		if json.Unmarshal(s.Bytes(), &line) == nil && line.Msg == "request" {
+			out = append(out, line.Request)
+		}
+	}
+	return out
+}
