@@ -9,6 +9,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -51,8 +53,12 @@ const (
 )
 
 func main() {
-	if len(os.Args) == 4 && os.Args[1] == "relay" {
-		runRelay(os.Args[2], os.Args[3])
+	if (len(os.Args) == 4 || len(os.Args) == 5) && os.Args[1] == "relay" {
+		caFile := ""
+		if len(os.Args) == 5 {
+			caFile = os.Args[4]
+		}
+		runRelay(os.Args[2], os.Args[3], caFile)
 		return
 	}
 	blobSize := flag.Int64("blob-mib", 1024, "size of the large blob in MiB")
@@ -61,7 +67,7 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, throughput, memory, redirects, reliability")
+	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, throughput, memory, tls, redirects, reliability")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -97,6 +103,10 @@ func main() {
 		b.startupToReady()
 		b.throughput(b.uploadBlob(*blobSize*mib), *blobSize*mib, *reps)
 		return
+	case "tls":
+		b.startupToReady()
+		b.tlsThroughput(*blobSize*mib, *reps)
+		return
 	case "redirects":
 		b.startupToReady()
 		b.redirectPass(*blobSize*mib, *reps)
@@ -110,6 +120,7 @@ func main() {
 	big := b.uploadBlob(*blobSize * mib)
 	b.throughput(big, *blobSize*mib, *reps)
 	b.redirectPass(*blobSize*mib, *reps)
+	b.tlsThroughput(*blobSize*mib, *reps)
 	b.manifestLatency(1000)
 	b.memoryUnderConcurrency(b.uploadBlob(*concurrentMiB*mib), *concurrent)
 	b.authnCallsPerTokenPerMinute(*authnWindow)
@@ -215,10 +226,14 @@ func (b *bench) uploadBlobTo(reg *registry.Registry, size int64) string {
 		b.r.Fatalf("hashing: %v", err)
 	}
 	digest := "sha256:" + hex.EncodeToString(hash.Sum(nil))
+	client := b.client
+	if reg.CAPEM != nil {
+		client = reg.Client()
+	}
 
 	req, _ := http.NewRequest("POST", reg.URL+"/v2/"+benchRepo+"/blobs/uploads/", nil)
 	req.SetBasicAuth(registry.Username, registry.Password)
-	resp, err := b.client.Do(req)
+	resp, err := client.Do(req)
 	check(b.r, err)
 	resp.Body.Close()
 	loc, err := resp.Location()
@@ -230,7 +245,7 @@ func (b *bench) uploadBlobTo(reg *registry.Registry, size int64) string {
 	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/octet-stream")
 	req.SetBasicAuth(registry.Username, registry.Password)
-	resp, err = b.client.Do(req)
+	resp, err = client.Do(req)
 	check(b.r, err)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
@@ -391,33 +406,55 @@ func (b *bench) tokenMisses() float64 {
 
 // startRelay runs this binary as the reference relay in its own process.
 func (b *bench) startRelay() string {
+	addr, _ := b.startRelayTo(b.reg.URL, "")
+	return addr
+}
+
+// startRelayTo runs the reference relay in front of upstream, trusting the
+// CA in caFile when set, and returns its address and process.
+func (b *bench) startRelayTo(upstream, caFile string) (string, *os.Process) {
 	self, err := os.Executable()
 	check(b.r, err)
 	addr := freeAddr(b.r)
-	cmd := exec.Command(self, "relay", addr, b.reg.URL)
+	args := []string{"relay", addr, upstream}
+	if caFile != "" {
+		args = append(args, caFile)
+	}
+	cmd := exec.Command(self, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	check(b.r, cmd.Start())
 	b.r.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return addr
+			return addr, cmd.Process
 		}
 	}
 	b.r.Fatalf("the relay did not listen")
-	return ""
+	return "", nil
 }
 
-// runRelay is the reference relay: httputil.ReverseProxy, 1 MiB buffers, no auth.
-func runRelay(addr, upstream string) {
+// runRelay is the reference relay: httputil.ReverseProxy, 1 MiB buffers, no
+// auth; it trusts the CA in caFile when one is given.
+func runRelay(addr, upstream, caFile string) {
 	target, err := url.Parse(upstream)
 	if err != nil {
 		log.Fatal(err)
 	}
+	transport := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 512}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(pem)
+		transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:    func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.Out.Host = target.Host },
 		BufferPool: bufferPool{},
-		Transport:  &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 512},
+		Transport:  transport,
 	}
 	log.Fatal(http.ListenAndServe(addr, rp))
 }
