@@ -32,18 +32,32 @@ func newBatcher(ctx context.Context, st *store) *batcher {
 
 // write waits until e is written, or the write failed.
 func (b *batcher) write(ctx context.Context, e cloudevents.Event) error {
-	p := pendingEvent{event: e, done: make(chan error, 1)}
-	select {
-	case b.pending <- p:
-	case <-ctx.Done():
-		return ctx.Err()
+	return b.writeAll(ctx, []cloudevents.Event{e})
+}
+
+// writeAll waits until every event is written, or a write failed. The
+// events go into the queue together, so they share writes.
+func (b *batcher) writeAll(ctx context.Context, events []cloudevents.Event) error {
+	pending := make([]pendingEvent, len(events))
+	for i, e := range events {
+		pending[i] = pendingEvent{event: e, done: make(chan error, 1)}
+		select {
+		case b.pending <- pending[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	select {
-	case err := <-p.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	for _, p := range pending {
+		select {
+		case err := <-p.done:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	return nil
 }
 
 func (b *batcher) run(ctx context.Context) {

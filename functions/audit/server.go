@@ -39,20 +39,25 @@ func (s *server) routes() http.Handler {
 	return mux
 }
 
-// receive stores one CloudEvent. A redelivery is accepted and changes
-// nothing; a database error asks the sender to retry.
+// receive stores the CloudEvents of a request, one or a batch. A
+// redelivery is accepted and changes nothing; a database error asks the
+// sender to retry.
 func (s *server) receive(w http.ResponseWriter, r *http.Request) {
-	e, ok := events.Receive(w, r)
+	received, ok := events.ReceiveAll(w, r)
 	if !ok {
 		return
 	}
-	if err := s.senders.check(r, e); err != nil {
-		var se *httpError
-		errors.As(err, &se)
-		http.Error(w, se.message, se.status)
-		return
+	// A batch is taken whole or not at all: a sender may speak only of its
+	// own namespace in every event.
+	for i := range received {
+		if err := s.senders.check(r, &received[i]); err != nil {
+			var se *httpError
+			errors.As(err, &se)
+			http.Error(w, se.message, se.status)
+			return
+		}
 	}
-	if err := s.writes.write(r.Context(), *e); err != nil {
+	if err := s.writes.writeAll(r.Context(), received); err != nil {
 		s.logger.Errorw("Cannot store an event", zap.Error(err))
 		http.Error(w, "cannot store the event now; retry", http.StatusServiceUnavailable)
 		return

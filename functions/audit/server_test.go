@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/color"
 	"image/png"
 	"io"
@@ -370,4 +371,40 @@ func colourPixels(t *testing.T, path string, c color.RGBA) int {
 		}
 	}
 	return n
+}
+
+// A batch (application/cloudevents-batch+json) is stored whole, or, when
+// one of its events is about a namespace its sender may not speak for,
+// refused whole.
+func TestBatchesAreTakenWholeOrNotAtAll(t *testing.T) {
+	srv, _ := newTestServer(t)
+	post := func(batch []cloudevents.Event) int {
+		req, err := cehttp.NewHTTPRequestFromEvents(context.Background(), srv.URL, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+teamAProxyToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var mine []cloudevents.Event
+	for i := range 3 {
+		mine = append(mine, event(t, events.ImagePulled, fmt.Sprintf("b%d", i), time.Now(), pulled("team-a", "harbor", "team/app", "u")))
+	}
+	foreign := event(t, events.ImagePulled, "x1", time.Now(), pulled("platform", "harbor", "team/app", "u"))
+	if got := post(append([]cloudevents.Event{event(t, events.ImagePulled, "m1", time.Now(), pulled("team-a", "harbor", "team/app", "u"))}, foreign)); got != http.StatusForbidden {
+		t.Errorf("a batch with another namespace's event: %d, want 403", got)
+	}
+	if got := post(mine); got != http.StatusAccepted {
+		t.Fatalf("a batch of the sender's own events: %d, want 202", got)
+	}
+	var list struct{ Events []record }
+	getJSON(t, srv.URL+"/events", &list)
+	if len(list.Events) != 3 {
+		t.Errorf("%d rows stored, want the 3 of the accepted batch: %+v", len(list.Events), list.Events)
+	}
 }

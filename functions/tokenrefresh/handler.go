@@ -37,35 +37,51 @@ func (h *handler) routes() http.Handler {
 	return mux
 }
 
-// receive refreshes the Connector a pullsecrets.refresh names and answers
-// when it is done: 200, or 500 so that the sender retries. Other event types
-// are accepted and ignored: on a Broker, a Trigger may send them anyway.
+// receive refreshes the Connectors the pullsecrets.refresh events of a
+// request name (one event, or a batch) and answers when it is done: 200, or
+// 500 so that the sender retries. Other event types are accepted and
+// ignored: on a Broker, a Trigger may send them anyway.
 func (h *handler) receive(rw http.ResponseWriter, r *http.Request) {
-	e, ok := events.Receive(rw, r)
+	received, ok := events.ReceiveAll(rw, r)
 	if !ok {
 		return
 	}
-	if e.Type() != events.PullSecretsRefresh {
+	// A batch may name a Connector more than once: it is refreshed once,
+	// for the first reason given.
+	var keys []types.NamespacedName
+	reasons := map[types.NamespacedName]string{}
+	for _, e := range received {
+		if e.Type() != events.PullSecretsRefresh {
+			continue
+		}
+		var data events.RefreshData
+		if err := json.Unmarshal(e.Data(), &data); err != nil || data.Connector == "" || data.Namespace == "" {
+			http.Error(rw, "the event "+e.ID()+" names no Connector (data.namespace, data.connector)", http.StatusBadRequest)
+			return
+		}
+		key := types.NamespacedName{Namespace: data.Namespace, Name: data.Connector}
+		if _, seen := reasons[key]; !seen {
+			keys = append(keys, key)
+			reasons[key] = data.Reason
+		}
+	}
+	if len(keys) == 0 {
 		rw.WriteHeader(http.StatusAccepted)
 		return
 	}
-	var data events.RefreshData
-	if err := json.Unmarshal(e.Data(), &data); err != nil || data.Connector == "" || data.Namespace == "" {
-		http.Error(rw, "the event names no Connector (data.namespace, data.connector)", http.StatusBadRequest)
-		return
-	}
-	key := types.NamespacedName{Namespace: data.Namespace, Name: data.Connector}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), refreshTimeout)
 	defer cancel()
-	res, err := h.refreshOne(ctx, key)
-	if err != nil {
-		h.logger.Errorw("Refresh failed", "connector", key.String(), "reason", data.Reason, zap.Error(err))
-		http.Error(rw, "refreshing the pull secrets of "+key.String()+": "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	if res.Written > 0 || res.Removed > 0 {
-		h.logger.Infow("Refreshed pull secrets", "connector", key.String(), "reason", data.Reason, "written", res.Written, "removed", res.Removed)
-		h.recordRotation(key, data.Reason, res)
+	for _, key := range keys {
+		res, err := h.refreshOne(ctx, key)
+		if err != nil {
+			h.logger.Errorw("Refresh failed", "connector", key.String(), "reason", reasons[key], zap.Error(err))
+			http.Error(rw, "refreshing the pull secrets of "+key.String()+": "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if res.Written > 0 || res.Removed > 0 {
+			h.logger.Infow("Refreshed pull secrets", "connector", key.String(), "reason", reasons[key], "written", res.Written, "removed", res.Removed)
+			h.recordRotation(key, reasons[key], res)
+		}
 	}
 	rw.WriteHeader(http.StatusOK)
 }
