@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,7 +16,8 @@ import (
 )
 
 // sink is a CloudEvents receiver whose answer can be changed: it records the
-// ids of the events it accepted and counts every attempt.
+// ids of the events it accepted, alone or in batches, and counts every
+// attempt.
 type sink struct {
 	*httptest.Server
 	status   atomic.Int32
@@ -31,8 +33,14 @@ func newSink(t *testing.T, status int) *sink {
 		s.attempts.Add(1)
 		code := int(s.status.Load())
 		if code < 300 {
+			received, ok := ReceiveAll(w, r)
+			if !ok {
+				return
+			}
 			s.mu.Lock()
-			s.accepted = append(s.accepted, r.Header.Get("Ce-Id"))
+			for _, e := range received {
+				s.accepted = append(s.accepted, e.ID())
+			}
 			s.mu.Unlock()
 		}
 		w.WriteHeader(code)
@@ -209,5 +217,76 @@ func TestEventShape(t *testing.T) {
 	}
 	if err := e.Validate(); err != nil {
 		t.Errorf("not a valid CloudEvent: %v", err)
+	}
+}
+
+// Events that wait together go together: after an outage the queue goes
+// out in batches, in order, in fewer requests than events.
+func TestQueuedEventsGoInBatchesInOrder(t *testing.T) {
+	sk := newSink(t, http.StatusServiceUnavailable)
+	var batches atomic.Int32
+	inner := sk.Config.Handler
+	sk.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Content-Type") == "application/cloudevents-batch+json" {
+			batches.Add(1)
+		}
+		inner.ServeHTTP(w, r)
+	})
+	s, _, _ := newTestSender(t, sk.URL, 1000)
+	var sent []string
+	for range 250 {
+		e := testEvent(t)
+		s.Send(e)
+		sent = append(sent, e.ID())
+	}
+	waitUntil(t, "a failed attempt", func() bool { return sk.attempts.Load() >= 1 })
+	sk.status.Store(http.StatusAccepted)
+	waitUntil(t, "all 250 events delivered", func() bool { return len(sk.ids()) == 250 })
+	if got := sk.ids(); !slices.Equal(got, sent) {
+		t.Errorf("delivered out of order")
+	}
+	if batches.Load() == 0 || sk.attempts.Load() >= 250 {
+		t.Errorf("%d batches in %d requests for 250 events", batches.Load(), sk.attempts.Load())
+	}
+}
+
+// A sink that answers a batch 415 gets each event alone from then on, and
+// loses none.
+func TestASinkWithoutBatchesGetsEventsAlone(t *testing.T) {
+	sk := newSink(t, http.StatusServiceUnavailable)
+	var batches atomic.Int32
+	inner := sk.Config.Handler
+	sk.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Content-Type") == "application/cloudevents-batch+json" && sk.status.Load() < 300 {
+			batches.Add(1)
+			w.WriteHeader(http.StatusUnsupportedMediaType)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	})
+	s, _, _ := newTestSender(t, sk.URL, 1000)
+	var sent []string
+	send := func(n int) {
+		for range n {
+			e := testEvent(t)
+			s.Send(e)
+			sent = append(sent, e.ID())
+		}
+	}
+	send(100)
+	waitUntil(t, "a failed attempt", func() bool { return sk.attempts.Load() >= 1 })
+	sk.status.Store(http.StatusAccepted)
+	waitUntil(t, "the first 100 events delivered", func() bool { return len(sk.ids()) == 100 })
+	sk.status.Store(http.StatusServiceUnavailable)
+	before := sk.attempts.Load()
+	send(100)
+	waitUntil(t, "a failed attempt with events waiting", func() bool { return sk.attempts.Load() > before })
+	sk.status.Store(http.StatusAccepted)
+	waitUntil(t, "all 200 events delivered", func() bool { return len(sk.ids()) == 200 })
+	if got := sk.ids(); !slices.Equal(got, sent) {
+		t.Errorf("delivered out of order")
+	}
+	if batches.Load() != 1 {
+		t.Errorf("%d batches tried, want 1: the sink said it takes none", batches.Load())
 	}
 }
