@@ -39,6 +39,7 @@ type config struct {
 	upstreamCAFile     string
 	insecureSkipVerify bool
 	blobRedirects      string
+	profilingAddress   string
 	namespace, name    string
 	audience           string
 	acceptAPIServer    bool
@@ -80,6 +81,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.auditTokenFile, "audit-token-file", env(proxyenv.AuditTokenFile, ""), "a ServiceAccount token for the audit audience, presented with every event ($AUDIT_TOKEN_FILE)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Minute, "how long transfers in flight may finish on shutdown")
 	fs.StringVar(&c.metrics.Protocol, "metrics-protocol", env("METRICS_PROTOCOL", knativemetrics.ProtocolNone), "OpenTelemetry metrics export: none, prometheus, grpc or http/protobuf")
+	fs.StringVar(&c.profilingAddress, "profiling-address", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:8008; off when empty")
 	fs.StringVar(&c.metrics.Endpoint, "metrics-endpoint", env("METRICS_ENDPOINT", ""), "the exporter's endpoint (host:port to serve Prometheus on)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -220,6 +222,9 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	p, err := newProxy(ctx, c, client, mp, logger.With("connector", c.namespace+"/"+c.name))
 	if err != nil {
 		return err
+	}
+	if c.profilingAddress != "" {
+		go serveProfiles(ctx, logger, c.profilingAddress)
 	}
 	// Events outlive the server's drain: they get their own context, ended
 	// after it.

@@ -156,6 +156,8 @@ type bench struct {
 	proxy   *proxyproc.Proc
 	relay   string // host:port
 	metrics string // host:port of the proxy's Prometheus endpoint
+	// profiling is host:port of the proxy's Go profiles.
+	profiling string
 	token   string
 	client  *http.Client
 	webhook *controlplane.Webhook // once the control plane runs
@@ -181,7 +183,7 @@ func setUp(r *harness.Runner) *bench {
 	log.Print("starting the upstream registry (distribution, filesystem storage)")
 	reg := registry.NewHtpasswd(r, registry.WithFilesystem(r.TempDir()))
 
-	b := &bench{r: r, cluster: cluster, reg: reg, metrics: freeAddr(r), tokenrefresh: scaleFromZero{r: r}}
+	b := &bench{r: r, cluster: cluster, reg: reg, metrics: freeAddr(r), profiling: freeAddr(r), tokenrefresh: scaleFromZero{r: r}}
 	b.token = cluster.Token(r, namespace, "puller", v1alpha1.ConnectorAudience(namespace, connector), time.Hour)
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}
 	b.relay = b.startRelay()
@@ -196,7 +198,7 @@ func (b *bench) startupToReady() {
 		Name:       connector,
 		Kubeconfig: b.cluster.KubeconfigAs(b.r, namespace, "proxy"),
 		Secret:     registry.SecretData(),
-		Args:       []string{"--metrics-protocol", "prometheus", "--metrics-endpoint", b.metrics},
+		Args:       []string{"--metrics-protocol", "prometheus", "--metrics-endpoint", b.metrics, "--profiling-address", b.profiling},
 	})
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		resp, err := http.Get("http://" + b.proxy.Host + "/v2/")

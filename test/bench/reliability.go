@@ -43,9 +43,11 @@ func (b *bench) concurrentPulls(n int, size int64) {
 	path := "/v2/" + benchRepo + "/blobs/" + digest
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}}
 	peak := watchPeakRSS(b.proxy.Cmd.Process.Pid)
-	var failed atomic.Int64
+	var failed, done atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	var profiled sync.WaitGroup
+	profiled.Add(1)
 	for range n {
 		wg.Add(1)
 		go func() {
@@ -54,9 +56,15 @@ func (b *bench) concurrentPulls(n int, size int64) {
 				failed.Add(1)
 				firstErr.CompareAndSwap(nil, err.Error())
 			}
+			// When the first pull is done, the others are all in flight:
+			// the moment to see where the proxy's memory is.
+			if done.Add(1) == 1 {
+				go func() { defer profiled.Done(); b.logHeapProfile() }()
+			}
 		}()
 	}
 	wg.Wait()
+	profiled.Wait()
 	if e := firstErr.Load(); e != nil {
 		log.Printf("first failure: %s", e)
 	}
