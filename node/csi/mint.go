@@ -64,7 +64,8 @@ func (m *minter) render(ctx context.Context, v volumeRequest) (*rendered, error)
 		return nil, refusef(codes.Unavailable, "%v", err)
 	}
 	if !allowed {
-		return nil, refusef(codes.PermissionDenied, "ServiceAccount %s/%s may not pull through connector %s: bind it to the ClusterRole for pulling", v.Pod.Namespace, v.Pod.ServiceAccount, v.Connector)
+		return nil, refusef(codes.PermissionDenied, "ServiceAccount %s/%s may not pull through connector %s; grant it with: %s",
+			v.Pod.Namespace, v.Pod.ServiceAccount, v.Connector, access.GrantPull(v.Pod.Namespace, v.Pod.ServiceAccount, v.Connector))
 	}
 
 	p := clientconfig.Proxy{Endpoints: clientconfig.Endpoints(c)}

@@ -112,3 +112,10 @@ func cacheKey(user authenticationv1.UserInfo, connectorKey types.NamespacedName,
 		connectorKey.String(), string(verb),
 	}, "\x00")
 }
+
+// GrantPull is the command that lets namespace/serviceAccount pull through
+// the Connector: what a refusal tells the user to run.
+func GrantPull(namespace, serviceAccount string, connectorKey types.NamespacedName) string {
+	return fmt.Sprintf("kubectl create rolebinding pull-%s-%s-%s -n %s --clusterrole=%s --serviceaccount=%s:%s",
+		connectorKey.Name, namespace, serviceAccount, connectorKey.Namespace, connector.PullerClusterRole, namespace, serviceAccount)
+}

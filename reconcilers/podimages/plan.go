@@ -86,9 +86,8 @@ func (r *reconciler) plan(ctx context.Context, namespace string, pod *corev1.Pod
 			return nil, fmt.Errorf("checking whether ServiceAccount %s/%s may pull through Connector %s: %w", namespace, sa, key, err)
 		}
 		if !ok {
-			return nil, denied("ServiceAccount %s/%s may not pull through Connector %s; grant it with: "+
-				"kubectl create rolebinding pull-%s-%s-%s -n %s --clusterrole=%s --serviceaccount=%s:%s",
-				namespace, sa, key, key.Name, namespace, sa, key.Namespace, connector.PullerClusterRole, namespace, sa)
+			return nil, denied("ServiceAccount %s/%s may not pull through Connector %s; grant it with: %s",
+				namespace, sa, key, access.GrantPull(namespace, sa, key))
 		}
 	}
 	return rewrites, nil
