@@ -30,7 +30,8 @@ import (
 // the marker arrives everything sent before it has too.
 const markerReason = "Marker"
 
-// refreshSink records the pullsecrets.refresh data it receives.
+// refreshSink records the pullsecrets.refresh data it receives, alone or
+// in batches.
 type refreshSink struct {
 	*httptest.Server
 	mu     sync.Mutex
@@ -41,14 +42,20 @@ type refreshSink struct {
 func newRefreshSink(t *testing.T) *refreshSink {
 	s := &refreshSink{marked: make(chan struct{}, 16)}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var d events.RefreshData
-		_ = json.NewDecoder(r.Body).Decode(&d)
-		if d.Reason == markerReason {
-			s.marked <- struct{}{}
-		} else {
-			s.mu.Lock()
-			s.got = append(s.got, d)
-			s.mu.Unlock()
+		received, ok := events.ReceiveAll(w, r)
+		if !ok {
+			return
+		}
+		for _, e := range received {
+			var d events.RefreshData
+			_ = json.Unmarshal(e.Data(), &d)
+			if d.Reason == markerReason {
+				s.marked <- struct{}{}
+			} else {
+				s.mu.Lock()
+				s.got = append(s.got, d)
+				s.mu.Unlock()
+			}
 		}
 		w.WriteHeader(http.StatusAccepted)
 	}))

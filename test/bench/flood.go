@@ -24,12 +24,17 @@ func (b *bench) unauthFlood(floodClients int, d time.Duration) {
 	log.Printf("legitimate pulls beside %d clients sending garbage tokens, for %s", floodClients, d)
 	var pulledEvents, deniedEvents atomic.Int64
 	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		switch r.Header.Get("Ce-Type") {
-		case events.ImagePulled:
-			pulledEvents.Add(1)
-		case events.AccessDenied:
-			deniedEvents.Add(1)
+		received, ok := events.ReceiveAll(w, r)
+		if !ok {
+			return
+		}
+		for _, e := range received {
+			switch e.Type() {
+			case events.ImagePulled:
+				pulledEvents.Add(1)
+			case events.AccessDenied:
+				deniedEvents.Add(1)
+			}
 		}
 		w.WriteHeader(http.StatusAccepted)
 	}))

@@ -158,9 +158,9 @@ type bench struct {
 	metrics string // host:port of the proxy's Prometheus endpoint
 	// profiling is host:port of the proxy's Go profiles.
 	profiling string
-	token   string
-	client  *http.Client
-	webhook *controlplane.Webhook // once the control plane runs
+	token     string
+	client    *http.Client
+	webhook   *controlplane.Webhook // once the control plane runs
 	// tokenrefresh is started from zero by the controller's events.
 	tokenrefresh scaleFromZero
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -32,9 +31,14 @@ func TestBlobRedirectsFollowedOrPassed(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			var pulled atomic.Int64
 			sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				_, _ = io.Copy(io.Discard, r.Body)
-				if r.Header.Get("Ce-Type") == events.ImagePulled {
-					pulled.Add(1)
+				received, ok := events.ReceiveAll(w, r)
+				if !ok {
+					return
+				}
+				for _, e := range received {
+					if e.Type() == events.ImagePulled {
+						pulled.Add(1)
+					}
 				}
 				w.WriteHeader(http.StatusAccepted)
 			}))
