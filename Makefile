@@ -40,7 +40,7 @@ fuzz:
 	go test ./functions/proxy -run '^$$' -fuzz '^FuzzScopeAllows$$' -fuzztime $(FUZZTIME)
 	go test ./pkg/imageref -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME)
 
-## bench: upstream, reference relay and proxy side by side; prints BENCH <name> <value> lines (about 5 minutes).
+## bench: upstream, reference relay and proxy side by side; prints BENCH <name> <value> lines (about 8 minutes).
 bench: tools
 	go run ./test/bench
 

@@ -65,7 +65,7 @@ func main() {
 	reps := flag.Int("reps", 3, "transfers of the large blob per path")
 	concurrent := flag.Int("concurrent", 200, "concurrent pulls for the memory figure")
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
-	authnWindow := flag.Duration("authn-window", 150*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
+	authnWindow := flag.Duration("authn-window", 120*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
 	only := flag.String("only", "", "run one part: admission, events, pullsecrets, flood, csi, podstart, throughput, memory, tls, redirects, reliability")
 	flag.Parse()
