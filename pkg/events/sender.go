@@ -23,11 +23,11 @@ const (
 	DefaultMaxBackoff = 10 * time.Second
 	attemptTimeout    = 5 * time.Second
 	// maxSendBatch bounds the events of one batch delivery.
-	maxSendBatch = 100
+	maxSendBatch = 500
 	// batchLinger is how long an event waits for others to go with it. A
 	// request per event costs the sink (and, on a shared node, the pulls)
-	// more than a delay of a twentieth of a second costs an audit trail.
-	batchLinger = 50 * time.Millisecond
+	// more than a delay of a tenth of a second costs an audit trail.
+	batchLinger = 100 * time.Millisecond
 )
 
 // SenderOptions tune a Sender; zero values take the defaults.
