@@ -209,19 +209,30 @@ func (s *Sender) deliver(ctx context.Context, e cloudevents.Event) {
 			return
 		}
 		s.logger.Debugw("Event delivery failed; retrying", "type", e.Type(), "id", e.ID(), "in", wait, zap.Error(err))
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			// Back in the queue, for drain's last attempt.
-			select {
-			case s.queue <- e:
-			default:
-				s.count(context.Background(), s.dropped, e, attribute.String("reason", "shutdown"))
-			}
+		if !s.backOff(ctx, wait, e) {
 			return
 		}
 		wait = min(2*wait, s.max)
 	}
+}
+
+// backOff waits before the next attempt at events; false means ctx ended
+// first, and the events went back in the queue for drain's last attempt
+// (or, with no room, were dropped and counted).
+func (s *Sender) backOff(ctx context.Context, wait time.Duration, events ...cloudevents.Event) bool {
+	select {
+	case <-time.After(wait):
+		return true
+	case <-ctx.Done():
+	}
+	for _, e := range events {
+		select {
+		case s.queue <- e:
+		default:
+			s.count(context.Background(), s.dropped, e, attribute.String("reason", "shutdown"))
+		}
+	}
+	return false
 }
 
 // attempt sends e once; retry says whether a failure is worth another try.
@@ -307,17 +318,7 @@ func (s *Sender) deliverBatch(ctx context.Context, batch []cloudevents.Event) {
 			s.count(ctx, s.failed, e)
 		}
 		s.logger.Debugw("Batch delivery failed; retrying", "events", len(batch), "in", wait, zap.Error(err))
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			// Back in the queue, for drain's last attempt.
-			for _, e := range batch {
-				select {
-				case s.queue <- e:
-				default:
-					s.count(context.Background(), s.dropped, e, attribute.String("reason", "shutdown"))
-				}
-			}
+		if !s.backOff(ctx, wait, batch...) {
 			return
 		}
 		wait = min(2*wait, s.max)
