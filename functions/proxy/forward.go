@@ -49,7 +49,8 @@ func copyBuffer() ([]byte, func()) {
 // the query the admission re-encoded, and streams the answer back.
 func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string, scopes []string, query string) {
 	ctx := r.Context()
-	if route == routeNames[routeBlob] && r.Method == http.MethodGet {
+	blobGET := route == routeNames[routeBlob] && r.Method == http.MethodGet
+	if blobGET {
 		ctx = withSplice(ctx)
 	}
 	target := *u.base
@@ -73,8 +74,7 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string,
 		u.failed(w, err)
 		return
 	}
-	passStorage := u.passBlobRedirects && route == routeNames[routeBlob] && r.Method == http.MethodGet
-	resp, err = u.followRedirects(ctx, transport, req, resp, passStorage)
+	resp, err = u.followRedirects(ctx, transport, req, resp, blobGET && u.passBlobRedirects)
 	if err != nil {
 		u.failed(w, err)
 		return

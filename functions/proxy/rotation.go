@@ -24,7 +24,7 @@ func (u *upstream) send(ctx context.Context, req *http.Request, scopes []string,
 	if u.rotation != nil {
 		tried = u.rotation.generation()
 	}
-	resp, t, err := try(ctx, req, current)
+	resp, t, err := try(req, current)
 	if req.Body != nil || u.rotation == nil || !refusedCredentials(resp, err) {
 		return resp, t, err
 	}
@@ -46,7 +46,7 @@ func (u *upstream) send(ctx context.Context, req *http.Request, scopes []string,
 		if resp != nil {
 			resp.Body.Close()
 		}
-		if resp, t, err = try(ctx, req, other); !refusedCredentials(resp, err) {
+		if resp, t, err = try(req, other); !refusedCredentials(resp, err) {
 			u.logger.Infow("The upstream took other credentials of the Connector; a rotation is under way")
 			return resp, t, err
 		}
@@ -54,13 +54,15 @@ func (u *upstream) send(ctx context.Context, req *http.Request, scopes []string,
 	return resp, t, err
 }
 
-// try sends a copy of req over the transport get makes.
-func try(ctx context.Context, req *http.Request, get func() (http.RoundTripper, error)) (*http.Response, http.RoundTripper, error) {
+// try sends req over the transport get makes. A request is only tried
+// again when it has no body, and RoundTrip does not change it, so the same
+// request serves every attempt.
+func try(req *http.Request, get func() (http.RoundTripper, error)) (*http.Response, http.RoundTripper, error) {
 	t, err := get()
 	if err != nil {
 		return nil, nil, err
 	}
-	resp, err := t.RoundTrip(req.Clone(ctx))
+	resp, err := t.RoundTrip(req)
 	return resp, t, err
 }
 

@@ -25,14 +25,14 @@ func withSplice(ctx context.Context) context.Context {
 }
 
 // splicing is the innermost RoundTripper under the upstream's auth: it
-// makes marked plain-HTTP GETs itself and hands everything else to inner.
+// makes marked plain-HTTP GETs itself, dialing as inner does, and hands
+// everything else to inner.
 type splicing struct {
-	inner  *http.Transport
-	dialer *net.Dialer
+	inner *http.Transport
 }
 
 func newSplicing(inner *http.Transport) *splicing {
-	return &splicing{inner: inner, dialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}}
+	return &splicing{inner: inner}
 }
 
 func (s *splicing) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -40,7 +40,11 @@ func (s *splicing) RoundTrip(req *http.Request) (*http.Response, error) {
 		return s.inner.RoundTrip(req)
 	}
 	ctx := req.Context()
-	conn, err := s.dialer.DialContext(ctx, "tcp", hostPort(req))
+	dial := s.inner.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	conn, err := dial(ctx, "tcp", hostPort(req))
 	if err != nil {
 		return nil, err
 	}
