@@ -206,11 +206,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := serve.KubeConfig(c.kubeconfig)
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+	client, err := serve.Kube(c.kubeconfig)
 	if err != nil {
 		return err
 	}

@@ -79,6 +79,16 @@ func KubeConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
+// Kube connects to the API server as kubeconfig says (in-cluster when
+// empty), with client-go's default rate limits.
+func Kube(kubeconfig string) (kubernetes.Interface, error) {
+	cfg, err := KubeConfig(kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
 // Clients connects to the API server as kubeconfig says (in-cluster when
 // empty), with client-side limits of qps calls a second in bursts of burst:
 // client-go's default of 5 a second is for controllers that watch, not for
