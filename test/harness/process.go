@@ -145,3 +145,15 @@ func WaitFor(t T, timeout time.Duration, what string, cond func(ctx context.Cont
 		t.Fatalf("waiting for %s: %v; last seen: %s", what, err, last)
 	}
 }
+
+// Tail is the end of a log file (its last 4 KiB), for a failure message.
+func Tail(path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(raw) > 4096 {
+		raw = raw[len(raw)-4096:]
+	}
+	return string(raw)
+}

@@ -173,7 +173,7 @@ func (c *Cluster) waitReady(t harness.T, logPath string) {
 		return err == nil && string(body) == "ok", nil
 	})
 	if err != nil {
-		t.Fatalf("kube-apiserver not ready within 2 minutes; its log is %s:\n%s", logPath, tail(logPath))
+		t.Fatalf("kube-apiserver not ready within 2 minutes; its log is %s:\n%s", logPath, harness.Tail(logPath))
 	}
 	// The default ServiceAccount is made by a controller-manager that does
 	// not run here; namespaces get theirs through EnsureServiceAccount.
@@ -326,18 +326,6 @@ func writeServiceAccountKeys(t harness.T, dir string) (keyPath, pubPath string) 
 		t.Fatalf("writing %s: %v", pubPath, err)
 	}
 	return keyPath, pubPath
-}
-
-// tail returns the last few KB of a log, for failure messages.
-func tail(path string) string {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	if len(raw) > 4096 {
-		raw = raw[len(raw)-4096:]
-	}
-	return string(raw)
 }
 
 // Kubectl runs .bin/kubectl as the cluster admin and returns its output.

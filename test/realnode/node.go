@@ -104,23 +104,14 @@ func Start(t harness.T, cluster *kube.Cluster, o Options) *Node {
 	harness.WaitFor(t, 2*time.Minute, "node "+o.Name+" Ready", func(ctx context.Context) (bool, string) {
 		node, err := cluster.Client.CoreV1().Nodes().Get(ctx, o.Name, metav1.GetOptions{})
 		if err != nil {
-			return false, err.Error() + "\n" + tailFile(kubelet.LogPath)
+			return false, err.Error() + "\n" + harness.Tail(kubelet.LogPath)
 		}
 		for _, c := range node.Status.Conditions {
 			if c.Type == corev1.NodeReady {
-				return c.Status == corev1.ConditionTrue, fmt.Sprintf("%s: %s\n%s", c.Reason, c.Message, tailFile(kubelet.LogPath))
+				return c.Status == corev1.ConditionTrue, fmt.Sprintf("%s: %s\n%s", c.Reason, c.Message, harness.Tail(kubelet.LogPath))
 			}
 		}
 		return false, "no Ready condition"
 	})
 	return n
-}
-
-// tailFile is the end of a log, for a failure message.
-func tailFile(path string) string {
-	raw, _ := os.ReadFile(path)
-	if len(raw) > 3000 {
-		raw = raw[len(raw)-3000:]
-	}
-	return string(raw)
 }

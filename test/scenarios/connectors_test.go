@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/test/controlplane"
+	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
@@ -48,8 +48,9 @@ func startConnector(t *testing.T, ns, name string, pullSecrets *v1alpha1.PullSec
 	return proxy
 }
 
-// pullSecretOn waits until tokenrefresh has put a pull secret other than
-// previous on namespace/serviceAccount, and returns it.
+// pullSecretOn waits until tokenrefresh has put a pull secret on
+// namespace/serviceAccount whose token expires at another time than
+// previous's (any, when previous is nil), and returns it.
 func pullSecretOn(t *testing.T, ns, serviceAccount string, previous *corev1.Secret) *corev1.Secret {
 	t.Helper()
 	var found *corev1.Secret
@@ -63,13 +64,13 @@ func pullSecretOn(t *testing.T, ns, serviceAccount string, previous *corev1.Secr
 			if err != nil || s.Labels[connectorapi.PullSecretConnectorNameLabel] == "" {
 				continue
 			}
-			if previous == nil || s.ResourceVersion != previous.ResourceVersion {
+			expires := connectorapi.PullSecretExpiresAnnotation
+			if previous == nil || s.Annotations[expires] != previous.Annotations[expires] {
 				found = s
 				return true, ""
 			}
 		}
-		raw, _ := os.ReadFile(tokenrefreshServer.LogPath)
-		return false, fmt.Sprintf("imagePullSecrets %v\ntokenrefresh:\n%s", sa.ImagePullSecrets, tail(string(raw)))
+		return false, fmt.Sprintf("imagePullSecrets %v\ntokenrefresh:\n%s", sa.ImagePullSecrets, harness.Tail(tokenrefreshServer.LogPath))
 	})
 	return found
 }
@@ -88,11 +89,4 @@ func hostsIn(t *testing.T, s *corev1.Secret) map[string]bool {
 		hosts[h] = true
 	}
 	return hosts
-}
-
-func tail(s string) string {
-	if len(s) > 2000 {
-		return s[len(s)-2000:]
-	}
-	return s
 }

@@ -7,10 +7,8 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -171,10 +169,5 @@ func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, st
 
 // kubeletLogTail is the end of the kubelet's log, for failure messages.
 func kubeletLogTail() string {
-	raw, _ := os.ReadFile(node.KubeletLog)
-	lines := strings.Split(string(raw), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return fmt.Sprintf("kubelet log:\n%s", strings.Join(lines, "\n"))
+	return "kubelet log:\n" + harness.Tail(node.KubeletLog)
 }
