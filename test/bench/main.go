@@ -53,6 +53,10 @@ const (
 )
 
 func main() {
+	if len(os.Args) == 4 && os.Args[1] == "splice-relay" {
+		runSpliceRelay(os.Args[2], os.Args[3])
+		return
+	}
 	if (len(os.Args) == 4 || len(os.Args) == 5) && os.Args[1] == "relay" {
 		caFile := ""
 		if len(os.Args) == 5 {
@@ -155,7 +159,12 @@ type bench struct {
 	reg     *registry.Registry
 	proxy   *proxyproc.Proc
 	relay   string // host:port
-	metrics string // host:port of the proxy's Prometheus endpoint
+	// relayProc is the reference relay's process, for its CPU time.
+	relayProc *os.Process
+	// floor is the TCP splice relay (floor.go): host:port and process.
+	floor     string
+	floorProc *os.Process
+	metrics   string // host:port of the proxy's Prometheus endpoint
 	// profiling is host:port of the proxy's Go profiles.
 	profiling string
 	token     string
@@ -186,7 +195,8 @@ func setUp(r *harness.Runner) *bench {
 	b := &bench{r: r, cluster: cluster, reg: reg, metrics: freeAddr(r), profiling: freeAddr(r), tokenrefresh: scaleFromZero{r: r}}
 	b.token = cluster.Token(r, namespace, "puller", v1alpha1.ConnectorAudience(namespace, connector), time.Hour)
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}
-	b.relay = b.startRelay()
+	b.relay, b.relayProc = b.startRelayTo(reg.URL, "")
+	b.floor, b.floorProc = b.startHelper("splice-relay", strings.TrimPrefix(reg.URL, "http://"))
 	return b
 }
 
@@ -274,25 +284,43 @@ func (b *bench) get(base, path, user, password, accept string) int64 {
 	return n
 }
 
-// throughput pulls the large blob directly, through the relay and through
-// the proxy, interleaved, and reports the median ratios and the proxy's CPU.
+// throughput pulls the large blob directly, through the relay, through the
+// TCP splice relay (the kernel's floor) and through the proxy, interleaved,
+// and reports the median ratios and each one's CPU per GiB.
 func (b *bench) throughput(digest string, size int64, reps int) {
 	path := "/v2/" + benchRepo + "/blobs/" + digest
-	var direct, relay, proxy []float64
-	var proxyCPU time.Duration
+	var direct, relay, floor, proxy []float64
+	var relayCPU, floorCPU, proxyCPU time.Duration
 	for i := 0; i < reps; i++ {
-		log.Printf("1 GiB transfer %d/%d: direct, relay, proxy", i+1, reps)
+		log.Printf("1 GiB transfer %d/%d: direct, relay, TCP splice relay, proxy", i+1, reps)
 		direct = append(direct, b.timed(size, func() { b.get(b.reg.URL, path, registry.Username, registry.Password, "") }))
-		relay = append(relay, b.timed(size, func() { b.get("http://"+b.relay, path, registry.Username, registry.Password, "") }))
-		before := cpuTime(b.r, b.proxy.Cmd.Process.Pid)
-		proxy = append(proxy, b.timed(size, func() { b.get("http://"+b.proxy.Host, path, "u", b.token, "") }))
-		proxyCPU += cpuTime(b.r, b.proxy.Cmd.Process.Pid) - before
+		relay = append(relay, b.timedCPU(b.relayProc.Pid, &relayCPU, size, func() {
+			b.get("http://"+b.relay, path, registry.Username, registry.Password, "")
+		}))
+		floor = append(floor, b.timedCPU(b.floorProc.Pid, &floorCPU, size, func() {
+			b.get("http://"+b.floor, path, registry.Username, registry.Password, "")
+		}))
+		proxy = append(proxy, b.timedCPU(b.proxy.Cmd.Process.Pid, &proxyCPU, size, func() {
+			b.get("http://"+b.proxy.Host, path, "u", b.token, "")
+		}))
 	}
-	d, rl, p := median(direct), median(relay), median(proxy)
-	log.Printf("throughput MB/s: direct %.0f, relay %.0f, proxy %.0f", d/1e6, rl/1e6, p/1e6)
+	d, rl, fl, p := median(direct), median(relay), median(floor), median(proxy)
+	log.Printf("throughput MB/s: direct %.0f, relay %.0f, TCP splice relay %.0f, proxy %.0f", d/1e6, rl/1e6, fl/1e6, p/1e6)
 	report("blob_1g_throughput_ratio", p/d)
 	report("blob_1g_vs_plain_relay", p/rl)
-	report("proxy_cpu_s_per_gib", proxyCPU.Seconds()/(float64(reps)*float64(size)/gib))
+	report("blob_1g_vs_tcp_splice_relay", p/fl)
+	gibs := float64(reps) * float64(size) / gib
+	report("proxy_cpu_s_per_gib", proxyCPU.Seconds()/gibs)
+	report("relay_cpu_s_per_gib", relayCPU.Seconds()/gibs)
+	report("tcp_splice_relay_cpu_s_per_gib", floorCPU.Seconds()/gibs)
+}
+
+// timedCPU is timed, adding the CPU time process pid spent meanwhile to cpu.
+func (b *bench) timedCPU(pid int, cpu *time.Duration, size int64, f func()) float64 {
+	before := cpuTime(b.r, pid)
+	rate := b.timed(size, f)
+	*cpu += cpuTime(b.r, pid) - before
+	return rate
 }
 
 // timed runs f and returns bytes per second.
@@ -406,23 +434,22 @@ func (b *bench) tokenMisses() float64 {
 	return total
 }
 
-// startRelay runs this binary as the reference relay in its own process.
-func (b *bench) startRelay() string {
-	addr, _ := b.startRelayTo(b.reg.URL, "")
-	return addr
-}
-
 // startRelayTo runs the reference relay in front of upstream, trusting the
 // CA in caFile when set, and returns its address and process.
 func (b *bench) startRelayTo(upstream, caFile string) (string, *os.Process) {
+	if caFile != "" {
+		return b.startHelper("relay", upstream, caFile)
+	}
+	return b.startHelper("relay", upstream)
+}
+
+// startHelper runs this binary as `bench <mode> <addr> args...` in its own
+// process and returns the address it listens on and the process.
+func (b *bench) startHelper(mode string, args ...string) (string, *os.Process) {
 	self, err := os.Executable()
 	check(b.r, err)
 	addr := freeAddr(b.r)
-	args := []string{"relay", addr, upstream}
-	if caFile != "" {
-		args = append(args, caFile)
-	}
-	cmd := exec.Command(self, args...)
+	cmd := exec.Command(self, append([]string{mode, addr}, args...)...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	check(b.r, cmd.Start())
 	b.r.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
@@ -432,7 +459,7 @@ func (b *bench) startRelayTo(upstream, caFile string) (string, *os.Process) {
 			return addr, cmd.Process
 		}
 	}
-	b.r.Fatalf("the relay did not listen")
+	b.r.Fatalf("the %s did not listen", mode)
 	return "", nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
@@ -28,19 +29,19 @@ func (b *bench) tlsThroughput(size int64, reps int) {
 	})
 	path := "/v2/" + benchRepo + "/blobs/" + digest
 	var viaRelay, viaProxy []float64
-	var relayCPU, proxyCPU float64
+	var relayCPU, proxyCPU time.Duration
 	for i := range reps {
 		log.Printf("1 GiB over TLS %d/%d: relay, proxy", i+1, reps)
-		before := cpuTime(b.r, relayProc.Pid)
-		viaRelay = append(viaRelay, b.timed(size, func() { b.get("http://"+relay, path, registry.Username, registry.Password, "") }))
-		relayCPU += (cpuTime(b.r, relayProc.Pid) - before).Seconds()
-		before = cpuTime(b.r, p.Cmd.Process.Pid)
-		viaProxy = append(viaProxy, b.timed(size, func() { b.get("http://"+p.Host, path, "u", b.token, "") }))
-		proxyCPU += (cpuTime(b.r, p.Cmd.Process.Pid) - before).Seconds()
+		viaRelay = append(viaRelay, b.timedCPU(relayProc.Pid, &relayCPU, size, func() {
+			b.get("http://"+relay, path, registry.Username, registry.Password, "")
+		}))
+		viaProxy = append(viaProxy, b.timedCPU(p.Cmd.Process.Pid, &proxyCPU, size, func() {
+			b.get("http://"+p.Host, path, "u", b.token, "")
+		}))
 	}
 	gibs := float64(reps) * float64(size) / gib
 	log.Printf("TLS throughput MB/s: relay %.0f, proxy %.0f", median(viaRelay)/1e6, median(viaProxy)/1e6)
 	report("blob_1g_tls_vs_relay", median(viaProxy)/median(viaRelay))
-	report("proxy_cpu_s_per_gib_tls", proxyCPU/gibs)
-	report("relay_cpu_s_per_gib_tls", relayCPU/gibs)
+	report("proxy_cpu_s_per_gib_tls", proxyCPU.Seconds()/gibs)
+	report("relay_cpu_s_per_gib_tls", relayCPU.Seconds()/gibs)
 }
