@@ -89,12 +89,24 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string,
 		return
 	}
 	copyResponseHeaders(w.Header(), resp.Header, u.base.Host)
+	client, direct := directTo(r, resp)
+	if direct {
+		w.Header().Set("Connection", "close")
+	}
 	w.WriteHeader(resp.StatusCode)
 	if r.Method == http.MethodHead {
 		return
 	}
 	if spliced, ok := resp.Body.(*splicedBody); ok {
-		if _, err := spliced.relayTo(w); err != nil && !errors.Is(err, context.Canceled) {
+		var to io.Writer = w
+		if direct {
+			// The headers go out through the server, the body past it.
+			if err := http.NewResponseController(w).Flush(); err != nil {
+				return
+			}
+			to = &countedConn{TCPConn: client, w: w}
+		}
+		if _, err := spliced.relayTo(to); err != nil && !errors.Is(err, context.Canceled) {
 			u.logger.Warnw("Streaming the upstream response broke off", zap.Error(err))
 		}
 		return

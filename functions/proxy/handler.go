@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -107,6 +108,35 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	}
 	r.bytes += n
 	return n, err
+}
+
+// sent counts bytes written to the client past the ResponseWriter.
+func (r *recorder) sent(n int64) { r.bytes += n }
+
+// countedConn is the client's connection, written to directly for a blob
+// (splice.go), counting what it sends in the access log's recorder.
+type countedConn struct {
+	*net.TCPConn
+	w http.ResponseWriter
+}
+
+func (c *countedConn) Write(b []byte) (int, error) {
+	n, err := c.TCPConn.Write(b)
+	c.count(int64(n))
+	return n, err
+}
+
+// ReadFrom splices when src is a TCP connection.
+func (c *countedConn) ReadFrom(src io.Reader) (int64, error) {
+	n, err := c.TCPConn.ReadFrom(src)
+	c.count(n)
+	return n, err
+}
+
+func (c *countedConn) count(n int64) {
+	if rec, ok := c.w.(*recorder); ok {
+		rec.sent(n)
+	}
 }
 
 // Flush lets streamed responses through promptly.

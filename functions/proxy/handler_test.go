@@ -62,7 +62,6 @@ func TestHandlerCachesRefusesEarlyAndCounts(t *testing.T) {
 	defer counting.Close()
 
 	reader := sdkmetric.NewManualReader()
-	ctx := context.Background()
 	srv := newTestProxy(t, counting.URL, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
 	reviews, accessChecks := &srv.reviews, &srv.accessChecks
 
@@ -95,8 +94,29 @@ func TestHandlerCachesRefusesEarlyAndCounts(t *testing.T) {
 		t.Errorf("refused requests reached the upstream %d times", n)
 	}
 
+	sums := metricSums(t, reader)
+	for key, want := range map[string]int64{
+		"oci_connector.proxy.requests|code=200,route=manifest,verb=pull": 5,
+		"oci_connector.proxy.requests|code=401,route=manifest,verb=pull": 2, // the path parses before the token is checked
+		"oci_connector.proxy.requests|code=403,route=manifest,verb=push": 1,
+		"oci_connector.proxy.auth_cache.lookups|cache=token,result=hit":  6,
+		"oci_connector.proxy.upstream.duration|route=manifest":           5,
+	} {
+		if sums[key] != want {
+			t.Errorf("%s = %d, want %d (all: %v)", key, sums[key], want, sums)
+		}
+	}
+	if sums["oci_connector.proxy.bytes|direction=to_client"] == 0 {
+		t.Errorf("no bytes counted to the client: %v", sums)
+	}
+}
+
+// metricSums collects reader's metrics: each counter's value and each
+// histogram's count, by name and attributes.
+func metricSums(t *testing.T, reader *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
+	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
 	sums := map[string]int64{}
@@ -114,20 +134,7 @@ func TestHandlerCachesRefusesEarlyAndCounts(t *testing.T) {
 			}
 		}
 	}
-	for key, want := range map[string]int64{
-		"oci_connector.proxy.requests|code=200,route=manifest,verb=pull": 5,
-		"oci_connector.proxy.requests|code=401,route=manifest,verb=pull": 2, // the path parses before the token is checked
-		"oci_connector.proxy.requests|code=403,route=manifest,verb=push": 1,
-		"oci_connector.proxy.auth_cache.lookups|cache=token,result=hit":  6,
-		"oci_connector.proxy.upstream.duration|route=manifest":           5,
-	} {
-		if sums[key] != want {
-			t.Errorf("%s = %d, want %d (all: %v)", key, sums[key], want, sums)
-		}
-	}
-	if sums["oci_connector.proxy.bytes|direction=to_client"] == 0 {
-		t.Errorf("no bytes counted to the client: %v", sums)
-	}
+	return sums
 }
 
 func attrs(set attribute.Set) string {

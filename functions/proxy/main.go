@@ -194,6 +194,8 @@ func newServer(h http.Handler) *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		// Large blobs are written to the client's connection itself (splice.go).
+		ConnContext: withClientConn,
 	}
 }
 

@@ -37,7 +37,8 @@ type testProxy struct {
 	proxy                 *proxy
 }
 
-// newTestProxy serves a proxy for upstream; tokens as fakeKube says.
+// newTestProxy serves a proxy for upstream with the shipped server's
+// settings; tokens as fakeKube says.
 func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testProxy {
 	t.Helper()
 	dir := t.TempDir()
@@ -56,7 +57,9 @@ func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testP
 	}
 	p.events = &tp.events
 	tp.proxy = p
-	tp.Server = httptest.NewServer(p)
+	tp.Server = httptest.NewUnstartedServer(nil)
+	tp.Server.Config = newServer(p) // as shipped: h2c, limits, the client's connection in the context
+	tp.Server.Start()
 	t.Cleanup(tp.Close)
 	return tp
 }

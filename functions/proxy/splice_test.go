@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"io"
 	"net"
 	"net/http"
@@ -124,5 +125,67 @@ func TestSplicedBodiesReadWholeOrFail(t *testing.T) {
 		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
 			t.Errorf("%s: error %v, want %q", path, err, want)
 		}
+	}
+}
+
+// A blob of a mebibyte or more goes past net/http straight onto the client's
+// socket, and the answer says "Connection: close"; a smaller one keeps the
+// connection alive, and so does a blob asked for over HTTP/2. Every byte
+// arrives and is counted.
+func TestLargeBlobsGoStraightToTheClientsSocket(t *testing.T) {
+	large := bytes.Repeat([]byte("0123456789abcdef"), 128<<10) // 2 MiB
+	small := large[:100<<10]
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/" {
+			_, _ = io.WriteString(w, "{}")
+			return
+		}
+		body := small
+		if strings.HasSuffix(r.URL.Path, strings.Repeat("a", 64)) {
+			body = large
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	}))
+	defer upstream.Close()
+	reader := sdkmetric.NewManualReader()
+	proxy := newTestProxy(t, upstream.URL, sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	h2c := new(http.Protocols)
+	h2c.SetUnencryptedHTTP2(true)
+	clients := map[string]*http.Client{
+		"HTTP/1.1": {Transport: &http.Transport{}},
+		"h2c":      {Transport: &http.Transport{Protocols: h2c}},
+	}
+
+	for _, c := range []struct {
+		client    string
+		digit     string
+		want      []byte
+		wantClose bool
+	}{
+		{"HTTP/1.1", "a", large, true},
+		{"HTTP/1.1", "b", small, false},
+		{"h2c", "a", large, false},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, proxy.URL+"/v2/testing/busybox/blobs/sha256:"+strings.Repeat(c.digit, 64), nil)
+		req.SetBasicAuth("u", goodToken)
+		resp, err := clients[c.client].Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !bytes.Equal(got, c.want) {
+			t.Fatalf("%s, %d bytes: status %d, %d bytes (%v), equal %t", c.client, len(c.want), resp.StatusCode, len(got), err, bytes.Equal(got, c.want))
+		}
+		if resp.Close != c.wantClose {
+			t.Errorf("%s, %d bytes: Connection: close is %t, want %t", c.client, len(c.want), resp.Close, c.wantClose)
+		}
+		if c.client == "h2c" && resp.ProtoMajor != 2 {
+			t.Errorf("h2c client spoke %s", resp.Proto)
+		}
+	}
+	if got, want := metricSums(t, reader)["oci_connector.proxy.bytes|direction=to_client"], int64(2*len(large)+len(small)); got != want {
+		t.Errorf("%d bytes counted to the client, want %d", got, want)
 	}
 }
