@@ -67,12 +67,12 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	kube, err := serve.Kube(c.kubeconfig)
+	kube, err := serve.Reviews(c.kubeconfig)
 	if err != nil {
 		return err
 	}
 	// Senders and readers log in alike: one TokenReview cache for both.
-	users := newTokenUsers(kube)
+	users := newTokenUsers(kube.TokenReviews())
 	st, err := openStore(ctx, c.databaseURL, c.sqlitePath)
 	if err != nil {
 		return err
@@ -80,7 +80,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	defer st.Close()
 	go enforceRetention(ctx, st, c.retention, c.retentionInterval, logger)
 	srv := &http.Server{
-		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(users, c.systemNamespace), readers: newReaderAuth(kube, users),
+		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(users, c.systemNamespace), readers: newReaderAuth(kube.SubjectAccessReviews(), users),
 			logger: logger, now: time.Now}).routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}

@@ -10,9 +10,9 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/reviews"
 	"github.com/oci-connector/oci-connector/pkg/ttlcache"
 )
 
@@ -29,13 +29,13 @@ const (
 
 // readerAuth decides what a reader may see.
 type readerAuth struct {
-	client kubernetes.Interface
-	users  *tokenUsers
-	access *ttlcache.Cache[bool]
+	reviews reviews.SubjectAccessReviews
+	users   *tokenUsers
+	access  *ttlcache.Cache[bool]
 }
 
-func newReaderAuth(client kubernetes.Interface, users *tokenUsers) *readerAuth {
-	return &readerAuth{client: client, users: users, access: ttlcache.New[bool](tokenCacheEntries)}
+func newReaderAuth(sars reviews.SubjectAccessReviews, users *tokenUsers) *readerAuth {
+	return &readerAuth{reviews: sars, users: users, access: ttlcache.New[bool](tokenCacheEntries)}
 }
 
 // readerToken is the token of a reader's request: a bearer token, or the
@@ -95,7 +95,7 @@ func (a *readerAuth) mayRead(ctx context.Context, user *authenticationv1.UserInf
 		for k, v := range user.Extra {
 			extra[k] = authorizationv1.ExtraValue(v)
 		}
-		sar, err := a.client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+		sar, err := a.reviews.Create(ctx, &authorizationv1.SubjectAccessReview{
 			Spec: authorizationv1.SubjectAccessReviewSpec{
 				User: user.Username, UID: user.UID, Groups: user.Groups, Extra: extra,
 				ResourceAttributes: &authorizationv1.ResourceAttributes{

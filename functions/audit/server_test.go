@@ -42,8 +42,8 @@ func newTestServer(t *testing.T) (*httptest.Server, *store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	kube := fakeTokenReview()
-	srv := httptest.NewServer((&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(newTokenUsers(kube), "oci-connector"),
-		readers: newReaderAuth(kube, newTokenUsers(kube)), logger: zap.NewNop().Sugar(), now: time.Now}).routes())
+	srv := httptest.NewServer((&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(newTokenUsers(kube.AuthenticationV1().TokenReviews()), "oci-connector"),
+		readers: newReaderAuth(kube.AuthorizationV1().SubjectAccessReviews(), newTokenUsers(kube.AuthenticationV1().TokenReviews())), logger: zap.NewNop().Sugar(), now: time.Now}).routes())
 	t.Cleanup(srv.Close)
 	return srv, st
 }

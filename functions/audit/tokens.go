@@ -11,8 +11,8 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/oci-connector/oci-connector/pkg/reviews"
 	"github.com/oci-connector/oci-connector/pkg/ttlcache"
 )
 
@@ -42,12 +42,12 @@ func bearerToken(r *http.Request) string {
 
 // tokenUsers asks TokenReview whose a token is.
 type tokenUsers struct {
-	client kubernetes.Interface
-	cache  *ttlcache.Cache[*authenticationv1.UserInfo]
+	reviews reviews.TokenReviews
+	cache   *ttlcache.Cache[*authenticationv1.UserInfo]
 }
 
-func newTokenUsers(client kubernetes.Interface) *tokenUsers {
-	return &tokenUsers{client: client, cache: ttlcache.New[*authenticationv1.UserInfo](tokenCacheEntries)}
+func newTokenUsers(tokenReviews reviews.TokenReviews) *tokenUsers {
+	return &tokenUsers{reviews: tokenReviews, cache: ttlcache.New[*authenticationv1.UserInfo](tokenCacheEntries)}
 }
 
 // user is who token belongs to, for audiences (the API server's own when
@@ -55,7 +55,7 @@ func newTokenUsers(client kubernetes.Interface) *tokenUsers {
 func (u *tokenUsers) user(ctx context.Context, token string, audiences []string) (*authenticationv1.UserInfo, error) {
 	sum := sha256.Sum256([]byte(strings.Join(audiences, ",") + "|" + token))
 	user, _, err := u.cache.Get(ctx, hex.EncodeToString(sum[:]), func(ctx context.Context) (*authenticationv1.UserInfo, time.Duration, error) {
-		review, err := u.client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+		review, err := u.reviews.Create(ctx, &authenticationv1.TokenReview{
 			Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences},
 		}, metav1.CreateOptions{})
 		if err != nil {

@@ -13,8 +13,8 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/oci-connector/oci-connector/pkg/reviews"
 	"github.com/oci-connector/oci-connector/pkg/tokenclaims"
 	"github.com/oci-connector/oci-connector/pkg/ttlcache"
 )
@@ -58,7 +58,7 @@ func tokenFrom(r *http.Request) (string, error) {
 
 // authenticator checks tokens with TokenReview for the proxy's audiences.
 type authenticator struct {
-	client    kubernetes.Interface
+	reviews   reviews.TokenReviews
 	audiences []string
 	// acceptAPIServer also accepts tokens for the API server's own audience.
 	acceptAPIServer bool
@@ -68,8 +68,8 @@ type authenticator struct {
 	lookedUp func(ctx context.Context, hit bool)
 }
 
-func newAuthenticator(client kubernetes.Interface, audiences []string, acceptAPIServer bool) *authenticator {
-	return &authenticator{client: client, audiences: audiences, acceptAPIServer: acceptAPIServer, cache: ttlcache.New[*identity](tokenCacheMaxEntries), now: time.Now}
+func newAuthenticator(tokenReviews reviews.TokenReviews, audiences []string, acceptAPIServer bool) *authenticator {
+	return &authenticator{reviews: tokenReviews, audiences: audiences, acceptAPIServer: acceptAPIServer, cache: ttlcache.New[*identity](tokenCacheMaxEntries), now: time.Now}
 }
 
 // authenticate returns the token's identity, or errBadToken. A token that
@@ -111,7 +111,7 @@ func (a *authenticator) authenticate(ctx context.Context, token string) (*identi
 
 // review asks TokenReview; a nil identity and nil error mean "not authenticated".
 func (a *authenticator) review(ctx context.Context, token string, audiences []string) (*identity, error) {
-	review, err := a.client.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
+	review, err := a.reviews.Create(ctx, &authenticationv1.TokenReview{
 		Spec: authenticationv1.TokenReviewSpec{Token: token, Audiences: audiences},
 	}, metav1.CreateOptions{})
 	if err != nil {

@@ -19,7 +19,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	knativemetrics "knative.dev/pkg/observability/metrics"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
@@ -28,6 +27,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/imageref"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
+	"github.com/oci-connector/oci-connector/pkg/reviews"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
 
@@ -101,8 +101,8 @@ func parseConfig(args []string) (config, error) {
 	return c, nil
 }
 
-// newProxy builds the handler from a config and a Kubernetes client.
-func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterProvider metric.MeterProvider, logger *zap.SugaredLogger) (*proxy, error) {
+// newProxy builds the handler from a config and the API server's review APIs.
+func newProxy(ctx context.Context, c config, tokenReviews reviews.TokenReviews, sars reviews.SubjectAccessReviews, meterProvider metric.MeterProvider, logger *zap.SugaredLogger) (*proxy, error) {
 	u, err := url.Parse(c.upstream)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("upstream %q is not an http(s) URL with a host", c.upstream)
@@ -162,9 +162,9 @@ func newProxy(ctx context.Context, c config, client kubernetes.Interface, meterP
 	if c.audience == "" {
 		audiences = []string{v1alpha1.ConnectorAudience(c.namespace, c.name)}
 	}
-	authn := newAuthenticator(client, audiences, c.acceptAPIServer)
+	authn := newAuthenticator(tokenReviews, audiences, c.acceptAPIServer)
 	authn.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "token", hit) }
-	authz := &authorizer{reviewer: access.NewReviewer(client), connector: types.NamespacedName{Namespace: c.namespace, Name: c.name}}
+	authz := &authorizer{reviewer: access.NewReviewer(sars), connector: types.NamespacedName{Namespace: c.namespace, Name: c.name}}
 	authz.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "access", hit) }
 	return &proxy{
 		connector: c.namespace + "/" + c.name,
@@ -208,7 +208,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	client, err := serve.Kube(c.kubeconfig)
+	client, err := serve.Reviews(c.kubeconfig)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	defer func() { _ = mp.Shutdown(context.Background()) }()
-	p, err := newProxy(ctx, c, client, mp, logger.With("connector", c.namespace+"/"+c.name))
+	p, err := newProxy(ctx, c, client.TokenReviews(), client.SubjectAccessReviews(), mp, logger.With("connector", c.namespace+"/"+c.name))
 	if err != nil {
 		return err
 	}

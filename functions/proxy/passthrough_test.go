@@ -50,8 +50,9 @@ func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testP
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	tp := &testProxy{}
+	kube := fakeKube(&tp.reviews, &tp.accessChecks)
 	p, err := newProxy(ctx, config{upstream: upstream, credentialsDir: dir, namespace: "ns", name: "harbor", audience: testAudience},
-		fakeKube(&tp.reviews, &tp.accessChecks), mp, zap.NewNop().Sugar())
+		kube.AuthenticationV1().TokenReviews(), kube.AuthorizationV1().SubjectAccessReviews(), mp, zap.NewNop().Sugar())
 	if err != nil {
 		t.Fatal(err)
 	}

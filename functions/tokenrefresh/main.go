@@ -22,6 +22,7 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/clientsets"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
@@ -72,12 +73,12 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 // when empty).
 func newHandler(ctx context.Context, c config, logger *zap.SugaredLogger) (*handler, error) {
 	// A refresh makes a few calls per ServiceAccount.
-	kube, connectors, err := serve.Clients(c.kubeconfig, 100, 200)
+	kube, connectors, err := clientsets.New(c.kubeconfig, 100, 200)
 	if err != nil {
 		return nil, err
 	}
 	return &handler{
-		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube), logger: logger, clock: clock.RealClock{},
+		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube.AuthorizationV1().SubjectAccessReviews()), logger: logger, clock: clock.RealClock{},
 			systemNamespace: c.systemNamespace},
 		senders: events.NewSenders(ctx, events.SenderOptions{Logger: logger, TokenFile: c.auditTokenFile}),
 		logger:  logger,

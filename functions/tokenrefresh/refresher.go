@@ -92,7 +92,7 @@ func (r *refresher) wanted(ctx context.Context, c *v1alpha1.Connector) ([]*corev
 	if c.Spec.PullSecrets == nil || c.UID == "" || len(clientconfig.Endpoints(c)) == 0 {
 		return nil, nil
 	}
-	tenancy, err := trust.Read(ctx, r.kube, r.systemNamespace)
+	tenancy, err := trust.Read(ctx, r.kube.CoreV1().ConfigMaps(r.systemNamespace))
 	if err != nil {
 		return nil, err
 	}

@@ -127,7 +127,7 @@ func TestReceiveRefreshesTheNamedConnector(t *testing.T) {
 	kube := kubefake.NewClientset()
 	connectors := connectorfake.NewSimpleClientset()
 	h := &handler{
-		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube), logger: zap.NewNop().Sugar(), clock: clock.RealClock{}},
+		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube.AuthorizationV1().SubjectAccessReviews()), logger: zap.NewNop().Sugar(), clock: clock.RealClock{}},
 		senders:   events.NewSenders(t.Context(), events.SenderOptions{}),
 		logger:    zap.NewNop().Sugar(),
 	}

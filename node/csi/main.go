@@ -32,6 +32,7 @@ import (
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorinformers "github.com/oci-connector/oci-connector/pkg/client/informers/externalversions"
+	"github.com/oci-connector/oci-connector/pkg/clientsets"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 	"github.com/oci-connector/oci-connector/pkg/trust"
 )
@@ -155,7 +156,7 @@ func listenUnix(endpoint string, srv *grpc.Server, errc chan<- error) error {
 func newNodeServer(ctx context.Context, c config, logger *zap.SugaredLogger) (*nodeServer, error) {
 	// A publish makes three or four calls; the kubelet's own limits (50, in
 	// bursts of 100) keep a node's driver in step with the node.
-	kube, connectors, err := serve.Clients(c.kubeconfig, 50, 100)
+	kube, connectors, err := clientsets.New(c.kubeconfig, 50, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +187,7 @@ func newNodeServer(ctx context.Context, c config, logger *zap.SugaredLogger) (*n
 		nodeName:  c.nodeName,
 		stateDir:  c.stateDir,
 		voucher:   &voucher{kube: kube, nodeName: c.nodeName, audience: v1alpha1.CSIAudience},
-		minter:    &minter{kube: kube, connectors: lister, trust: trustStore, reviewer: access.NewReviewer(kube), clock: clk, tokenTTL: c.tokenTTL, caPEM: caPEM},
+		minter:    &minter{kube: kube, connectors: lister, trust: trustStore, reviewer: access.NewReviewer(kube.AuthorizationV1().SubjectAccessReviews()), clock: clk, tokenTTL: c.tokenTTL, caPEM: caPEM},
 		clock:     clk,
 		logger:    logger,
 		published: map[string]*publishedVolume{},

@@ -52,7 +52,7 @@ func TestAPrivateCAGoesIntoTheVolume(t *testing.T) {
 	})
 	m := &minter{
 		kube: kube, connectors: connectorlisters.NewConnectorLister(indexer), trust: trust.NewStore(nil),
-		reviewer: access.NewUncachedReviewer(kube), clock: clocktesting.NewFakeClock(now), tokenTTL: time.Hour,
+		reviewer: access.NewUncachedReviewer(kube.AuthorizationV1().SubjectAccessReviews()), clock: clocktesting.NewFakeClock(now), tokenTTL: time.Hour,
 		caPEM: []byte(testCA),
 	}
 	v := volumeRequest{

@@ -15,10 +15,10 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/reviews"
 	"github.com/oci-connector/oci-connector/pkg/ttlcache"
 )
 
@@ -32,24 +32,25 @@ const (
 
 // Reviewer asks SubjectAccessReview about pull and push on connectors/proxy.
 type Reviewer struct {
-	client kubernetes.Interface
+	reviews reviews.SubjectAccessReviews
 	// cache collapses concurrent asks; answers stay for these TTLs (zero:
 	// not kept).
 	cache                 *ttlcache.Cache[bool]
 	allowedTTL, deniedTTL time.Duration
 }
 
-// NewReviewer makes a Reviewer that asks through client and keeps answers
-// for seconds: for the proxy and the webhook, which ask per request.
-func NewReviewer(client kubernetes.Interface) *Reviewer {
-	return &Reviewer{client: client, cache: ttlcache.New[bool](maxCacheItems), allowedTTL: allowedTTL, deniedTTL: deniedTTL}
+// NewReviewer makes a Reviewer that asks through sars (a clientset's
+// AuthorizationV1().SubjectAccessReviews(), or reviews.Client's) and keeps
+// answers for seconds: for the proxy and the webhook, which ask per request.
+func NewReviewer(sars reviews.SubjectAccessReviews) *Reviewer {
+	return &Reviewer{reviews: sars, cache: ttlcache.New[bool](maxCacheItems), allowedTTL: allowedTTL, deniedTTL: deniedTTL}
 }
 
 // NewUncachedReviewer makes a Reviewer that asks every time: for
 // tokenrefresh, which asks once per ServiceAccount per event, and must see
 // a RoleBinding made a moment before the event.
-func NewUncachedReviewer(client kubernetes.Interface) *Reviewer {
-	return &Reviewer{client: client, cache: ttlcache.New[bool](maxCacheItems)}
+func NewUncachedReviewer(sars reviews.SubjectAccessReviews) *Reviewer {
+	return &Reviewer{reviews: sars, cache: ttlcache.New[bool](maxCacheItems)}
 }
 
 // ServiceAccount is the identity the API server gives a ServiceAccount's
@@ -65,7 +66,7 @@ func ServiceAccount(namespace, name string) authenticationv1.UserInfo {
 // answer came from the cache.
 func (r *Reviewer) Allowed(ctx context.Context, user authenticationv1.UserInfo, connectorKey types.NamespacedName, verb v1alpha1.Verb) (allowed, cached bool, err error) {
 	return r.cache.Get(ctx, cacheKey(user, connectorKey, verb), func(ctx context.Context) (bool, time.Duration, error) {
-		sar, err := r.client.AuthorizationV1().SubjectAccessReviews().Create(ctx, review(user, connectorKey, verb), metav1.CreateOptions{})
+		sar, err := r.reviews.Create(ctx, review(user, connectorKey, verb), metav1.CreateOptions{})
 		if err != nil {
 			return false, 0, fmt.Errorf("SubjectAccessReview: %w", err)
 		}

@@ -29,7 +29,7 @@ func fakeReviews(allow func(*authorizationv1.SubjectAccessReview) bool) (*fake.C
 
 func TestAllowedAsksForTheConnectorsProxySubresource(t *testing.T) {
 	client, asked := fakeReviews(func(*authorizationv1.SubjectAccessReview) bool { return true })
-	r := NewReviewer(client)
+	r := NewReviewer(client.AuthorizationV1().SubjectAccessReviews())
 	user := authenticationv1.UserInfo{Username: "alice", UID: "u1", Groups: []string{"dev"}, Extra: map[string]authenticationv1.ExtraValue{"k": {"v"}}}
 	ok, cached, err := r.Allowed(context.Background(), user, types.NamespacedName{Namespace: "platform", Name: "harbor"}, v1alpha1.VerbPush)
 	if err != nil || !ok || cached {
@@ -50,7 +50,7 @@ func TestAllowedCachesPerIdentityConnectorAndVerb(t *testing.T) {
 	client, asked := fakeReviews(func(sar *authorizationv1.SubjectAccessReview) bool {
 		return sar.Spec.ResourceAttributes.Verb == "pull"
 	})
-	r := NewReviewer(client)
+	r := NewReviewer(client.AuthorizationV1().SubjectAccessReviews())
 	ctx := context.Background()
 	sa := ServiceAccount("team-a", "default")
 	harbor := types.NamespacedName{Namespace: "platform", Name: "harbor"}

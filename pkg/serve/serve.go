@@ -16,11 +16,10 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
+	"github.com/oci-connector/oci-connector/pkg/reviews"
 )
 
 // Main runs run until it returns or a signal ends its context; an error is
@@ -79,33 +78,13 @@ func KubeConfig(kubeconfig string) (*rest.Config, error) {
 	return cfg, nil
 }
 
-// Kube connects to the API server as kubeconfig says (in-cluster when
-// empty), with client-go's default rate limits.
-func Kube(kubeconfig string) (kubernetes.Interface, error) {
+// Reviews connects to the API server as kubeconfig says (in-cluster when
+// empty) for TokenReview and SubjectAccessReview only, with client-go's
+// default rate limits: the proxy and the audit function ask nothing else.
+func Reviews(kubeconfig string) (*reviews.Client, error) {
 	cfg, err := KubeConfig(kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	return kubernetes.NewForConfig(cfg)
-}
-
-// Clients connects to the API server as kubeconfig says (in-cluster when
-// empty), with client-side limits of qps calls a second in bursts of burst:
-// client-go's default of 5 a second is for controllers that watch, not for
-// functions that answer requests with API calls.
-func Clients(kubeconfig string, qps float32, burst int) (kubernetes.Interface, connectorclientset.Interface, error) {
-	cfg, err := KubeConfig(kubeconfig)
-	if err != nil {
-		return nil, nil, err
-	}
-	cfg.QPS, cfg.Burst = qps, burst
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	connectors, err := connectorclientset.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return kube, connectors, nil
+	return reviews.New(cfg)
 }

@@ -16,7 +16,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"knative.dev/pkg/configmap"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
@@ -146,15 +145,22 @@ func FromContext(ctx context.Context) *Config {
 	return c
 }
 
-// Read fetches the Config from the API server, for a function that keeps no
-// watch: the default when the ConfigMap does not exist.
-func Read(ctx context.Context, kube kubernetes.Interface, namespace string) (*Config, error) {
-	cm, err := kube.CoreV1().ConfigMaps(namespace).Get(ctx, ConfigName, metav1.GetOptions{})
+// ConfigMaps gets the ConfigMaps of one namespace (a clientset's
+// CoreV1().ConfigMaps(namespace)).
+type ConfigMaps interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.ConfigMap, error)
+}
+
+// Read fetches the Config from the system namespace's ConfigMaps, for a
+// function that keeps no watch: the default when the ConfigMap does not
+// exist.
+func Read(ctx context.Context, configMaps ConfigMaps) (*Config, error) {
+	cm, err := configMaps.Get(ctx, ConfigName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return DefaultConfig(), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, ConfigName, err)
+		return nil, fmt.Errorf("reading ConfigMap %s: %w", ConfigName, err)
 	}
 	return NewConfigFromConfigMap(cm)
 }

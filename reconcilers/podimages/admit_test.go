@@ -49,7 +49,7 @@ func newTestReconciler(t *testing.T, clusterNamespaces, pullers []string, objs .
 	r := &reconciler{
 		client:          client,
 		connectorLister: listers.GetConnectorLister(),
-		reviewer:        access.NewReviewer(client),
+		reviewer:        access.NewReviewer(client.AuthorizationV1().SubjectAccessReviews()),
 		trust:           trust.NewStore(nil),
 	}
 	cm := &corev1.ConfigMap{Data: map[string]string{trust.ClusterConnectorNamespacesKey: strings.Join(clusterNamespaces, ",")}}

@@ -53,7 +53,7 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		mwcLister:       mwcInformer.Lister(),
 		secretLister:    secretInformer.Lister(),
 		connectorLister: connectorinformer.Get(ctx).Lister(),
-		reviewer:        access.NewReviewer(client),
+		reviewer:        access.NewReviewer(client.AuthorizationV1().SubjectAccessReviews()),
 		trust:           trust.NewStore(nil),
 	}
 	r.trust.WatchConfigs(cmw)

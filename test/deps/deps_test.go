@@ -69,6 +69,21 @@ func isPinned(path string) bool {
 }
 
 // goList returns the path -> version of the modules go list -m selects.
+// The proxy and the audit function serve requests, a replica per Connector
+// scaled by Knative. They ask the API server only TokenReview and
+// SubjectAccessReview (pkg/reviews), and must not link the generated
+// clientset: registering every API group at start-up cost each proxy replica
+// about 18 MiB of resident memory.
+func TestRequestServingFunctionsDoNotLinkTheClientset(t *testing.T) {
+	for _, pkg := range []string{"./functions/proxy", "./functions/audit"} {
+		for _, dep := range strings.Fields(string(goCommand(t, "list", "-deps", pkg))) {
+			if dep == "k8s.io/client-go/kubernetes" || dep == "k8s.io/client-go/kubernetes/scheme" {
+				t.Errorf("%s links %s; use pkg/reviews", pkg, dep)
+			}
+		}
+	}
+}
+
 func goList(t *testing.T, pattern string) map[string]string {
 	t.Helper()
 	out := goCommand(t, "list", "-m", "-f", "{{.Path}} {{.Version}}", pattern)
