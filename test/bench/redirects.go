@@ -26,7 +26,9 @@ func (b *bench) redirectPass(size int64, reps int) {
 		Secret:     registry.SecretData(), Args: []string{"--blob-redirects", "pass"},
 	})
 	path := "/v2/" + benchRepo + "/blobs/" + digest
-	viaDirect := func() float64 { return b.timed(size, func() { b.get(reg.URL, path, registry.Username, registry.Password, "") }) }
+	viaDirect := func() float64 {
+		return b.timed(size, func() { b.get(reg.URL, path, registry.Username, registry.Password, "") })
+	}
 	viaProxy := func() float64 { return b.timed(size, func() { b.get("http://"+p.Host, path, "u", b.token, "") }) }
 	var direct, pass, ratios []float64
 	for i := range reps {
