@@ -59,10 +59,11 @@ func withSplice(ctx context.Context) context.Context {
 // everything else to inner.
 type splicing struct {
 	inner *http.Transport
+	idle  *idleConns
 }
 
 func newSplicing(inner *http.Transport) *splicing {
-	return &splicing{inner: inner}
+	return &splicing{inner: inner, idle: newIdleConns(inner.IdleConnTimeout)}
 }
 
 func (s *splicing) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -70,11 +71,20 @@ func (s *splicing) RoundTrip(req *http.Request) (*http.Response, error) {
 		return s.inner.RoundTrip(req)
 	}
 	ctx := req.Context()
+	addr := hostPort(req)
+	if tcp := s.idle.get(addr); tcp != nil {
+		resp, err := s.exchange(req, addr, tcp)
+		if err == nil || ctx.Err() != nil {
+			return resp, err
+		}
+		// The upstream closed it between our check and our request: a GET
+		// is safe to make again, on a new connection.
+	}
 	dial := s.inner.DialContext
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
 	}
-	conn, err := dial(ctx, "tcp", hostPort(req))
+	conn, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
@@ -83,8 +93,15 @@ func (s *splicing) RoundTrip(req *http.Request) (*http.Response, error) {
 		conn.Close()
 		return s.inner.RoundTrip(req)
 	}
+	return s.exchange(req, addr, tcp)
+}
+
+// exchange makes req on tcp, the proxy's own connection to addr, and
+// returns the answer with a body that splices when it can and keeps the
+// connection for the next request when it was read to its end.
+func (s *splicing) exchange(req *http.Request, addr string, tcp *net.TCPConn) (*http.Response, error) {
 	// Cancelling the request (the client went away) closes the connection.
-	stop := context.AfterFunc(ctx, func() { tcp.Close() })
+	stop := context.AfterFunc(req.Context(), func() { tcp.Close() })
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		tcp.Close()
@@ -104,7 +121,11 @@ func (s *splicing) RoundTrip(req *http.Request) (*http.Response, error) {
 	_ = tcp.SetReadDeadline(time.Time{})
 	if (resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusPartialContent) &&
 		resp.ContentLength > 0 && len(resp.TransferEncoding) == 0 {
-		resp.Body = &splicedBody{br: br, conn: tcp, remaining: resp.ContentLength, stop: stop}
+		body := &splicedBody{br: br, conn: tcp, remaining: resp.ContentLength, stop: stop}
+		if !resp.Close {
+			body.keep = func() { s.idle.put(addr, tcp) }
+		}
+		resp.Body = body
 	} else {
 		resp.Body = &connBody{ReadCloser: resp.Body, conn: tcp, stop: stop}
 	}
@@ -138,6 +159,8 @@ type splicedBody struct {
 	conn      *net.TCPConn
 	remaining int64
 	stop      func() bool
+	// keep, when set, gives the connection back for the next request.
+	keep func()
 }
 
 // Read is the copying path, for writers that cannot splice.
@@ -186,8 +209,16 @@ func (b *splicedBody) relayTo(w io.Writer) (int64, error) {
 	return total, err
 }
 
+// Close keeps the connection when the body was read exactly to its end,
+// else closes it.
 func (b *splicedBody) Close() error {
-	b.stop()
+	if !b.stop() {
+		return nil // the request was cancelled, which closed it, or closed before
+	}
+	if b.keep != nil && b.remaining == 0 && b.br.Buffered() == 0 {
+		b.keep()
+		return nil
+	}
 	return b.conn.Close()
 }
 
