@@ -19,6 +19,8 @@ type rawUpstream struct {
 	addr  string
 	conns atomic.Int32
 	poke  chan struct{}
+	// via is the proxy's splicing RoundTripper the tests reach it through.
+	via *splicing
 }
 
 type afterAnswer int
@@ -36,7 +38,7 @@ func newRawUpstream(t *testing.T, after afterAnswer) *rawUpstream {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	u := &rawUpstream{addr: l.Addr().String(), poke: make(chan struct{})}
+	u := &rawUpstream{addr: l.Addr().String(), poke: make(chan struct{}), via: newSplicing(http.DefaultTransport.(*http.Transport).Clone())}
 	go func() {
 		for {
 			c, err := l.Accept()
@@ -68,12 +70,12 @@ func newRawUpstream(t *testing.T, after afterAnswer) *rawUpstream {
 	return u
 }
 
-// get makes a marked blob GET through s and reads keep bytes of the body
-// (all of it when keep is negative) before closing it.
-func (u *rawUpstream) get(t *testing.T, s *splicing, keep int) string {
+// get makes a marked blob GET and reads keep bytes of the body (all of it
+// when keep is negative) before closing it.
+func (u *rawUpstream) get(t *testing.T, keep int) string {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(withSplice(context.Background()), http.MethodGet, "http://"+u.addr+"/v2/r/blobs/sha256:"+strings.Repeat("a", 64), nil)
-	resp, err := s.RoundTrip(req)
+	resp, err := u.via.RoundTrip(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,35 +91,41 @@ func (u *rawUpstream) get(t *testing.T, s *splicing, keep int) string {
 	return string(got)
 }
 
+// getWhole makes n blob GETs, each read to its end.
+func (u *rawUpstream) getWhole(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		if got := u.get(t, -1); got != "hello" {
+			t.Fatalf("GET %d: %q", i, got)
+		}
+	}
+}
+
+// wantConns checks how many connections the upstream has accepted.
+func (u *rawUpstream) wantConns(t *testing.T, want int32, after string) {
+	t.Helper()
+	if n := u.conns.Load(); n != want {
+		t.Errorf("%s: %d connections, want %d", after, n, want)
+	}
+}
+
 // A connection whose answer was read to its end serves the next blob GET; a
 // partly read one does not.
 func TestUpstreamConnectionsAreKeptForTheNextBlob(t *testing.T) {
 	u := newRawUpstream(t, keepOpen)
-	s := newSplicing(http.DefaultTransport.(*http.Transport).Clone())
-	for i := range 3 {
-		if got := u.get(t, s, -1); got != "hello" {
-			t.Fatalf("GET %d: %q", i, got)
-		}
-	}
-	if n := u.conns.Load(); n != 1 {
-		t.Errorf("3 GETs read to the end took %d connections, want 1", n)
-	}
-	u.get(t, s, 2) // the client went away mid-blob
-	u.get(t, s, -1)
-	if n := u.conns.Load(); n != 2 {
-		t.Errorf("after a partly read answer, %d connections, want 2", n)
-	}
+	u.getWhole(t, 3)
+	u.wantConns(t, 1, "3 GETs read to the end")
+	u.get(t, 2) // the client went away mid-blob
+	u.get(t, -1)
+	u.wantConns(t, 2, "after a partly read answer")
 }
 
 // An upstream that wrote to a kept connection unasked never has that
 // answer taken for the next request's.
 func TestANoisyKeptConnectionIsNotUsed(t *testing.T) {
 	u := newRawUpstream(t, unasked408)
-	s := newSplicing(http.DefaultTransport.(*http.Transport).Clone())
-	if got := u.get(t, s, -1); got != "hello" {
-		t.Fatalf("GET: %q", got)
-	}
-	kept := s.idle.byAddr[u.addr]
+	u.getWhole(t, 1)
+	kept := u.via.idle.byAddr[u.addr]
 	if len(kept) != 1 {
 		t.Fatalf("%d connections kept, want 1", len(kept))
 	}
@@ -125,12 +133,8 @@ func TestANoisyKeptConnectionIsNotUsed(t *testing.T) {
 	for quiet(kept[0].conn) {
 		runtime.Gosched() // until the 408 is in the connection's receive queue
 	}
-	if got := u.get(t, s, -1); got != "hello" {
-		t.Fatalf("GET after the 408: %q", got)
-	}
-	if n := u.conns.Load(); n != 2 {
-		t.Errorf("%d connections, want 2: the noisy one is not used", n)
-	}
+	u.getWhole(t, 1)
+	u.wantConns(t, 2, "the noisy one not used")
 	close(u.poke)
 }
 
@@ -138,15 +142,8 @@ func TestANoisyKeptConnectionIsNotUsed(t *testing.T) {
 // client nothing: the GET is made again on a new connection.
 func TestAKeptConnectionClosedUnderTheRequestIsRetried(t *testing.T) {
 	u := newRawUpstream(t, closeSecondUnanswered)
-	s := newSplicing(http.DefaultTransport.(*http.Transport).Clone())
-	for i := range 2 {
-		if got := u.get(t, s, -1); got != "hello" {
-			t.Fatalf("GET %d: %q", i, got)
-		}
-	}
-	if n := u.conns.Load(); n != 2 {
-		t.Errorf("%d connections, want 2 (the first closed under the second GET)", n)
-	}
+	u.getWhole(t, 2)
+	u.wantConns(t, 2, "the first closed under the second GET")
 }
 
 // Kept connections are bounded per upstream address.
