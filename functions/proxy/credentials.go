@@ -31,9 +31,6 @@ type mountedCredentials struct {
 	// previous were in force before the last change: during a rotation the
 	// upstream may still take only them (see upstream.send).
 	previous atomic.Pointer[credentials.Basic]
-	// changes counts the changes, so a request can tell whether the
-	// credentials changed since it started, whoever read them again.
-	changes atomic.Int64
 
 	mu       sync.Mutex
 	lastRaw  []byte
@@ -58,9 +55,11 @@ func (m *mountedCredentials) Authorization() (*authn.AuthConfig, error) {
 	return &authn.AuthConfig{Username: b.Username, Password: b.Password}, nil
 }
 
-// generation identifies the credentials in force; it changes with them.
-func (m *mountedCredentials) generation() int64 {
-	return m.changes.Load()
+// generation identifies the credentials in force: each change stores new
+// ones, so a request can tell whether they changed since it started,
+// whoever read them again.
+func (m *mountedCredentials) generation() *credentials.Basic {
+	return m.current.Load()
 }
 
 // refresh reads the mounted Secret now, not at the next tick: the upstream
@@ -113,7 +112,6 @@ func (m *mountedCredentials) reload() (bool, error) {
 		m.previous.Store(old)
 	}
 	m.current.Store(&b)
-	m.changes.Add(1)
 	m.lastRaw = raw
 	if !first && m.onChange != nil {
 		m.onChange()

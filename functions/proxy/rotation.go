@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/registryclient"
 )
 
@@ -20,7 +21,7 @@ import (
 // transport that answered, for redirects.
 func (u *upstream) send(ctx context.Context, req *http.Request, scopes []string, write bool) (*http.Response, http.RoundTripper, error) {
 	current := func() (http.RoundTripper, error) { return u.transportFor(ctx, scopes, write) }
-	var tried int64
+	var tried *credentials.Basic
 	if u.rotation != nil {
 		tried = u.rotation.generation()
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/utils/lru"
 
+	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/registryclient"
 )
 
@@ -33,7 +34,7 @@ const DefaultWriteTokenAge = time.Minute
 // mounted Secret.
 type rotatingCredentials interface {
 	// generation identifies the credentials in force.
-	generation() int64
+	generation() *credentials.Basic
 	// refresh reads them again now.
 	refresh()
 	// before are the ones in force before the last change, or nil.
