@@ -26,22 +26,26 @@ func newSenderAuth(users *tokenUsers, systemNamespace string) *senderAuth {
 	return &senderAuth{users: users, systemNamespace: systemNamespace}
 }
 
-// check says whether r's sender may record e.
-func (a *senderAuth) check(r *http.Request, e *cloudevents.Event) error {
+// sender authenticates r's sender, once for all the events of a request,
+// and returns its namespace.
+func (a *senderAuth) sender(r *http.Request) (namespace string, err error) {
 	token := bearerToken(r)
 	if token == "" {
-		return &httpError{http.StatusUnauthorized, "present a ServiceAccount token for the audience " + events.AuditAudience + " as a bearer token"}
+		return "", &httpError{http.StatusUnauthorized, "present a ServiceAccount token for the audience " + events.AuditAudience + " as a bearer token"}
 	}
 	user, err := a.users.user(r.Context(), token, []string{events.AuditAudience})
 	if err != nil {
-		return err
+		return "", err
 	}
-	namespace := clientNamespace(user.Username)
-	if namespace == "" {
-		return &httpError{http.StatusForbidden, "only ServiceAccounts record events"}
+	if namespace = clientNamespace(user.Username); namespace == "" {
+		return "", &httpError{http.StatusForbidden, "only ServiceAccounts record events"}
 	}
-	about := eventNamespace(e)
-	if namespace != a.systemNamespace && namespace != about {
+	return namespace, nil
+}
+
+// mayRecord says whether a sender in namespace may record e.
+func (a *senderAuth) mayRecord(namespace string, e *cloudevents.Event) error {
+	if about := eventNamespace(e); namespace != a.systemNamespace && namespace != about {
 		return &httpError{http.StatusForbidden, fmt.Sprintf("a sender in namespace %s may not record events about Connectors in %q", namespace, about)}
 	}
 	return nil

@@ -49,13 +49,15 @@ func (s *server) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	// A batch is taken whole or not at all: a sender may speak only of its
 	// own namespace in every event.
-	for i := range received {
-		if err := s.senders.check(r, &received[i]); err != nil {
-			var se *httpError
-			errors.As(err, &se)
-			http.Error(w, se.message, se.status)
-			return
-		}
+	namespace, err := s.senders.sender(r)
+	for i := 0; err == nil && i < len(received); i++ {
+		err = s.senders.mayRecord(namespace, &received[i])
+	}
+	if err != nil {
+		var se *httpError
+		errors.As(err, &se)
+		http.Error(w, se.message, se.status)
+		return
 	}
 	if err := s.writes.writeAll(r.Context(), received); err != nil {
 		s.logger.Errorw("Cannot store an event", zap.Error(err))
