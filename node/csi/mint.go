@@ -78,10 +78,7 @@ func (m *minter) render(ctx context.Context, v volumeRequest) (*rendered, error)
 		files[clientconfig.CAFile] = m.caPEM
 	}
 
-	audience := c.Status.Audience
-	if audience == "" {
-		audience = c.Audience()
-	}
+	audience := c.Audience() // what its proxy accepts, as tokenrefresh mints
 	seconds := int64(m.tokenTTL / time.Second)
 	tr, err := m.kube.CoreV1().ServiceAccounts(v.Pod.Namespace).CreateToken(ctx, v.Pod.ServiceAccount, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{
