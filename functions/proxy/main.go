@@ -128,13 +128,11 @@ func newProxy(ctx context.Context, c config, tokenReviews reviews.TokenReviews, 
 	if err != nil {
 		return nil, err
 	}
-	switch v1alpha1.BlobRedirects(c.blobRedirects) {
-	case "", v1alpha1.BlobRedirectsFollow:
-	case v1alpha1.BlobRedirectsPass:
-		up.passBlobRedirects = true
-	default:
+	redirects := v1alpha1.BlobRedirects(c.blobRedirects)
+	if !redirects.Valid() {
 		return nil, fmt.Errorf("--blob-redirects %q: want follow or pass", c.blobRedirects)
 	}
+	up.passBlobRedirects = redirects == v1alpha1.BlobRedirectsPass
 	creds.onChange = up.forget
 	up.rotation = creds
 	go creds.watch(ctx, logger)
@@ -157,7 +155,6 @@ func newProxy(ctx context.Context, c config, tokenReviews reviews.TokenReviews, 
 	if err != nil {
 		return nil, err
 	}
-	up.logger, up.metrics = logger, m
 	audiences := strings.Split(c.audience, ",")
 	if c.audience == "" {
 		audiences = []string{v1alpha1.ConnectorAudience(c.namespace, c.name)}

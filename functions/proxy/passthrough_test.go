@@ -41,12 +41,7 @@ type testProxy struct {
 // settings; tokens as fakeKube says.
 func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testProxy {
 	t.Helper()
-	dir := t.TempDir()
-	for k, v := range registry.SecretData() {
-		if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := mountedSecret(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	tp := &testProxy{}
@@ -63,6 +58,30 @@ func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testP
 	tp.Server.Start()
 	t.Cleanup(tp.Close)
 	return tp
+}
+
+// mountedSecret is the test registry's Secret as the kubelet mounts it.
+func mountedSecret(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for k, v := range registry.SecretData() {
+		if err := os.WriteFile(filepath.Join(dir, k), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// A --blob-redirects the proxy does not know stops it at start, rather than
+// following or passing by guess.
+func TestAnUnknownBlobRedirectsModeIsRefused(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := newProxy(ctx, config{upstream: "http://127.0.0.1:1", credentialsDir: mountedSecret(t), namespace: "ns", name: "harbor", blobRedirects: "proxy"},
+		nil, nil, noop.NewMeterProvider(), zap.NewNop().Sugar())
+	if err == nil || !strings.Contains(err.Error(), "want follow or pass") {
+		t.Fatalf("newProxy with --blob-redirects proxy: %v", err)
+	}
 }
 
 // status sends a request as the client test-client/1.0, logged in with

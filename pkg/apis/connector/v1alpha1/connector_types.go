@@ -178,6 +178,11 @@ const (
 	BlobRedirectsPass BlobRedirects = "pass"
 )
 
+// Valid says whether b is follow, pass or unset (follow).
+func (b BlobRedirects) Valid() bool {
+	return b == "" || b == BlobRedirectsFollow || b == BlobRedirectsPass
+}
+
 // PullSecretsSpec chooses the ServiceAccounts that get a pull secret for the proxy.
 type PullSecretsSpec struct {
 	// NamespaceSelector chooses namespaces; empty means the Connector's own.

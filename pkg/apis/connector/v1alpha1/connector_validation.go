@@ -211,9 +211,7 @@ func (p *ProxySpec) validate() *apis.FieldError {
 	if p.TargetConcurrency != nil && (*p.TargetConcurrency < 1 || *p.TargetConcurrency > maxTargetConcurrency) {
 		errs = errs.Also(apis.ErrOutOfBoundsValue(*p.TargetConcurrency, 1, maxTargetConcurrency, "targetConcurrency"))
 	}
-	switch p.BlobRedirects {
-	case "", BlobRedirectsFollow, BlobRedirectsPass:
-	default:
+	if !p.BlobRedirects.Valid() {
 		errs = errs.Also(apis.ErrInvalidValue(p.BlobRedirects, "blobRedirects", `must be "follow" or "pass"`))
 	}
 	return errs
