@@ -16,8 +16,13 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/identity"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
+
+// tokenTTL is how long a sender's or reader's identity and a reader's
+// access are kept.
+const tokenTTL = 10 * time.Second
 
 type config struct {
 	listen            string
@@ -71,8 +76,15 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	// Senders and readers log in alike: one TokenReview cache for both.
-	users := newTokenUsers(kube.TokenReviews())
+	// Senders and readers log in alike, checked locally first; readers,
+	// who are people too, may bring a token of another issuer.
+	keys := identity.NewKeys(kube.Get)
+	senders := identity.NewAuthenticator(identity.NewVerifier(keys), kube.TokenReviews(), identity.WithTTL(tokenTTL))
+	readers := &readerAuth{
+		authn:    identity.NewAuthenticator(identity.NewVerifier(keys), kube.TokenReviews(), identity.WithTTL(tokenTTL), identity.WithForeignIssuers()),
+		authz:    identity.NewAuthorizer(kube.SubjectAccessReviews(), tokenTTL, tokenTTL),
+		sessions: newSessions(),
+	}
 	st, err := openStore(ctx, c.databaseURL, c.sqlitePath)
 	if err != nil {
 		return err
@@ -80,9 +92,13 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	defer st.Close()
 	go enforceRetention(ctx, st, c.retention, c.retentionInterval, logger)
 	srv := &http.Server{
-		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(users, c.systemNamespace), readers: newReaderAuth(kube.SubjectAccessReviews(), users),
+		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(senders, c.systemNamespace), readers: readers,
 			logger: logger, now: time.Now}).routes(),
+		// A sender or reader that trickles its request holds a connection
+		// for no longer than these.
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
 	}
 	backend := "sqlite:" + c.sqlitePath
 	if c.databaseURL != "" {

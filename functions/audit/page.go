@@ -34,7 +34,7 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-size
 {{if .Error}}<p class="denied">{{.Error}}</p>{{end}}
 {{if .Charts}}<div class="charts">{{range .Charts}}<section class="chart" id="{{.ID}}"><h2>{{.Title}}</h2>
 <svg width="620" height="{{.Height}}" role="img" aria-label="{{.Title}}">{{$fill := .Fill}}{{range .Bars}}<text x="0" y="{{.TextY}}">{{.Label}}</text><rect x="260" y="{{.Y}}" width="{{.Width}}" height="16" fill="{{$fill}}"></rect><text x="{{.NumberX}}" y="{{.TextY}}">{{.N}}</text>{{else}}<text x="0" y="14">Nothing in the window.</text>{{end}}</svg></section>{{end}}</div>{{end}}
-{{if .Login}}<form method="post" action="/login"><label>Kubernetes token <input name="token" type="password" size="60"></label>
+{{if .Login}}<form method="post" action="/login"><input type="hidden" name="csrf" value="{{.CSRF}}"><label>Kubernetes token <input name="token" type="password" size="60"></label>
 <button type="submit">Log in</button></form><p>You see the events of the namespaces where you may <code>get connectors/audit</code> (ClusterRole oci-connector-audit-reader).</p>{{end}}
 <table id="events"><thead><tr><th>Time</th><th>Type</th><th>Image</th><th>Identity</th><th>Outcome</th><th>Reason</th><th>Connector</th></tr></thead><tbody>
 {{range .Records}}<tr class="{{.Outcome}}"><td>{{.Time.Format "2006-01-02 15:04:05Z07:00"}}</td><td>{{.Type}}</td><td>{{.Subject}}</td><td>{{.Identity}}</td><td>{{.Outcome}}</td><td>{{.Reason}}</td><td>{{.Namespace}}/{{.Connector}}</td></tr>
@@ -53,6 +53,7 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 		Next    string
 		Error   string
 		Login   bool
+		CSRF    string
 		Charts  []chart
 	}{Types: eventTypes}
 	f, err := filterFrom(r)
@@ -61,7 +62,7 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 		f.Namespaces, err = s.readers.scope(r, s.store.namespaces)
 		var se *httpError
 		if errors.As(err, &se) && se.status == http.StatusUnauthorized {
-			data.Login = true
+			data.Login, data.CSRF = true, csrfToken(w, r)
 		}
 	}
 	if err == nil {
@@ -96,14 +97,24 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// login keeps a reader's token in a cookie for the page, and goes back to it.
+// login opens a session for a reader's token, and goes back to the page.
+// The form must carry the CSRF token of its cookie, and the token must be
+// one the API server accepts.
 func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	if !csrfValid(r) {
+		http.Error(w, "the login form has expired or did not come from this page; reload the page and log in again", http.StatusForbidden)
+		return
+	}
 	token := r.PostFormValue("token")
 	if token == "" {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: TokenCookie, Value: token, Path: "/", HttpOnly: true,
-		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	if _, _, err := s.readers.authn.Authenticate(r.Context(), token, nil); err != nil {
+		se := authError(err, " by the API server")
+		http.Error(w, se.message, se.status)
+		return
+	}
+	s.readers.sessions.start(w, r, token)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

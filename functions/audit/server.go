@@ -43,15 +43,22 @@ func (s *server) routes() http.Handler {
 // redelivery is accepted and changes nothing; a database error asks the
 // sender to retry.
 func (s *server) receive(w http.ResponseWriter, r *http.Request) {
+	// The sender is known from the headers before a byte of the body is read.
+	from, err := s.senders.sender(r)
+	if err != nil {
+		var se *httpError
+		errors.As(err, &se)
+		http.Error(w, se.message, se.status)
+		return
+	}
 	received, ok := events.ReceiveAll(w, r)
 	if !ok {
 		return
 	}
-	// A batch is taken whole or not at all: a sender may speak only of its
-	// own namespace in every event.
-	namespace, err := s.senders.sender(r)
+	// A batch is taken whole or not at all: a sender may speak only of what
+	// it may record in every event.
 	for i := 0; err == nil && i < len(received); i++ {
-		err = s.senders.mayRecord(namespace, &received[i])
+		err = from.mayRecord(&received[i])
 	}
 	if err != nil {
 		var se *httpError

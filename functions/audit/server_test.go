@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,8 @@ import (
 	ktesting "k8s.io/client-go/testing"
 
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/identity"
+	"github.com/oci-connector/oci-connector/pkg/identity/identitytest"
 )
 
 // newTestServer serves the audit function over a fresh SQLite file.
@@ -42,20 +45,38 @@ func newTestServer(t *testing.T) (*httptest.Server, *store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	kube := fakeTokenReview()
-	srv := httptest.NewServer((&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(newTokenUsers(kube.AuthenticationV1().TokenReviews()), "oci-connector"),
-		readers: newReaderAuth(kube.AuthorizationV1().SubjectAccessReviews(), newTokenUsers(kube.AuthenticationV1().TokenReviews())), logger: zap.NewNop().Sugar(), now: time.Now}).routes())
+	verifier := identity.NewVerifier(testSigner.Keys())
+	readers := &readerAuth{
+		authn:    identity.NewAuthenticator(verifier, kube.AuthenticationV1().TokenReviews(), identity.WithForeignIssuers()),
+		authz:    identity.NewAuthorizer(kube.AuthorizationV1().SubjectAccessReviews(), tokenTTL, tokenTTL),
+		sessions: newSessions(),
+	}
+	srv := httptest.NewServer((&server{store: st, writes: newBatcher(ctx, st),
+		senders: newSenderAuth(identity.NewAuthenticator(verifier, kube.AuthenticationV1().TokenReviews()), "oci-connector"),
+		readers: readers, logger: zap.NewNop().Sugar(), now: time.Now}).routes())
 	t.Cleanup(srv.Close)
 	return srv, st
 }
 
-// The senders the fake TokenReview knows, by token: the controller, and the
-// proxy of a Connector in team-a; and the readers: one who may read every
-// namespace's trail, one only team-a's.
-const (
-	controllerToken = "controller-token"
-	teamAProxyToken = "team-a-proxy-token"
-	adminReader     = "admin-reader-token"
-	teamAReader     = "team-a-reader-token"
+// testSigner signs the tests' tokens; the server verifies with its keys.
+var testSigner = identitytest.NewSigner()
+
+func signed(audience, sub string) string {
+	return testSigner.Token(audience, sub, time.Now().Add(time.Hour))
+}
+
+// The senders the fake TokenReview knows, by token: the controller, the
+// proxy of a Connector in team-a, and two that may not record (another
+// ServiceAccount of team-a, and one of the install namespace that is
+// neither the controller nor tokenrefresh); and the readers: one who may
+// read every namespace's trail, one only team-a's.
+var (
+	controllerToken   = signed(events.AuditAudience, "controller")
+	teamAProxyToken   = signed(events.AuditAudience, "team-a-proxy")
+	teamAOtherToken   = signed(events.AuditAudience, "team-a-other")
+	installOtherToken = signed(events.AuditAudience, "install-other")
+	adminReader       = signed("https://kubernetes.default.svc", "admin")
+	teamAReader       = signed("https://kubernetes.default.svc", "team-a-viewer")
 )
 
 func fakeTokenReview() *fake.Clientset {
@@ -68,10 +89,17 @@ func fakeTokenReview() *fake.Clientset {
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:oci-connector:oci-connector-controller"}}
 		case tr.Spec.Token == teamAProxyToken && audienceOK:
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:team-a:oci-connector-proxy"}}
+		case tr.Spec.Token == teamAOtherToken && audienceOK:
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:team-a:default"}}
+		case tr.Spec.Token == installOtherToken && audienceOK:
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:oci-connector:oci-connector-csi"}}
 		case tr.Spec.Token == adminReader && len(tr.Spec.Audiences) == 0:
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "admin"}}
 		case tr.Spec.Token == teamAReader && len(tr.Spec.Audiences) == 0:
 			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:team-a:viewer"}}
+		}
+		if tr.Status.Authenticated {
+			tr.Status.Audiences = tr.Spec.Audiences
 		}
 		return true, tr, nil
 	})
@@ -187,9 +215,13 @@ func TestReceiveAndQuery(t *testing.T) {
 	}
 }
 
+// An authenticated sender's body that is not a CloudEvent is refused 400.
 func TestReceiverRefusesWhatIsNotACloudEvent(t *testing.T) {
 	srv, st := newTestServer(t)
-	resp, err := http.Post(srv.URL, "application/json", strings.NewReader(`{"hello":"world"}`))
+	req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(`{"hello":"world"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+controllerToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +311,11 @@ func TestSendersAreAuthenticated(t *testing.T) {
 		want  int
 	}{
 		{"no credential", "", teamA, http.StatusUnauthorized},
-		{"a token TokenReview does not accept", "forged-token", teamA, http.StatusUnauthorized},
+		{"a token the cluster did not sign", identitytest.NewSigner().Token(events.AuditAudience, "team-a-proxy", time.Now().Add(time.Hour)), teamA, http.StatusUnauthorized},
+		{"a signed token TokenReview does not accept", signed(events.AuditAudience, "gone"), teamA, http.StatusUnauthorized},
+		{"a token for another audience", signed("oci-connector.dev/team-a/harbor", "team-a-proxy"), teamA, http.StatusUnauthorized},
+		{"another ServiceAccount of the proxy's namespace", teamAOtherToken, teamA, http.StatusForbidden},
+		{"an install ServiceAccount that is neither the controller nor tokenrefresh", installOtherToken, platform, http.StatusForbidden},
 		{"a proxy about its own namespace", teamAProxyToken, teamA, http.StatusAccepted},
 		{"a proxy about another namespace", teamAProxyToken, platform, http.StatusForbidden},
 		{"data and source that disagree", teamAProxyToken, forged, http.StatusForbidden},
@@ -338,14 +374,99 @@ func TestReadersSeeTheirOwnTrail(t *testing.T) {
 	}
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar}
-	resp, err = client.PostForm(srv.URL+"/login", url.Values{"token": {teamAReader}})
+	page = login(t, client, srv.URL, teamAReader)
+	if !strings.Contains(string(page), "team-a/harbor") || strings.Contains(string(page), "team-b/harbor") {
+		t.Errorf("the page after logging in as team-a's reader:\n%s", page)
+	}
+}
+
+// login logs client in on the page as a browser does: the form, with its
+// CSRF token, then the post; it returns the page it lands on.
+func login(t *testing.T, client *http.Client, base, token string) []byte {
+	t.Helper()
+	resp, err := client.Get(base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, _ = io.ReadAll(resp.Body)
+	form, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(page), "team-a/harbor") || strings.Contains(string(page), "team-b/harbor") {
-		t.Errorf("the page after logging in as team-a's reader:\n%s", page)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(form)
+	if m == nil {
+		t.Fatalf("the login form has no CSRF token:\n%s", form)
+	}
+	resp, err = client.PostForm(base+"/login", url.Values{"token": {token}, "csrf": {string(m[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return page
+}
+
+// The page's login keeps the token on the server: the browser holds a
+// random session ID, HttpOnly, SameSite, Secure behind an HTTPS ingress.
+// A login without the form's CSRF token, or with a token the API server
+// refuses, opens no session.
+func TestPageLoginSessions(t *testing.T) {
+	srv, _ := newTestServer(t)
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	if page := login(t, client, srv.URL, teamAReader); strings.Contains(string(page), `action="/login"`) {
+		t.Fatalf("still asked to log in after logging in:\n%s", page)
+	}
+	u, _ := url.Parse(srv.URL)
+	for _, c := range jar.Cookies(u) {
+		if c.Name == SessionCookie && (c.Value == teamAReader || strings.Contains(c.Value, ".")) {
+			t.Errorf("the session cookie holds the token: %q", c.Value)
+		}
+	}
+
+	// Another site's form: no CSRF cookie, or a field that does not match.
+	for name, form := range map[string]url.Values{
+		"no CSRF field":      {"token": {teamAReader}},
+		"a wrong CSRF field": {"token": {teamAReader}, "csrf": {strings.Repeat("x", 43)}},
+	} {
+		fresh, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: fresh, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		if _, err := c.Get(srv.URL + "/"); err != nil { // gets a CSRF cookie of its own
+			t.Fatal(err)
+		}
+		resp, err := c.PostForm(srv.URL+"/login", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || len(resp.Cookies()) != 0 {
+			t.Errorf("%s: %d with cookies %v, want 403 and no session", name, resp.StatusCode, resp.Cookies())
+		}
+	}
+
+	// Behind an ingress that ended TLS, the cookies are Secure.
+	req, _ := http.NewRequest("GET", srv.URL+"/", nil)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+			t.Errorf("cookie %s behind HTTPS: Secure=%v HttpOnly=%v SameSite=%v", c.Name, c.Secure, c.HttpOnly, c.SameSite)
+		}
+	}
+}
+
+// A sender is authenticated from its headers before its body is read: an
+// unauthenticated request is refused 401 whatever it carries.
+func TestUnauthenticatedBodiesAreNotRead(t *testing.T) {
+	srv, _ := newTestServer(t)
+	resp, err := http.Post(srv.URL+"/", "application/cloudevents-batch+json", strings.NewReader("[not json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("an unauthenticated, malformed batch: %d, want 401", resp.StatusCode)
 	}
 }
 

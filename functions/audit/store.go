@@ -114,11 +114,8 @@ func recordOf(e cloudevents.Event) record {
 
 // clientNamespace is the namespace of a ServiceAccount username.
 func clientNamespace(username string) string {
-	parts := strings.Split(username, ":")
-	if len(parts) == 4 && parts[0] == "system" && parts[1] == "serviceaccount" {
-		return parts[2]
-	}
-	return ""
+	namespace, _ := serviceAccountOf(username)
+	return namespace
 }
 
 // insertColumns are the columns an event fills, in insert order.

@@ -11,6 +11,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/identity"
 )
 
 // admission is the proxy's decision on one request, as a value: who asked,
@@ -18,14 +19,14 @@ import (
 // refusal to answer with. The handler, the access log, the metrics and the
 // events all read it.
 type admission struct {
-	// client is who sent it (clientOf).
-	client string
-	verb   v1alpha1.Verb
+	// client is who sent it (clientOf); peer the address it came from.
+	client, peer string
+	verb         v1alpha1.Verb
 	// route is the parsed path; routed says whether it parsed.
 	route  route
 	routed bool
 	// id is who the token belongs to; nil until authenticated.
-	id *identity
+	id *identity.User
 	// scopes are the upstream token scopes of an admitted request.
 	scopes []string
 	// query is what of the request's query goes upstream, re-encoded.
@@ -73,40 +74,60 @@ func (a admission) routeLabel() string {
 	return routeNames[a.route.kind]
 }
 
-// admit decides on r. It parses the path once, but answers a client that
-// has not logged in with 401 before telling it the path is wrong.
+// admit decides on r in three steps: who is asking, what they ask for, and
+// whether the Connector's scope allows it. It parses the path once, but
+// answers a client that has not logged in with 401 before telling it the
+// path is wrong.
 func (p *proxy) admit(r *http.Request) admission {
-	ctx := r.Context()
 	rt, routeErr := parseRoute(r.URL.Path)
-	a := admission{client: clientOf(r), route: rt, routed: routeErr == nil}
-	if p.limiter.exhausted(a.client) {
-		return a.refuse(&refusal{status: http.StatusTooManyRequests, code: codeTooManyRequests,
-			message: "too many failed logins from " + a.client + "; wait a moment", reason: "rate limited"})
+	a := admission{client: clientOf(r, p.forwardedHops), peer: peerOf(r), route: rt, routed: routeErr == nil}
+	if a = p.authenticateStep(r, a); a.refusal != nil {
+		return a
 	}
+	if a = p.routeStep(r, a, routeErr); a.refusal != nil || a.route.kind == routeBase {
+		return a
+	}
+	return p.scopeStep(r, a)
+}
+
+// authenticateStep finds who sent r. A valid token is served whatever the
+// limiter says; a client whose failures exhausted its limit is answered 429.
+func (p *proxy) authenticateStep(r *http.Request, a admission) admission {
 	verb, ok := verbFor(r.Method)
 	a.verb = verb
 	if !ok {
 		return a.refuse(&refusal{status: http.StatusMethodNotAllowed, code: codeUnsupported, message: "method not allowed", reason: "method"})
 	}
-
-	token, err := tokenFrom(r)
-	if err != nil {
+	token, err := identity.Token(r)
+	if err == nil {
+		a.id, err = p.authn.authenticate(r.Context(), token)
+		if err == nil {
+			return a
+		}
+	}
+	if p.limiter.exhausted(a.client) {
+		return a.refuse(&refusal{status: http.StatusTooManyRequests, code: codeTooManyRequests,
+			message: "too many failed logins from " + a.client + "; wait a moment", reason: "rate limited"})
+	}
+	switch {
+	case errors.Is(err, identity.ErrNoToken):
 		return a.refuse(&refusal{status: http.StatusUnauthorized, code: codeUnauthorized, challenge: true,
 			message: "authentication required: log in with any username and a ServiceAccount token as the password",
 			reason:  "no token", denied: events.ReasonNoToken})
-	}
-	id, err := p.authn.authenticate(ctx, token)
-	if errors.Is(err, errBadToken) {
+	case errors.Is(err, identity.ErrBadToken):
 		return a.refuse(&refusal{status: http.StatusUnauthorized, code: codeUnauthorized, challenge: true,
 			message: fmt.Sprintf("the token is not valid for this proxy: it must be an unexpired ServiceAccount token with audience %q", p.authn.audiences[0]),
 			reason:  "bad token", denied: events.ReasonBadToken})
-	} else if err != nil {
+	default:
 		p.logger.Errorw("Cannot check a token", zap.Error(err))
 		return a.refuse(&refusal{status: http.StatusServiceUnavailable, code: codeUnknown,
 			message: "cannot check the token right now; try again", reason: "authn unavailable"})
 	}
-	a.id = id
+}
 
+// routeStep refuses a path that did not parse, asks RBAC for the verb, and
+// answers what the proxy serves itself.
+func (p *proxy) routeStep(r *http.Request, a admission, routeErr error) admission {
 	if routeErr != nil {
 		var re *routeError
 		errors.As(routeErr, &re)
@@ -116,19 +137,23 @@ func (p *proxy) admit(r *http.Request) admission {
 		}
 		return a.refuse(&refusal{status: status, code: re.code, message: re.message, reason: "bad route"})
 	}
-	if ref := p.authorize(ctx, id, verb); ref != nil {
+	if ref := p.authorize(r.Context(), a.id, a.verb); ref != nil {
 		return a.refuse(ref)
 	}
-	switch rt.kind {
-	case routeBase:
-		return a // answered by the proxy itself
-	case routeCatalog:
+	if a.route.kind == routeCatalog {
 		return a.refuse(&refusal{status: http.StatusForbidden, code: codeDenied,
 			message: "the catalog is not served through the proxy; list the tags of a repository instead",
 			reason:  "catalog", denied: events.ReasonOutOfScope})
 	}
-	if !p.scope.allows(rt.name, verb) {
-		return a.refuse(outOfScope(fmt.Sprintf("repository %q is outside the scope of connector %s for %s", rt.name, p.connector, verb)))
+	return a
+}
+
+// scopeStep checks the repository, the query, a cross-repository mount and
+// a manifest's size, and gives the upstream scopes to forward with.
+func (p *proxy) scopeStep(r *http.Request, a admission) admission {
+	rt := a.route
+	if !p.scope.allows(rt.name, a.verb) {
+		return a.refuse(outOfScope(fmt.Sprintf("repository %q is outside the scope of connector %s for %s", rt.name, p.connector, a.verb)))
 	}
 	query, forwarded, ref := queryFor(r.Method, rt, r.URL.RawQuery)
 	if ref != nil {
@@ -136,26 +161,31 @@ func (p *proxy) admit(r *http.Request) admission {
 	}
 	a.query = forwarded
 	mountFrom := ""
-	if rt.kind == routeUpload && r.Method == http.MethodPost {
-		if mountFrom = query.Get("from"); mountFrom != "" {
-			if !nameRE.MatchString(mountFrom) {
-				return a.refuse(&refusal{status: http.StatusBadRequest, code: codeNameInvalid,
-					message: fmt.Sprintf("invalid mount source %q", mountFrom), reason: "bad route"})
-			}
-			if !p.scope.allows(mountFrom, v1alpha1.VerbPull) {
-				return a.refuse(outOfScope(fmt.Sprintf("mount source %q is outside the scope of connector %s", mountFrom, p.connector)))
-			}
-			// Mounting reads the source: the caller must be allowed to pull too.
-			if ref := p.authorize(ctx, id, v1alpha1.VerbPull); ref != nil {
-				return a.refuse(ref)
-			}
+	if rt.kind == routeUpload && r.Method == http.MethodPost && (query.Has("mount") || query.Has("from")) {
+		if mountFrom = query.Get("from"); mountFrom == "" {
+			// Without from, a registry may look for the blob in any
+			// repository it can read: a cross-repository mount whose source
+			// no scope check could see.
+			return a.refuse(&refusal{status: http.StatusBadRequest, code: codeUnsupported,
+				message: "a blob mount must name its source repository with from", reason: "bad route"})
+		}
+		if !nameRE.MatchString(mountFrom) {
+			return a.refuse(&refusal{status: http.StatusBadRequest, code: codeNameInvalid,
+				message: fmt.Sprintf("invalid mount source %q", mountFrom), reason: "bad route"})
+		}
+		if !p.scope.allows(mountFrom, v1alpha1.VerbPull) {
+			return a.refuse(outOfScope(fmt.Sprintf("mount source %q is outside the scope of connector %s", mountFrom, p.connector)))
+		}
+		// Mounting reads the source: the caller must be allowed to pull too.
+		if ref := p.authorize(r.Context(), a.id, v1alpha1.VerbPull); ref != nil {
+			return a.refuse(ref)
 		}
 	}
 	if rt.kind == routeManifest && r.Method == http.MethodPut && r.ContentLength > maxManifestBytes {
 		return a.refuse(&refusal{status: http.StatusRequestEntityTooLarge, code: codeManifestInvalid,
 			message: "manifest too large", reason: "too large"})
 	}
-	a.scopes = scopesFor(rt.name, verb == v1alpha1.VerbPush, mountFrom)
+	a.scopes = scopesFor(rt.name, a.verb == v1alpha1.VerbPush, mountFrom)
 	return a
 }
 
@@ -164,7 +194,7 @@ func outOfScope(message string) *refusal {
 }
 
 // authorize asks RBAC; nil means yes.
-func (p *proxy) authorize(ctx context.Context, id *identity, verb v1alpha1.Verb) *refusal {
+func (p *proxy) authorize(ctx context.Context, id *identity.User, verb v1alpha1.Verb) *refusal {
 	ok, err := p.authz.allowed(ctx, id, verb)
 	if err != nil {
 		p.logger.Errorw("Cannot check access", zap.Error(err))

@@ -1,101 +1,87 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
-	"fmt"
-	"net/http"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/oci-connector/oci-connector/pkg/identity"
+	"github.com/oci-connector/oci-connector/pkg/identity/identitytest"
 )
 
-func TestTokenFrom(t *testing.T) {
-	tests := []struct {
-		header string
-		want   string
-		ok     bool
-	}{
-		{"", "", false},
-		{"Basic " + base64.StdEncoding.EncodeToString([]byte("anyone:tok")), "tok", true},
-		{"Basic " + base64.StdEncoding.EncodeToString([]byte("anyone:")), "", false},
-		{"Bearer tok", "tok", true},
-		{"bearer  tok ", "tok", true},
-		{"Bearer ", "", false},
-		{"Negotiate abc", "", false},
-	}
-	for _, tc := range tests {
-		r, _ := http.NewRequest("GET", "/v2/", nil)
-		if tc.header != "" {
-			r.Header.Set("Authorization", tc.header)
-		}
-		got, err := tokenFrom(r)
-		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("tokenFrom(%q) = %q, %v; want %q ok=%v", tc.header, got, err, tc.want, tc.ok)
-		}
-	}
-}
+// testSigner signs the tokens of the proxy's unit tests; their proxies
+// verify with its keys, as a real one does with the cluster's.
+var testSigner = identitytest.NewSigner()
 
-func jwtWithExp(exp time.Time) string {
-	payload := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"exp":%d}`, exp.Unix())))
-	return "e30." + payload + ".sig"
-}
-
-// A cached token answer never outlives the token.
-func TestTokenCacheTTLIsBoundedByExpiry(t *testing.T) {
-	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	a := &authenticator{now: func() time.Time { return now }}
-	if got := a.ttlFor(jwtWithExp(now.Add(10 * time.Second))); got != 10*time.Second {
-		t.Errorf("a token expiring in 10s is cached %s", got)
-	}
-	if got := a.ttlFor(jwtWithExp(now.Add(time.Hour))); got != tokenCacheTTL {
-		t.Errorf("a long-lived token is cached %s, want the cap %s", got, tokenCacheTTL)
-	}
-	if got := a.ttlFor(jwtWithExp(now.Add(-time.Second))); got > 0 {
-		t.Errorf("an expired token is cached %s", got)
-	}
-	if got := a.ttlFor("opaque"); got != tokenCacheTTL {
-		t.Errorf("an opaque token is cached %s", got)
-	}
-}
-
-// testJWT is a token shaped like a ServiceAccount JWT for aud, expiring in
-// an hour; the fake TokenReview knows it by its subject.
+// testJWT is a signed token for aud whose subject is sub, expiring in an
+// hour; the fake TokenReview knows it by its value.
 func testJWT(aud, sub string) string {
-	payload := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"aud":[%q],"sub":%q,"exp":%d}`, aud, sub, time.Now().Add(time.Hour).Unix())))
-	return "e30." + payload + ".sig"
+	return testSigner.Token(aud, sub, time.Now().Add(time.Hour))
 }
 
 // The tokens of the handler tests: for the test proxy's audience.
 var (
 	goodToken     = testJWT(testAudience, "good")
 	pushOnlyToken = testJWT(testAudience, "push-only")
-	badToken      = testJWT(testAudience, "bad") // shaped right; TokenReview says no
+	badToken      = testJWT(testAudience, "bad") // signed; TokenReview says no
 )
 
 const testAudience = "oci-connector.dev/ns/harbor"
 
-// Tokens that cannot be for this proxy never reach TokenReview.
+// Tokens that cannot be for this proxy (forged, another audience, expired)
+// never reach TokenReview, with or without API server tokens accepted.
 func TestTokensAreCheckedLocallyFirst(t *testing.T) {
-	now := time.Now()
-	a := &authenticator{audiences: []string{testAudience, "oci-connector.dev"}, now: func() time.Time { return now }}
+	stranger := identitytest.NewSigner()
 	for _, tc := range []struct {
-		name  string
-		token string
-		want  bool
+		name      string
+		token     string
+		apiServer bool
+		want      error
+		reviews   int32
 	}{
-		{"for this proxy", testJWT(testAudience, "x"), true},
-		{"for the node audience it accepts", testJWT("oci-connector.dev", "x"), true},
-		{"for another Connector", testJWT("oci-connector.dev/other/harbor", "x"), false},
-		{"for the API server", testJWT("https://kubernetes.default.svc", "x"), false},
-		{"expired", jwtWithExp(now.Add(-time.Minute)), false},
-		{"not a JWT", "garbage", false},
-		{"a payload that is not JSON", "e30.bm90IGpzb24.sig", false},
+		{"for this proxy", testJWT(testAudience, "good"), false, nil, 1},
+		{"for the node audience it accepts", testJWT("oci-connector.dev", "good"), false, nil, 1},
+		{"for another Connector", testJWT("oci-connector.dev/other/harbor", "good"), false, identity.ErrBadToken, 0},
+		{"for the API server, not accepted", testJWT("https://kubernetes.default.svc", "good"), false, identity.ErrBadToken, 0},
+		{"for the API server, accepted: TokenReview decides", testJWT("https://kubernetes.default.svc", "good"), true, nil, 1},
+		{"forged with the right audience", stranger.Token(testAudience, "good", time.Now().Add(time.Hour)), false, identity.ErrBadToken, 0},
+		{"forged, API server tokens accepted", stranger.Token(testAudience, "good", time.Now().Add(time.Hour)), true, identity.ErrBadToken, 0},
+		{"expired", testSigner.Token(testAudience, "good", time.Now().Add(-5*time.Minute)), false, identity.ErrBadToken, 0},
+		{"not a JWT", "garbage", false, identity.ErrBadToken, 0},
 	} {
-		if got := a.mayBeForUs(tc.token); got != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			var reviews, checks atomic.Int32
+			kube := fakeKube(&reviews, &checks, "good")
+			a := &authenticator{
+				id:        identity.NewAuthenticator(identity.NewVerifier(testSigner.Keys()), kube.AuthenticationV1().TokenReviews()),
+				audiences: []string{testAudience, "oci-connector.dev"}, acceptAPIServer: tc.apiServer,
+			}
+			_, err := a.authenticate(context.Background(), tc.token)
+			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+				t.Errorf("authenticate: %v, want %v", err, tc.want)
+			}
+			if got := reviews.Load(); got != tc.reviews {
+				t.Errorf("%d TokenReviews, want %d", got, tc.reviews)
+			}
+		})
 	}
-	a.acceptAPIServer = true
-	if !a.mayBeForUs(testJWT("https://kubernetes.default.svc", "x")) {
-		t.Error("with API server tokens accepted, their audience is left to TokenReview")
+}
+
+// subjectOf is a test token's sub, read without verifying.
+func subjectOf(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
 	}
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	var c struct {
+		Sub string `json:"sub"`
+	}
+	_ = json.Unmarshal(raw, &c)
+	return c.Sub
 }

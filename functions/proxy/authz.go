@@ -7,6 +7,7 @@ import (
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/identity"
 )
 
 // authorizer asks whether an identity may pull or push through this proxy's
@@ -18,8 +19,8 @@ type authorizer struct {
 	lookedUp func(ctx context.Context, hit bool)
 }
 
-func (a *authorizer) allowed(ctx context.Context, id *identity, verb v1alpha1.Verb) (bool, error) {
-	ok, hit, err := a.reviewer.Allowed(ctx, id.UserInfo, a.connector, verb)
+func (a *authorizer) allowed(ctx context.Context, id *identity.User, verb v1alpha1.Verb) (bool, error) {
+	ok, hit, err := a.reviewer.Allowed(ctx, *id, a.connector, verb)
 	if a.lookedUp != nil {
 		a.lookedUp(ctx, hit)
 	}

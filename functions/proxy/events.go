@@ -77,6 +77,9 @@ func (p *proxy) emit(r *http.Request, status int, header http.Header, a admissio
 	}
 	if a.unauthenticated() {
 		data.Client = a.client
+		if a.peer != a.client {
+			data.Peer = a.peer
+		}
 		if !p.refusals.admit(a.client, reason, refusedImage{subject: subject, repository: data.Repository, reference: data.Reference, userAgent: data.UserAgent}) {
 			return // counted; it goes out with the interval's aggregate
 		}

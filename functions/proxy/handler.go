@@ -28,6 +28,9 @@ type proxy struct {
 	// imageHost names the registry in events: the upstream's, as images
 	// spell it (imageref.RegistryHost).
 	imageHost string
+	// forwardedHops is how many proxies in front of this one the install
+	// trusts to append to X-Forwarded-For (clientOf).
+	forwardedHops int
 	// limiter and refusals keep unauthenticated clients cheap (refusals.go).
 	limiter  *refusalLimiter
 	refusals *refusalAggregator

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -22,18 +23,24 @@ import (
 )
 
 // fakeKube answers TokenReview for goodToken (may pull) and pushOnlyToken
-// (may push, not pull),
+// (may push, not pull), and any of extraGood,
 // counting the calls so the caches can be checked.
-func fakeKube(reviews, accessChecks *atomic.Int32) *fake.Clientset {
+func fakeKube(reviews, accessChecks *atomic.Int32, extraGood ...string) *fake.Clientset {
 	client := fake.NewClientset()
 	client.PrependReactor("create", "tokenreviews", func(a clientgotesting.Action) (bool, runtime.Object, error) {
 		reviews.Add(1)
 		tr := a.(clientgotesting.CreateAction).GetObject().(*authenticationv1.TokenReview)
-		switch tr.Spec.Token {
-		case goodToken:
-			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:app", UID: "u1"}}
-		case pushOnlyToken:
-			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "system:serviceaccount:ns:ci", UID: "u2"}}
+		// As the API server: an answer names the audiences it was for.
+		authenticated := func(user authenticationv1.UserInfo) authenticationv1.TokenReviewStatus {
+			return authenticationv1.TokenReviewStatus{Authenticated: true, User: user, Audiences: tr.Spec.Audiences}
+		}
+		switch {
+		case tr.Spec.Token == goodToken:
+			tr.Status = authenticated(authenticationv1.UserInfo{Username: "system:serviceaccount:ns:app", UID: "u1"})
+		case tr.Spec.Token == pushOnlyToken:
+			tr.Status = authenticated(authenticationv1.UserInfo{Username: "system:serviceaccount:ns:ci", UID: "u2"})
+		case slices.ContainsFunc(extraGood, func(sub string) bool { return subjectOf(tr.Spec.Token) == sub }):
+			tr.Status = authenticated(authenticationv1.UserInfo{Username: "system:serviceaccount:ns:" + subjectOf(tr.Spec.Token)})
 		}
 		return true, tr, nil
 	})

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/identity"
 	"github.com/oci-connector/oci-connector/pkg/imageref"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
 	"github.com/oci-connector/oci-connector/pkg/reviews"
@@ -49,6 +51,8 @@ type config struct {
 	shutdownGrace      time.Duration
 	sink               string
 	auditTokenFile     string
+	auditURL           string
+	forwardedHops      int
 	writeTokenAge      time.Duration
 	metrics            knativemetrics.Config
 }
@@ -78,7 +82,13 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.repositories, "repositories", env(proxyenv.Repositories, ""), "spec.repositories as JSON")
 	fs.StringVar(&c.sink, "sink", env(proxyenv.Sink, ""), "CloudEvents sink URL ($K_SINK); no events when empty")
 	fs.DurationVar(&c.writeTokenAge, "upstream-write-token-age", DefaultWriteTokenAge, "renew a scope's upstream token before a PUT or PATCH when it is older than this")
-	fs.StringVar(&c.auditTokenFile, "audit-token-file", env(proxyenv.AuditTokenFile, ""), "a ServiceAccount token for the audit audience, presented with every event ($AUDIT_TOKEN_FILE)")
+	fs.StringVar(&c.auditTokenFile, "audit-token-file", env(proxyenv.AuditTokenFile, ""), "a ServiceAccount token for the audit audience, presented with events sent to --audit-url ($AUDIT_TOKEN_FILE)")
+	fs.StringVar(&c.auditURL, "audit-url", env(proxyenv.AuditURL, ""), "the audit function's address: the only sink that gets --audit-token-file ($AUDIT_URL)")
+	hops, err := strconv.Atoi(env(proxyenv.ForwardedHops, "0"))
+	if err != nil || hops < 0 {
+		return c, fmt.Errorf("$%s=%q: want the number of proxies in front of this one (0 for none)", proxyenv.ForwardedHops, os.Getenv(proxyenv.ForwardedHops))
+	}
+	fs.IntVar(&c.forwardedHops, "forwarded-hops", hops, "how many proxies in front of this one append to X-Forwarded-For and are trusted; 0 names clients by their own address ($FORWARDED_HOPS)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Minute, "how long transfers in flight may finish on shutdown")
 	fs.StringVar(&c.metrics.Protocol, "metrics-protocol", env("METRICS_PROTOCOL", knativemetrics.ProtocolNone), "OpenTelemetry metrics export: none, prometheus, grpc or http/protobuf")
 	fs.StringVar(&c.profilingAddress, "profiling-address", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:8008; off when empty")
@@ -102,7 +112,7 @@ func parseConfig(args []string) (config, error) {
 }
 
 // newProxy builds the handler from a config and the API server's review APIs.
-func newProxy(ctx context.Context, c config, tokenReviews reviews.TokenReviews, sars reviews.SubjectAccessReviews, meterProvider metric.MeterProvider, logger *zap.SugaredLogger) (*proxy, error) {
+func newProxy(ctx context.Context, c config, keys identity.KeySource, tokenReviews reviews.TokenReviews, sars reviews.SubjectAccessReviews, meterProvider metric.MeterProvider, logger *zap.SugaredLogger) (*proxy, error) {
 	u, err := url.Parse(c.upstream)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("upstream %q is not an http(s) URL with a host", c.upstream)
@@ -159,7 +169,7 @@ func newProxy(ctx context.Context, c config, tokenReviews reviews.TokenReviews, 
 	if c.audience == "" {
 		audiences = []string{v1alpha1.ConnectorAudience(c.namespace, c.name)}
 	}
-	authn := newAuthenticator(tokenReviews, audiences, c.acceptAPIServer)
+	authn := &authenticator{id: identity.NewAuthenticator(identity.NewVerifier(keys), tokenReviews), audiences: audiences, acceptAPIServer: c.acceptAPIServer}
 	authn.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "token", hit) }
 	authz := &authorizer{reviewer: access.NewReviewer(sars), connector: types.NamespacedName{Namespace: c.namespace, Name: c.name}}
 	authz.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "access", hit) }
@@ -176,6 +186,8 @@ func newProxy(ctx context.Context, c config, tokenReviews reviews.TokenReviews, 
 		imageHost: imageHost,
 		limiter:   newRefusalLimiter(),
 		refusals:  newRefusalAggregator(),
+
+		forwardedHops: c.forwardedHops,
 	}, nil
 }
 
@@ -214,7 +226,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	defer func() { _ = mp.Shutdown(context.Background()) }()
-	p, err := newProxy(ctx, c, client.TokenReviews(), client.SubjectAccessReviews(), mp, logger.With("connector", c.namespace+"/"+c.name))
+	p, err := newProxy(ctx, c, identity.NewKeys(client.Get), client.TokenReviews(), client.SubjectAccessReviews(), mp, logger.With("connector", c.namespace+"/"+c.name))
 	if err != nil {
 		return err
 	}
@@ -227,7 +239,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	defer stopSending()
 	var sender *events.Sender
 	if c.sink != "" {
-		if sender, err = events.NewSender(sendCtx, c.sink, events.SenderOptions{MeterProvider: mp, Logger: logger, TokenFile: c.auditTokenFile}); err != nil {
+		if sender, err = events.NewSender(sendCtx, c.sink, events.SenderOptions{MeterProvider: mp, Logger: logger, Credentials: []events.Credential{{URL: c.auditURL, TokenFile: c.auditTokenFile}}}); err != nil {
 			return err
 		}
 		p.events = sender

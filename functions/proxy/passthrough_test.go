@@ -47,7 +47,7 @@ func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testP
 	tp := &testProxy{}
 	kube := fakeKube(&tp.reviews, &tp.accessChecks)
 	p, err := newProxy(ctx, config{upstream: upstream, credentialsDir: dir, namespace: "ns", name: "harbor", audience: testAudience},
-		kube.AuthenticationV1().TokenReviews(), kube.AuthorizationV1().SubjectAccessReviews(), mp, zap.NewNop().Sugar())
+		testSigner.Keys(), kube.AuthenticationV1().TokenReviews(), kube.AuthorizationV1().SubjectAccessReviews(), mp, zap.NewNop().Sugar())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestAnUnknownBlobRedirectsModeIsRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, err := newProxy(ctx, config{upstream: "http://127.0.0.1:1", credentialsDir: mountedSecret(t), namespace: "ns", name: "harbor", blobRedirects: "proxy"},
-		nil, nil, noop.NewMeterProvider(), zap.NewNop().Sugar())
+		nil, nil, nil, noop.NewMeterProvider(), zap.NewNop().Sugar())
 	if err == nil || !strings.Contains(err.Error(), "want follow or pass") {
 		t.Fatalf("newProxy with --blob-redirects proxy: %v", err)
 	}
@@ -193,6 +193,32 @@ func TestMountNeedsPull(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "may not pull") {
 		t.Fatalf("status %d body %s, want 403 naming pull", resp.StatusCode, body)
+	}
+}
+
+// A mount without from would let the registry pick the source from any
+// repository it can read; it is refused before anything goes upstream.
+func TestMountWithoutFromIsRefused(t *testing.T) {
+	var upstreamCalls atomic.Int32
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstreamCalls.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer upstream.Close()
+	proxy := newTestProxy(t, upstream.URL, noop.NewMeterProvider())
+	req, _ := http.NewRequest("POST", proxy.URL+"/v2/testing/new/blobs/uploads/?mount=sha256:"+strings.Repeat("a", 64), nil)
+	req.SetBasicAuth("u", pushOnlyToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "UNSUPPORTED") || !strings.Contains(string(body), "from") {
+		t.Errorf("status %d body %s, want 400 UNSUPPORTED naming from", resp.StatusCode, body)
+	}
+	if n := upstreamCalls.Load(); n != 0 {
+		t.Errorf("the upstream was asked %d times", n)
 	}
 }
 

@@ -11,11 +11,14 @@ import (
 	"k8s.io/utils/lru"
 )
 
-// Unauthenticated refusals cost the proxy almost nothing (a token is
-// checked locally before TokenReview), but a flood of them must not crowd
-// out real work or the audit trail:
+// Unauthenticated refusals cost the proxy almost nothing (a token's
+// signature is checked locally; a forged one never reaches TokenReview),
+// but a flood of them must not crowd out real work or the audit trail:
 //   - each client may fail to log in refusalRate times a second (burst
-//     refusalBurst); beyond that it is answered 429 at once;
+//     refusalBurst); beyond that its failures are answered 429. A request
+//     whose token is valid is always served: another client's garbage can
+//     fill a shared bucket (behind an ingress they may look alike), never
+//     lock out a valid client;
 //   - their events are aggregated: the first of a client and reason in an
 //     interval goes out, the rest are counted and go out as one event at the
 //     interval's end;
@@ -29,21 +32,39 @@ const (
 	maxAggregateKeys = 10000
 )
 
-// clientOf names a request's client: its address, or, when it came through
-// a proxy on a loopback or private address (Knative's queue-proxy and
-// activator), the address that proxy appended to X-Forwarded-For.
-func clientOf(r *http.Request) string {
+// clientOf names a request's client for the refusal limits and events:
+// the peer's address, or, behind proxies the install trusts, the address
+// the outermost of them saw. Each trusted proxy appends the address it was
+// reached from to X-Forwarded-For, so with hops trusted proxies the client
+// is the hops-th entry from the end; anything further left was written by
+// the client and is not believed. With fewer entries than hops (a shorter
+// path, such as Knative without its activator) the leftmost is taken.
+// hops is 0 for a proxy reached directly; see docs/security.md for Knative.
+func clientOf(r *http.Request, hops int) string {
+	host := peerOf(r)
+	if hops <= 0 {
+		return host
+	}
+	var entries []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		for _, e := range strings.Split(v, ",") {
+			entries = append(entries, strings.TrimSpace(e))
+		}
+	}
+	if len(entries) == 0 {
+		return host
+	}
+	if client := entries[max(0, len(entries)-hops)]; client != "" {
+		return client
+	}
+	return host
+}
+
+// peerOf is the address of the connection a request came on.
+func peerOf(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
-	}
-	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || ip.IsPrivate()) {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			hops := strings.Split(xff[len(xff)-1], ",")
-			if last := strings.TrimSpace(hops[len(hops)-1]); last != "" {
-				return last
-			}
-		}
+		return r.RemoteAddr
 	}
 	return host
 }

@@ -3,9 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"hash/fnv"
+	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,16 +17,19 @@ import (
 // that a sender that gives up waiting does not leave it half done.
 const refreshTimeout = 2 * time.Minute
 
-// lockStripes serialise refreshes of one Connector (a retried event runs
-// after the first, never beside it) without keeping a lock per Connector.
-const lockStripes = 64
+// maxConnectorsPerRequest bounds the distinct Connectors one request may
+// name: the most the controller's sender puts in one batch.
+const maxConnectorsPerRequest = events.MaxSendBatch
 
 // handler serves the events tokenrefresh acts on.
 type handler struct {
+	callers   *callerAuth
 	refresher *refresher
 	senders   *events.Senders
 	logger    *zap.SugaredLogger
-	locks     [lockStripes]sync.Mutex
+	// refreshes runs one refresh per Connector at a time and collapses
+	// repeats (coalesce.go).
+	refreshes *coalescer
 }
 
 func (h *handler) routes() http.Handler {
@@ -42,6 +44,9 @@ func (h *handler) routes() http.Handler {
 // 500 so that the sender retries. Other event types are accepted and
 // ignored: on a Broker, a Trigger may send them anyway.
 func (h *handler) receive(rw http.ResponseWriter, r *http.Request) {
+	if !h.callers.check(rw, r) {
+		return
+	}
 	received, ok := events.ReceiveAll(rw, r)
 	if !ok {
 		return
@@ -64,15 +69,17 @@ func (h *handler) receive(rw http.ResponseWriter, r *http.Request) {
 			keys = append(keys, key)
 			reasons[key] = data.Reason
 		}
+		if len(keys) > maxConnectorsPerRequest {
+			http.Error(rw, fmt.Sprintf("a request may name at most %d Connectors", maxConnectorsPerRequest), http.StatusRequestEntityTooLarge)
+			return
+		}
 	}
 	if len(keys) == 0 {
 		rw.WriteHeader(http.StatusAccepted)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), refreshTimeout)
-	defer cancel()
 	for _, key := range keys {
-		res, err := h.refreshOne(ctx, key)
+		res, err := h.refreshes.do(r.Context(), key, h.refreshOne)
 		if err != nil {
 			h.logger.Errorw("Refresh failed", "connector", key.String(), "reason", reasons[key], zap.Error(err))
 			http.Error(rw, "refreshing the pull secrets of "+key.String()+": "+err.Error(), http.StatusInternalServerError)
@@ -86,12 +93,10 @@ func (h *handler) receive(rw http.ResponseWriter, r *http.Request) {
 	rw.WriteHeader(http.StatusOK)
 }
 
-func (h *handler) refreshOne(ctx context.Context, key types.NamespacedName) (result, error) {
-	f := fnv.New32a()
-	_, _ = f.Write([]byte(key.String()))
-	lock := &h.locks[f.Sum32()%lockStripes]
-	lock.Lock()
-	defer lock.Unlock()
+// refreshOne refreshes key within refreshTimeout, whoever waits for it.
+func (h *handler) refreshOne(key types.NamespacedName) (result, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+	defer cancel()
 	return h.refresher.refresh(ctx, key)
 }
 

@@ -13,8 +13,10 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,6 +26,7 @@ import (
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/clientsets"
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/identity"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
 
@@ -32,6 +35,10 @@ type config struct {
 	kubeconfig      string
 	systemNamespace string
 	auditTokenFile  string
+	auditURL        string
+	// controller is the ServiceAccount (namespace/name) whose requests are
+	// served.
+	controller string
 }
 
 func parseConfig(args []string) (config, error) {
@@ -48,8 +55,22 @@ func parseConfig(args []string) (config, error) {
 		systemNamespace = connectorapi.SystemNamespace
 	}
 	fs.StringVar(&c.systemNamespace, "system-namespace", systemNamespace, "the namespace of config-oci-connector ($SYSTEM_NAMESPACE)")
-	fs.StringVar(&c.auditTokenFile, "audit-token-file", os.Getenv("AUDIT_TOKEN_FILE"), "a ServiceAccount token for the audit audience, presented with every event ($AUDIT_TOKEN_FILE)")
-	return c, fs.Parse(args)
+	fs.StringVar(&c.auditTokenFile, "audit-token-file", os.Getenv("AUDIT_TOKEN_FILE"), "a ServiceAccount token for the audit audience, presented with events sent to --audit-url ($AUDIT_TOKEN_FILE)")
+	fs.StringVar(&c.auditURL, "audit-url", os.Getenv("AUDIT_URL"), "the audit function's address: the only sink that gets --audit-token-file ($AUDIT_URL; http://audit.<system namespace>.svc.cluster.local when unset)")
+	fs.StringVar(&c.controller, "controller-service-account", "", "namespace/name of the ServiceAccount whose requests are served (<system namespace>/"+connectorapi.ControllerServiceAccount+" when empty)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.auditURL == "" {
+		c.auditURL = "http://audit." + c.systemNamespace + ".svc.cluster.local"
+	}
+	if c.controller == "" {
+		c.controller = c.systemNamespace + "/" + connectorapi.ControllerServiceAccount
+	}
+	if ns, name, ok := strings.Cut(c.controller, "/"); !ok || ns == "" || name == "" {
+		return c, fmt.Errorf("--controller-service-account %q: want namespace/name", c.controller)
+	}
+	return c, nil
 }
 
 func main() {
@@ -77,10 +98,14 @@ func newHandler(ctx context.Context, c config, logger *zap.SugaredLogger) (*hand
 	if err != nil {
 		return nil, err
 	}
+	authn := identity.NewAuthenticator(identity.NewVerifier(identity.NewKeys(identity.RESTGetter(kube.CoreV1().RESTClient()))), kube.AuthenticationV1().TokenReviews())
+	ns, name, _ := strings.Cut(c.controller, "/")
 	return &handler{
+		callers:   &callerAuth{authn: authn, controller: access.ServiceAccount(ns, name).Username},
+		refreshes: newCoalescer(),
 		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube.AuthorizationV1().SubjectAccessReviews()), logger: logger, clock: clock.RealClock{},
 			systemNamespace: c.systemNamespace},
-		senders: events.NewSenders(ctx, events.SenderOptions{Logger: logger, TokenFile: c.auditTokenFile}),
+		senders: events.NewSenders(ctx, events.SenderOptions{Logger: logger, Credentials: []events.Credential{{URL: c.auditURL, TokenFile: c.auditTokenFile}}}),
 		logger:  logger,
 	}, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorinformers "github.com/oci-connector/oci-connector/pkg/client/informers/externalversions"
 	"github.com/oci-connector/oci-connector/pkg/clientsets"
+	"github.com/oci-connector/oci-connector/pkg/identity"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 	"github.com/oci-connector/oci-connector/pkg/trust"
 )
@@ -184,9 +185,10 @@ func newNodeServer(ctx context.Context, c config, logger *zap.SugaredLogger) (*n
 
 	clk := clock.RealClock{}
 	return &nodeServer{
-		nodeName:  c.nodeName,
-		stateDir:  c.stateDir,
-		voucher:   &voucher{kube: kube, nodeName: c.nodeName, audience: v1alpha1.CSIAudience},
+		nodeName: c.nodeName,
+		stateDir: c.stateDir,
+		voucher: &voucher{kube: kube, nodeName: c.nodeName, audience: v1alpha1.CSIAudience,
+			authn: identity.NewAuthenticator(identity.NewVerifier(identity.NewKeys(identity.RESTGetter(kube.CoreV1().RESTClient()))), kube.AuthenticationV1().TokenReviews())},
 		minter:    &minter{kube: kube, connectors: lister, trust: trustStore, reviewer: access.NewReviewer(kube.AuthorizationV1().SubjectAccessReviews()), clock: clk, tokenTTL: c.tokenTTL, caPEM: caPEM},
 		clock:     clk,
 		logger:    logger,

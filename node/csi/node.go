@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"time"
@@ -44,8 +45,12 @@ type publishedVolume struct {
 	renewAt  time.Time
 }
 
+// NodeGetCapabilities offers VOLUME_MOUNT_GROUP: the kubelet then passes a
+// pod's fsGroup, and the files are readable by that group only.
 func (n *nodeServer) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
-	return &csi.NodeGetCapabilitiesResponse{}, nil
+	return &csi.NodeGetCapabilitiesResponse{Capabilities: []*csi.NodeServiceCapability{{
+		Type: &csi.NodeServiceCapability_Rpc{Rpc: &csi.NodeServiceCapability_RPC{Type: csi.NodeServiceCapability_RPC_VOLUME_MOUNT_GROUP}},
+	}}}, nil
 }
 
 func (n *nodeServer) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
@@ -71,6 +76,10 @@ func (n *nodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublish
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
+	own, err := ownershipFor(req.GetVolumeCapability().GetMount().GetVolumeMountGroup())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	target, staging := req.GetTargetPath(), n.stagingDir(req.GetVolumeId())
 
 	n.mu.Lock()
@@ -83,7 +92,7 @@ func (n *nodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublish
 	if err != nil {
 		n.logger.Warnw("Refused a volume", "pod", v.Pod.Namespace+"/"+v.Pod.Name, "connector", v.Connector.String(), "error", err)
 		if prev != nil {
-			if werr := writeFiles(staging, nil); werr != nil {
+			if werr := writeFiles(staging, nil, own); werr != nil {
 				n.logger.Errorw("Could not empty a refused volume", "target", target, "error", werr)
 			}
 		}
@@ -92,7 +101,10 @@ func (n *nodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublish
 	if err := mountVolume(staging, target); err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
-	if err := writeFiles(staging, r.files); err != nil {
+	if err := own.apply(staging, true); err != nil {
+		return nil, status.Error(codes.Internal, fmt.Sprintf("setting the volume's owner: %v", err))
+	}
+	if err := writeFiles(staging, r.files, own); err != nil {
 		if prev == nil {
 			_ = unmountVolume(staging, target)
 		}

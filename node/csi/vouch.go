@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	"github.com/oci-connector/oci-connector/pkg/identity"
 )
 
 // The user extra keys the API server puts on a pod-bound ServiceAccount
@@ -28,7 +30,10 @@ const (
 // audience can only be minted for a pod that exists, and the pod must be
 // on this node.
 type voucher struct {
-	kube     kubernetes.Interface
+	kube kubernetes.Interface
+	// authn checks the kubelet's token: its signature locally, then
+	// TokenReview (package identity).
+	authn    *identity.Authenticator
 	nodeName string
 	audience string
 }
@@ -40,23 +45,19 @@ func (vc *voucher) vouch(ctx context.Context, v volumeRequest) error {
 	if !ok || tok.Token == "" {
 		return refusef(codes.Unauthenticated, "the kubelet sent no token for the audience %s: the CSIDriver %s must request it in tokenRequests", vc.audience, driverName)
 	}
-	review, err := vc.kube.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{
-		Spec: authenticationv1.TokenReviewSpec{Token: tok.Token, Audiences: []string{vc.audience}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return refusef(codes.Unavailable, "TokenReview: %v", err)
-	}
-	st := review.Status
-	if !st.Authenticated || !slices.Contains(st.Audiences, vc.audience) {
+	user, _, err := vc.authn.Authenticate(ctx, tok.Token, []string{vc.audience})
+	if errors.Is(err, identity.ErrBadToken) {
 		return refusef(codes.Unauthenticated, "the kubelet's token for pod %s/%s is not valid for %s", v.Pod.Namespace, v.Pod.Name, vc.audience)
+	} else if err != nil {
+		return refusef(codes.Unavailable, "%v", err)
 	}
-	if want := access.ServiceAccount(v.Pod.Namespace, v.Pod.ServiceAccount).Username; st.User.Username != want {
-		return refusef(codes.PermissionDenied, "the kubelet's token is for %s, not the pod's ServiceAccount %s", st.User.Username, want)
+	if want := access.ServiceAccount(v.Pod.Namespace, v.Pod.ServiceAccount).Username; user.Username != want {
+		return refusef(codes.PermissionDenied, "the kubelet's token is for %s, not the pod's ServiceAccount %s", user.Username, want)
 	}
-	if !extraIs(st.User.Extra, extraPodName, v.Pod.Name) || !extraIs(st.User.Extra, extraPodUID, string(v.Pod.UID)) {
+	if !extraIs(user.Extra, extraPodName, v.Pod.Name) || !extraIs(user.Extra, extraPodUID, string(v.Pod.UID)) {
 		return refusef(codes.PermissionDenied, "the kubelet's token is not bound to pod %s/%s with UID %s", v.Pod.Namespace, v.Pod.Name, v.Pod.UID)
 	}
-	if nodes, ok := st.User.Extra[extraNodeName]; ok && !slices.Equal(nodes, []string{vc.nodeName}) {
+	if nodes, ok := user.Extra[extraNodeName]; ok && !slices.Equal(nodes, []string{vc.nodeName}) {
 		return refusef(codes.PermissionDenied, "pod %s/%s is on node %q, not on this node %s", v.Pod.Namespace, v.Pod.Name, strings.Join(nodes, ","), vc.nodeName)
 	}
 	// The token says which pod; the pod says where it runs now.

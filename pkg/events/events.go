@@ -91,8 +91,12 @@ type ImageData struct {
 	Outcome    string   `json:"outcome"`
 	Reason     string   `json:"reason,omitempty"`
 	// Client is the address of a client that was refused before it logged
-	// in; such refusals are aggregated.
+	// in, as far as the proxy trusts X-Forwarded-For (its forwarded hops);
+	// such refusals are aggregated.
 	Client string `json:"client,omitempty"`
+	// Peer is the address the refused request came from, when it is not
+	// Client (a proxy in front).
+	Peer string `json:"peer,omitempty"`
 	// Count, when set, is how many refusals of this client for this reason
 	// the event stands for, beyond the first, over the proxy's interval.
 	Count int `json:"count,omitempty"`

@@ -22,8 +22,8 @@ const (
 	DefaultMinBackoff = 100 * time.Millisecond
 	DefaultMaxBackoff = 10 * time.Second
 	attemptTimeout    = 5 * time.Second
-	// maxSendBatch bounds the events of one batch delivery.
-	maxSendBatch = 500
+	// MaxSendBatch bounds the events of one batch delivery.
+	MaxSendBatch = 500
 	// batchLinger is how long an event waits for others to go with it. A
 	// request per event costs the sink (and, on a shared node, the pulls)
 	// more than a delay of a tenth of a second costs an audit trail.
@@ -39,9 +39,10 @@ type SenderOptions struct {
 	// MeterProvider receives the sent, failed and dropped counters.
 	MeterProvider metric.MeterProvider
 	Logger        *zap.SugaredLogger
-	// TokenFile, when set, is a ServiceAccount token for AuditAudience that
-	// every delivery presents as its bearer credential.
-	TokenFile string
+	// Credentials are the tokens the install's own functions are sent: a
+	// delivery presents one only to the address it is for (CredentialFor),
+	// so a sink a tenant names never receives the install's credentials.
+	Credentials []Credential
 }
 
 // Sender delivers events to one sink, off the caller's path. Send never
@@ -63,7 +64,7 @@ type Sender struct {
 
 	sent, failed, dropped metric.Int64Counter
 	stopped               chan struct{}
-	// credential is the token file of SenderOptions; nil sends none.
+	// credential is the token this sink is sent; nil sends none.
 	credential *tokenFile
 	// http sends batches; noBatches is set once the sink refused one.
 	http      *http.Client
@@ -93,8 +94,8 @@ func NewSender(ctx context.Context, target string, opts SenderOptions) (*Sender,
 		min: opts.MinBackoff, max: opts.MaxBackoff, logger: opts.Logger, stopped: make(chan struct{}),
 		http: &http.Client{Timeout: attemptTimeout},
 	}
-	if opts.TokenFile != "" {
-		s.credential = &tokenFile{path: opts.TokenFile}
+	if c, ok := CredentialFor(target, opts.Credentials); ok {
+		s.credential = &tokenFile{path: c.TokenFile}
 	}
 	if err := s.instruments(opts.MeterProvider); err != nil {
 		return nil, err
@@ -269,7 +270,7 @@ func (s *Sender) count(ctx context.Context, c metric.Int64Counter, e cloudevents
 }
 
 // gather returns first and the events that arrive within batchLinger of
-// it, up to maxSendBatch, unless the sink takes no batches.
+// it, up to MaxSendBatch, unless the sink takes no batches.
 func (s *Sender) gather(first cloudevents.Event) []cloudevents.Event {
 	batch := []cloudevents.Event{first}
 	if s.noBatches.Load() {
@@ -277,7 +278,7 @@ func (s *Sender) gather(first cloudevents.Event) []cloudevents.Event {
 	}
 	linger := time.NewTimer(batchLinger)
 	defer linger.Stop()
-	for len(batch) < maxSendBatch {
+	for len(batch) < MaxSendBatch {
 		select {
 		case e := <-s.queue:
 			batch = append(batch, e)

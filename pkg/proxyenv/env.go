@@ -25,8 +25,15 @@ const (
 	CredentialsDir = "CREDENTIALS_DIR"
 	// Sink is the CloudEvents sink, the name Knative sources use.
 	Sink = "K_SINK"
-	// AuditTokenFile is the projected token presented with every event.
+	// AuditTokenFile is the projected token presented with every event
+	// sent to AuditURL.
 	AuditTokenFile = "AUDIT_TOKEN_FILE"
+	// AuditURL is the audit function's address, as the install names it:
+	// the only sink that is sent AuditTokenFile.
+	AuditURL = "AUDIT_URL"
+	// ForwardedHops is how many proxies in front of the proxy the install
+	// trusts to append to X-Forwarded-For.
+	ForwardedHops = "FORWARDED_HOPS"
 )
 
 // DefaultCredentialsDir is where the reconciler mounts the Secret.

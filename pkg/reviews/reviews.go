@@ -80,6 +80,12 @@ func (s subjectAccessReviews) Create(ctx context.Context, review *authorizationv
 	return out, s.c.create(ctx, "/apis/authorization.k8s.io/v1/subjectaccessreviews", review, &opts, out)
 }
 
+// Get reads path of the API server as it is: the ServiceAccount issuer's
+// discovery document and keys (identity.NewKeys reads them through it).
+func (c *Client) Get(ctx context.Context, path string) ([]byte, error) {
+	return c.rest.Get().AbsPath(path).DoRaw(ctx)
+}
+
 // create POSTs in to path and decodes the answer into out; API errors come
 // back as client-go's (apierrors.IsForbidden and the like work on them).
 func (c *Client) create(ctx context.Context, path string, in runtime.Object, opts *metav1.CreateOptions, out runtime.Object) error {

@@ -207,6 +207,8 @@ func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector
 		TimeoutSeconds:   timeout,
 		SecretDigest:     secretDigest,
 		SinkURI:          sink,
+		AuditURL:         r.settings.AuditURL,
+		ForwardedHops:    r.settings.ProxyForwardedHops,
 		ClusterConnector: r.tenancy.Load().IsCluster(c.Namespace),
 	})
 

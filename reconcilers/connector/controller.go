@@ -64,7 +64,7 @@ func NewControllerWith(ctx context.Context, cmw configmap.Watcher, checker upstr
 		secretDigests:            newSecretDigests(),
 		settings:                 settings,
 		clock:                    clock.RealClock{},
-		senders:                  events.NewSenders(ctx, events.SenderOptions{Logger: logging.FromContext(ctx), TokenFile: settings.AuditTokenFile}),
+		senders:                  events.NewSenders(ctx, events.SenderOptions{Logger: logging.FromContext(ctx), Credentials: settings.Credentials()}),
 		refreshed:                lru.New(refreshedCacheSize),
 	}
 	impl := connectorreconciler.NewImpl(ctx, r)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 )
 
@@ -28,9 +29,29 @@ type Settings struct {
 	// cluster-local address in the controller's namespace. Set it empty when
 	// a Broker and a Trigger deliver them instead.
 	TokenRefreshURL string
+	// AuditURL is the audit function's address (AUDIT_URL): by default its
+	// cluster-local address in the controller's namespace. Only events sent
+	// there carry AuditTokenFile, and proxies are told it too.
+	AuditURL string
 	// AuditTokenFile is a ServiceAccount token for the audit audience
-	// (AUDIT_TOKEN_FILE), presented with every event; none when empty.
+	// (AUDIT_TOKEN_FILE); none when empty.
 	AuditTokenFile string
+	// TokenRefreshTokenFile is a ServiceAccount token for tokenrefresh's
+	// audience (TOKENREFRESH_TOKEN_FILE), presented to TokenRefreshURL only.
+	TokenRefreshTokenFile string
+	// ProxyForwardedHops is how many proxies in front of each proxy append
+	// to X-Forwarded-For (PROXY_FORWARDED_HOPS): Knative behind Traefik,
+	// with the activator kept in the path, is 3 (see docs/security.md).
+	ProxyForwardedHops int
+}
+
+// Credentials are the tokens the controller's events present, each to its
+// own function's address only.
+func (s Settings) Credentials() []events.Credential {
+	return []events.Credential{
+		{URL: s.AuditURL, TokenFile: s.AuditTokenFile},
+		{URL: s.TokenRefreshURL, TokenFile: s.TokenRefreshTokenFile},
+	}
 }
 
 // DefaultServingNamespace is where a default Knative Serving install lives.
@@ -45,6 +66,16 @@ func DefaultTokenRefreshURL(namespace string) string {
 	return "http://tokenrefresh." + namespace + ".svc.cluster.local"
 }
 
+// DefaultAuditURL is the audit Knative Service's cluster-local address
+// when the controller runs in namespace.
+func DefaultAuditURL(namespace string) string {
+	return "http://audit." + namespace + ".svc.cluster.local"
+}
+
+// DefaultProxyForwardedHops is Knative behind one ingress with the
+// activator in the path: ingress, activator, queue-proxy.
+const DefaultProxyForwardedHops = 3
+
 // SettingsFromEnv reads Settings, with defaults for what is unset.
 func SettingsFromEnv() (Settings, error) {
 	namespace := os.Getenv("SYSTEM_NAMESPACE")
@@ -57,6 +88,9 @@ func SettingsFromEnv() (Settings, error) {
 		RecheckInterval:  DefaultRecheckInterval,
 		ServingNamespace: DefaultServingNamespace,
 		TokenRefreshURL:  DefaultTokenRefreshURL(namespace),
+		AuditURL:         DefaultAuditURL(namespace),
+
+		ProxyForwardedHops: DefaultProxyForwardedHops,
 	}
 	if v, set := os.LookupEnv("TOKENREFRESH_URL"); set {
 		if u, err := url.Parse(v); v != "" && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
@@ -64,7 +98,21 @@ func SettingsFromEnv() (Settings, error) {
 		}
 		s.TokenRefreshURL = v
 	}
+	if v, set := os.LookupEnv("AUDIT_URL"); set {
+		if u, err := url.Parse(v); v != "" && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
+			return s, fmt.Errorf("AUDIT_URL=%q: want an http(s) URL, or empty when there is no audit function", v)
+		}
+		s.AuditURL = v
+	}
 	s.AuditTokenFile = os.Getenv("AUDIT_TOKEN_FILE")
+	s.TokenRefreshTokenFile = os.Getenv("TOKENREFRESH_TOKEN_FILE")
+	if v := os.Getenv("PROXY_FORWARDED_HOPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return s, fmt.Errorf("PROXY_FORWARDED_HOPS=%q: want the number of proxies in front of each proxy (0 for none)", v)
+		}
+		s.ProxyForwardedHops = n
+	}
 	if v := os.Getenv("KNATIVE_SERVING_NAMESPACE"); v != "" {
 		s.ServingNamespace = v
 	}

@@ -22,6 +22,15 @@ func (r *Reconciler) resolveSink(ctx context.Context, c *v1alpha1.Connector, spe
 	if dest.Ref != nil && dest.Ref.Namespace == "" {
 		dest.Ref.Namespace = c.Namespace
 	}
+	// A namespaced Connector acts in its own namespace: it may not make the
+	// controller read another namespace's Addressables. A cluster Connector
+	// may, as the two tiers of trust allow.
+	if dest.Ref != nil && dest.Ref.Namespace != c.Namespace && !r.tenancy.Load().IsCluster(c.Namespace) {
+		controllerEvent(ctx, c, corev1.EventTypeWarning, "SinkNotResolved",
+			"Sink not resolved, events are not sent: spec.sink.ref may name only namespace %q, not %q; name another namespace's sink (such as the audit function) with spec.sink.uri",
+			c.Namespace, dest.Ref.Namespace)
+		return ""
+	}
 	uri, err := r.resolveDestination(ctx, dest, c)
 	if err != nil {
 		controllerEvent(ctx, c, corev1.EventTypeWarning, "SinkNotResolved", "Sink not resolved, events are not sent: %v", err)

@@ -11,3 +11,12 @@ const (
 	// CSIDriverName is the CSI driver's name (config/700-csi-driver.yaml).
 	CSIDriverName = "csi.oci-connector.dev"
 )
+
+// The ServiceAccounts config/ runs the install's own parts as, in
+// SystemNamespace; the proxies run as ProxyServiceAccount in each
+// Connector's namespace.
+const (
+	ControllerServiceAccount   = "oci-connector-controller"
+	TokenRefreshServiceAccount = "oci-connector-tokenrefresh"
+	ProxyServiceAccount        = "oci-connector-proxy"
+)

@@ -46,6 +46,12 @@ type ServiceArgs struct {
 	SecretDigest string
 	// SinkURI is where the proxy sends CloudEvents; empty for none.
 	SinkURI string
+	// AuditURL is the audit function's address: the only sink the proxy
+	// presents its audit token to.
+	AuditURL string
+	// ForwardedHops is how many proxies in front of the proxy append to
+	// X-Forwarded-For.
+	ForwardedHops int
 	// ClusterConnector says the Connector serves the whole cluster: its
 	// proxy accepts the node audience beside its own.
 	ClusterConnector bool
@@ -174,6 +180,12 @@ func proxyEnv(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, args ServiceA
 	}
 	if args.SinkURI != "" {
 		env = append(env, corev1.EnvVar{Name: proxyenv.Sink, Value: args.SinkURI})
+	}
+	if args.AuditURL != "" {
+		env = append(env, corev1.EnvVar{Name: proxyenv.AuditURL, Value: args.AuditURL})
+	}
+	if args.ForwardedHops > 0 {
+		env = append(env, corev1.EnvVar{Name: proxyenv.ForwardedHops, Value: strconv.Itoa(args.ForwardedHops)})
 	}
 	return env
 }
