@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"go.uber.org/zap"
+	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/oci-connector/oci-connector/pkg/credentials"
@@ -20,6 +21,19 @@ import (
 // credentialsReloadInterval is how often the mounted Secret is read again.
 // The kubelet updates a Secret volume within about a minute of a change.
 const credentialsReloadInterval = 5 * time.Second
+
+// The credentials in force before a change are tried again on a refusal
+// only while a rotation can be under way: within previousWindow of the
+// change, until the new ones have worked once, and at most
+// fallbackBurst times and then once per fallbackInterval. Registries answer
+// 401 for repositories they do not know, so without these bounds any client
+// could make the Connector's account log in with a revoked password at will
+// and trip the upstream's lockout.
+const (
+	previousWindow   = 10 * time.Minute
+	fallbackInterval = 5 * time.Second
+	fallbackBurst    = 3
+)
 
 // mountedCredentials serves the upstream credentials from the mounted Secret
 // directory and reloads them when the files change. Requests in flight keep
@@ -30,11 +44,21 @@ type mountedCredentials struct {
 	current atomic.Pointer[credentials.Basic]
 	// previous were in force before the last change: during a rotation the
 	// upstream may still take only them (see upstream.send).
-	previous atomic.Pointer[credentials.Basic]
+	previous atomic.Pointer[previousCredentials]
+	// fallbacks bounds the logins with previous.
+	fallbacks *rate.Limiter
+	now       func() time.Time
 
 	mu       sync.Mutex
 	lastRaw  []byte
 	onChange func()
+}
+
+// previousCredentials are the credentials replaced at a change, offered
+// until the end of the window.
+type previousCredentials struct {
+	basic *credentials.Basic
+	until time.Time
 }
 
 var _ authn.Authenticator = (*mountedCredentials)(nil)
@@ -42,7 +66,7 @@ var _ authn.Authenticator = (*mountedCredentials)(nil)
 // loadMountedCredentials reads dir once; it fails when the Secret lacks what
 // the connector needs.
 func loadMountedCredentials(dir, host string) (*mountedCredentials, error) {
-	m := &mountedCredentials{dir: dir, host: host}
+	m := &mountedCredentials{dir: dir, host: host, fallbacks: rate.NewLimiter(rate.Every(fallbackInterval), fallbackBurst), now: time.Now}
 	if _, err := m.reload(); err != nil {
 		return nil, err
 	}
@@ -68,14 +92,23 @@ func (m *mountedCredentials) refresh() {
 	_, _ = m.reload() // a bad Secret keeps the credentials in force
 }
 
-// before returns the credentials in force before the last change, nil when
-// they never changed.
+// before returns the credentials in force before the last change: nil when
+// they never changed, the window has passed, the new ones have worked, or
+// the fallbacks are spent for now.
 func (m *mountedCredentials) before() authn.Authenticator {
-	b := m.previous.Load()
-	if b == nil {
+	p := m.previous.Load()
+	if p == nil || !m.now().Before(p.until) || !m.fallbacks.Allow() {
 		return nil
 	}
-	return authn.FromConfig(authn.AuthConfig{Username: b.Username, Password: b.Password})
+	return authn.FromConfig(authn.AuthConfig{Username: p.basic.Username, Password: p.basic.Password})
+}
+
+// worked forgets the previous credentials once those of gen, still in
+// force, have been taken by the upstream: the rotation is over.
+func (m *mountedCredentials) worked(gen *credentials.Basic) {
+	if m.previous.Load() != nil && m.current.Load() == gen {
+		m.previous.Store(nil)
+	}
 }
 
 // watch reloads the credentials until ctx ends.
@@ -109,7 +142,7 @@ func (m *mountedCredentials) reload() (bool, error) {
 	}
 	first := m.lastRaw == nil
 	if old := m.current.Load(); old != nil {
-		m.previous.Store(old)
+		m.previous.Store(&previousCredentials{basic: old, until: m.now().Add(previousWindow)})
 	}
 	m.current.Store(&b)
 	m.lastRaw = raw

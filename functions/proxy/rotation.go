@@ -15,10 +15,11 @@ import (
 // upstream refuses them and req can be sent again (it has no body), they
 // may be mid-rotation: the Secret is read again at once, and the request
 // tried with the new credentials if they changed, then with the ones in
-// force before the last change, then with the new ones once more (the
-// upstream may have switched in between). So a rotation, done by changing
-// the Secret first and the registry second, fails no pull. It returns the
-// transport that answered, for redirects.
+// force before the last change (shortly after it, until the new ones work,
+// and seldom: see mountedCredentials.before), then with the new ones once
+// more (the upstream may have switched in between). So a rotation, done by
+// changing the Secret first and the registry second, fails no pull. It
+// returns the transport that answered, for redirects.
 func (u *upstream) send(ctx context.Context, req *http.Request, scopes []string, write bool) (*http.Response, http.RoundTripper, error) {
 	current := func() (http.RoundTripper, error) { return u.transportFor(ctx, scopes, write) }
 	var tried *credentials.Basic
@@ -26,6 +27,9 @@ func (u *upstream) send(ctx context.Context, req *http.Request, scopes []string,
 		tried = u.rotation.generation()
 	}
 	resp, t, err := try(req, current)
+	if u.rotation != nil && tookCredentials(resp) {
+		u.rotation.worked(tried)
+	}
 	if req.Body != nil || u.rotation == nil || !refusedCredentials(resp, err) {
 		return resp, t, err
 	}
@@ -65,6 +69,12 @@ func try(req *http.Request, get func() (http.RoundTripper, error)) (*http.Respon
 	}
 	resp, err := t.RoundTrip(req)
 	return resp, t, err
+}
+
+// tookCredentials says whether the upstream's answer shows it took the
+// credentials: it answered, and neither 401 nor 403.
+func tookCredentials(resp *http.Response) bool {
+	return resp != nil && resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden
 }
 
 // refusedCredentials says whether the upstream refused the credentials: a

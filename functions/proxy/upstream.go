@@ -37,8 +37,11 @@ type rotatingCredentials interface {
 	generation() *credentials.Basic
 	// refresh reads them again now.
 	refresh()
-	// before are the ones in force before the last change, or nil.
+	// before are the ones in force before the last change, or nil: only
+	// shortly after a change, until the new ones work, and seldom.
 	before() authn.Authenticator
+	// worked says the upstream took the credentials of generation gen.
+	worked(gen *credentials.Basic)
 }
 
 // scopedTransport is an authenticated transport and when it was made.

@@ -24,9 +24,11 @@ type slot struct {
 
 // refreshRun is one refresh and its outcome, shared by its waiters.
 type refreshRun struct {
-	done chan struct{}
-	res  result
-	err  error
+	// waiters counts the requests that share it.
+	waiters int
+	done    chan struct{}
+	res     result
+	err     error
 }
 
 func newCoalescer() *coalescer {
@@ -47,6 +49,7 @@ func (c *coalescer) do(ctx context.Context, key types.NamespacedName, refresh fu
 		s.next = &refreshRun{done: make(chan struct{})}
 	}
 	mine := s.next
+	mine.waiters++
 	if !s.running {
 		s.running = true
 		go c.drain(key, s, refresh)

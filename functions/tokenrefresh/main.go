@@ -101,7 +101,7 @@ func newHandler(ctx context.Context, c config, logger *zap.SugaredLogger) (*hand
 	authn := identity.NewAuthenticator(identity.NewVerifier(identity.NewKeys(identity.RESTGetter(kube.CoreV1().RESTClient()))), kube.AuthenticationV1().TokenReviews())
 	ns, name, _ := strings.Cut(c.controller, "/")
 	return &handler{
-		callers:   &callerAuth{authn: authn, controller: access.ServiceAccount(ns, name).Username},
+		callers:   &callerAuth{authn: authn, logger: logger, controller: access.ServiceAccount(ns, name).Username},
 		refreshes: newCoalescer(),
 		refresher: &refresher{kube: kube, connectors: connectors, reviewer: access.NewUncachedReviewer(kube.AuthorizationV1().SubjectAccessReviews()), logger: logger, clock: clock.RealClock{},
 			systemNamespace: c.systemNamespace},

@@ -4,9 +4,7 @@
 package auditproc
 
 import (
-	"os"
 	"path/filepath"
-	"time"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/events"
@@ -42,9 +40,5 @@ const ServiceAccount = "oci-connector-audit"
 // audience, as a sender's projected volume holds it, and returns its path.
 func SenderTokenFile(t harness.T, cluster *kube.Cluster, namespace, serviceAccount string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "audit-token")
-	if err := os.WriteFile(path, []byte(cluster.Token(t, namespace, serviceAccount, events.AuditAudience, time.Hour)), 0o600); err != nil {
-		t.Fatalf("writing the sender's token: %v", err)
-	}
-	return path
+	return cluster.TokenFile(t, namespace, serviceAccount, events.AuditAudience)
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/test/auditproc"
 	"github.com/oci-connector/oci-connector/test/postgres"
@@ -84,7 +85,8 @@ func (b *bench) pullWithEvents(audit *auditproc.Proc, rounds, perRound int) {
 			Upstream: b.reg.URL, Namespace: namespace, Name: connector,
 			Kubeconfig: b.cluster.KubeconfigAs(b.r, namespace, "proxy"),
 			Secret:     registry.SecretData(), Args: args,
-			AuditTokenFile: auditproc.SenderTokenFile(b.r, b.cluster, namespace, "proxy"),
+			AuditTokenFile: auditproc.SenderTokenFile(b.r, b.cluster, namespace, connectorapi.ProxyServiceAccount),
+			AuditURL:       audit.URL,
 		})
 	}
 	with, withNull, without := start("--sink", audit.URL), start("--sink", nullSink.URL), start()

@@ -17,8 +17,10 @@ import (
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/identity/identitytest"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
 	"github.com/oci-connector/oci-connector/test/auditproc"
 	"github.com/oci-connector/oci-connector/test/postgres"
@@ -78,7 +80,7 @@ func anyRow(auditRow) bool { return true }
 func TestProxyEventsReachTheAuditTrail(t *testing.T) {
 	audit := auditproc.Start(t, cluster, postgres.Start(t))
 	reg := registry.NewHtpasswd(t)
-	s := setupProxy(t, reg, "audit-proxy", "--sink", audit.URL)
+	s := setupProxyAuditing(t, reg, "audit-proxy", audit.URL, "--sink", audit.URL)
 
 	if _, err := remote.Get(s.ref(t, registry.SeedRepository+":"+registry.SeedTag), remote.WithAuth(basicAuth(s.puller))); err != nil {
 		t.Fatalf("pulling through the proxy: %v", err)
@@ -132,7 +134,7 @@ func TestProxyEventsReachTheAuditTrail(t *testing.T) {
 // K_SINK, and sends pullsecrets.refresh for a new Connector with pull
 // secrets and credentials.rotated when its Secret changes.
 func TestControllerEventsReachTheAuditTrail(t *testing.T) {
-	audit := auditproc.Start(t, cluster, "")
+	audit := installAudit
 	reg := registry.NewHtpasswd(t)
 	ns := "audit-controller"
 	cluster.EnsureNamespace(t, ns)
@@ -206,6 +208,10 @@ func TestAuditTrailAuthenticatesSenders(t *testing.T) {
 	cluster.EnsureServiceAccount(t, "audit-team-a", "oci-connector-proxy")
 	teamA := cluster.Token(t, "audit-team-a", "oci-connector-proxy", events.AuditAudience, time.Hour)
 	wrongAudience := cluster.Token(t, "audit-team-a", "oci-connector-proxy", v1alpha1.NodeAudience, time.Hour)
+	teamAOther := cluster.Token(t, "audit-team-a", "default", events.AuditAudience, time.Hour)
+	installOther := cluster.Token(t, connectorapi.SystemNamespace, "oci-connector-csi", events.AuditAudience, time.Hour)
+	controller := cluster.Token(t, connectorapi.SystemNamespace, connectorapi.ControllerServiceAccount, events.AuditAudience, time.Hour)
+	forged := identitytest.NewSigner().Token(events.AuditAudience, "system:serviceaccount:"+connectorapi.SystemNamespace+":"+connectorapi.ControllerServiceAccount, time.Now().Add(time.Hour))
 	post := func(token, namespace, id string) int {
 		e, err := events.New(events.ImagePulled, namespace, "harbor", "", events.ImageData{Connector: "harbor", Namespace: namespace})
 		if err != nil {
@@ -233,6 +239,10 @@ func TestAuditTrailAuthenticatesSenders(t *testing.T) {
 		{"a token for another audience", wrongAudience, "audit-team-a", http.StatusUnauthorized},
 		{"a team's proxy about another namespace", teamA, "audit-platform", http.StatusForbidden},
 		{"a team's proxy about its own", teamA, "audit-team-a", http.StatusAccepted},
+		{"another ServiceAccount of the team about its own", teamAOther, "audit-team-a", http.StatusForbidden},
+		{"an install ServiceAccount that is neither the controller nor tokenrefresh", installOther, "audit-platform", http.StatusForbidden},
+		{"a token the cluster did not sign, claiming the controller", forged, "audit-platform", http.StatusUnauthorized},
+		{"the controller about any namespace", controller, "audit-platform", http.StatusAccepted},
 	} {
 		if got := post(tc.token, tc.namespace, strings.ReplaceAll(tc.name, " ", "-")); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
@@ -242,8 +252,8 @@ func TestAuditTrailAuthenticatesSenders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 1 || rows[0].Namespace != "audit-team-a" {
-		t.Errorf("rows %+v, want only the accepted event", rows)
+	if len(rows) != 2 || rows[0].Namespace == rows[1].Namespace {
+		t.Errorf("rows %+v, want only the two accepted events, one about each namespace", rows)
 	}
 
 	// Readers: team-a's sees its own trail; one with no binding sees none;
@@ -280,7 +290,7 @@ func TestAuditTrailAuthenticatesSenders(t *testing.T) {
 func TestUnauthenticatedRefusalsAreAggregatedOnTheRecord(t *testing.T) {
 	audit := auditproc.Start(t, cluster, "")
 	reg := registry.NewHtpasswd(t)
-	s := setupProxy(t, reg, "audit-flood", "--sink", audit.URL)
+	s := setupProxyAuditing(t, reg, "audit-flood", audit.URL, "--sink", audit.URL)
 	for i := range 5 {
 		resp, _ := s.do(t, "GET", "/v2/"+registry.SeedRepository+"/manifests/"+registry.SeedTag, fmt.Sprintf("garbage-%d", i), nil, nil)
 		if resp.StatusCode != http.StatusUnauthorized {

@@ -18,6 +18,7 @@ import (
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/reconcilers/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	"github.com/oci-connector/oci-connector/test/auditproc"
@@ -39,6 +40,9 @@ var auditReaderToken string
 // tokenrefreshServer is the tokenrefresh binary all tests share; its log
 // is the first thing to read when a pull secret does not come.
 var tokenrefreshServer *harness.Server
+
+// installAudit is the install's audit function (AUDIT_URL).
+var installAudit *auditproc.Proc
 
 // testImage stands in for the ko-built proxy image.
 const testImage = "registry.example.com/oci-connector/proxy:e2e"
@@ -67,10 +71,14 @@ func TestMain(m *testing.M) {
 	// tokenrefresh runs as its own ServiceAccount with the shipped
 	// ClusterRole, and takes the controller's refresh events.
 	tokenrefresh := harness.FreeAddr(runner)
+	// The install's audit function: the one address the controller and
+	// tokenrefresh present their audit tokens to.
+	installAudit = auditproc.Start(runner, cluster, "")
 	tokenrefreshServer = harness.StartServer(runner, harness.GoBinary(runner, "./functions/tokenrefresh"), []string{
 		"--listen", tokenrefresh, "--kubeconfig", cluster.KubeconfigAs(runner, "oci-connector", "oci-connector-tokenrefresh"),
 		"--system-namespace", connectorapi.SystemNamespace,
 		"--audit-token-file", auditproc.SenderTokenFile(runner, cluster, connectorapi.SystemNamespace, "oci-connector-tokenrefresh"),
+		"--audit-url", installAudit.URL,
 	}, nil, tokenrefresh)
 	// Who reads the audit trail in the tests: bound to the shipped reader
 	// role cluster-wide.
@@ -78,12 +86,14 @@ func TestMain(m *testing.M) {
 	auditReaderToken = cluster.Token(runner, connectorapi.SystemNamespace, "audit-reader", "", time.Hour)
 	controllerConfig := cluster.ConfigAs(runner, "oci-connector", "oci-connector-controller")
 	controlplane.Start(runner, controllerConfig, controlplane.Options{Settings: connector.Settings{
-		ProxyImage:       testImage,
-		TimeoutSeconds:   resources.DefaultTimeoutSeconds,
-		RecheckInterval:  connector.DefaultRecheckInterval,
-		ServingNamespace: controlplane.KnativeServingNamespace,
-		TokenRefreshURL:  "http://" + tokenrefresh,
-		AuditTokenFile:   auditproc.SenderTokenFile(runner, cluster, connectorapi.SystemNamespace, "oci-connector-controller"),
+		ProxyImage:            testImage,
+		TimeoutSeconds:        resources.DefaultTimeoutSeconds,
+		RecheckInterval:       connector.DefaultRecheckInterval,
+		ServingNamespace:      controlplane.KnativeServingNamespace,
+		TokenRefreshURL:       "http://" + tokenrefresh,
+		AuditURL:              installAudit.URL,
+		AuditTokenFile:        auditproc.SenderTokenFile(runner, cluster, connectorapi.SystemNamespace, "oci-connector-controller"),
+		TokenRefreshTokenFile: cluster.TokenFile(runner, connectorapi.SystemNamespace, connectorapi.ControllerServiceAccount, events.TokenRefreshAudience),
 	}})
 	// The webhooks too, so every Connector a test writes is defaulted and
 	// validated by them, as in a cluster.

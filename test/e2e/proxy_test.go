@@ -27,7 +27,13 @@ import (
 // startProxy runs the proxy binary for namespace/connector in front of reg,
 // as the ServiceAccount oci-connector/oci-connector-proxy with the shipped
 // ClusterRole, its credentials in a directory laid out like a Secret volume.
+// It presents the audit token of namespace's oci-connector-proxy, as a
+// proxy in that namespace does, to auditURL when set.
 func startProxy(t *testing.T, reg *registry.Registry, namespace, connector string, extraArgs ...string) *proxyproc.Proc {
+	return startProxyAuditing(t, reg, namespace, connector, "", extraArgs...)
+}
+
+func startProxyAuditing(t *testing.T, reg *registry.Registry, namespace, connector, auditURL string, extraArgs ...string) *proxyproc.Proc {
 	t.Helper()
 	cluster.BindClusterRole(t, "oci-connector", "oci-connector-proxy", "oci-connector-proxy", "")
 	secret := registry.SecretData()
@@ -40,7 +46,8 @@ func startProxy(t *testing.T, reg *registry.Registry, namespace, connector strin
 		Name:           connector,
 		Kubeconfig:     cluster.KubeconfigAs(t, "oci-connector", "oci-connector-proxy"),
 		Secret:         secret,
-		AuditTokenFile: auditproc.SenderTokenFile(t, cluster, "oci-connector", "oci-connector-proxy"),
+		AuditTokenFile: auditproc.SenderTokenFile(t, cluster, namespace, "oci-connector-proxy"),
+		AuditURL:       auditURL,
 		Args:           extraArgs,
 	})
 }
@@ -59,12 +66,19 @@ type proxySetup struct {
 
 func setupProxy(t *testing.T, reg *registry.Registry, ns string, extraArgs ...string) *proxySetup {
 	t.Helper()
+	return setupProxyAuditing(t, reg, ns, "", extraArgs...)
+}
+
+// setupProxyAuditing is setupProxy with the audit function at auditURL,
+// which gets the proxy's audit token.
+func setupProxyAuditing(t *testing.T, reg *registry.Registry, ns, auditURL string, extraArgs ...string) *proxySetup {
+	t.Helper()
 	cluster.EnsureNamespace(t, ns)
 	cluster.BindClusterRole(t, ns, "puller", "oci-connector-puller", ns)
 	cluster.BindClusterRole(t, ns, "pusher", "oci-connector-pusher", ns)
 	// A puller elsewhere: its RoleBinding is in its own namespace, not the Connector's.
 	cluster.BindClusterRole(t, ns+"-other", "puller", "oci-connector-puller", ns+"-other")
-	s := &proxySetup{reg: reg, ns: ns, proxy: startProxy(t, reg, ns, "harbor", extraArgs...)}
+	s := &proxySetup{reg: reg, ns: ns, proxy: startProxyAuditing(t, reg, ns, "harbor", auditURL, extraArgs...)}
 	s.puller = cluster.Token(t, ns, "puller", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour)
 	s.pusher = cluster.Token(t, ns, "pusher", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour)
 	s.nobody = cluster.Token(t, ns, "nobody", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour)

@@ -55,7 +55,8 @@ func TestMain(m *testing.M) {
 	applyConfig(runner)
 
 	auditURL = startFunction(runner, "600-audit.yaml", "audit", "./functions/audit")
-	tokenrefreshURL = startFunction(runner, "600-tokenrefresh.yaml", "tokenrefresh", "./functions/tokenrefresh")
+	// No cluster DNS here: the audit function's cluster-local name is its address.
+	tokenrefreshURL = startFunction(runner, "600-tokenrefresh.yaml", "tokenrefresh", "./functions/tokenrefresh", "AUDIT_URL="+auditURL)
 	controller = startController(runner)
 
 	code := m.Run()
@@ -102,8 +103,10 @@ func startController(t harness.T) *controllerProcess {
 		// A pod has its own ports; a process here takes free ones.
 		fmt.Sprintf("WEBHOOK_PORT=%d", webhookPort),
 		fmt.Sprintf("PROFILING_PORT=%d", harness.FreePort(t)),
-		// No cluster DNS here: tokenrefresh's cluster-local name is this address.
+		// No cluster DNS here: tokenrefresh's and the audit function's
+		// cluster-local names are these addresses.
 		"TOKENREFRESH_URL="+tokenrefreshURL,
+		"AUDIT_URL="+auditURL,
 	)
 	routeWebhookService(t, hostIP, webhookPort)
 	p := &controllerProcess{t: t, env: env, webhookAddr: fmt.Sprintf("127.0.0.1:%d", webhookPort)}
@@ -121,14 +124,14 @@ func (p *controllerProcess) stop() {
 	_ = p.server.Cmd.Wait()
 }
 
-// startFunction runs a function's binary as config/<file> does and waits
-// until it answers /healthz.
-func startFunction(t harness.T, file, name, pkg string) string {
+// startFunction runs a function's binary as config/<file> does, with
+// extraEnv over it, and waits until it answers /healthz.
+func startFunction(t harness.T, file, name, pkg string, extraEnv ...string) string {
 	workload := shipped.Load(t, file, name)
 	dir := t.TempDir()
 	workload.VolumeDirs(t, dir)
 	workload.ProjectedTokens(t, dir, mintFor(t, workload))
-	env := workload.Env(t, image, dir)
+	env := append(workload.Env(t, image, dir), extraEnv...)
 	if workload.Spec.ServiceAccountName != "" {
 		env = append(env, "KUBECONFIG="+cluster.KubeconfigAs(t, workload.Namespace, workload.ServiceAccount()))
 	}

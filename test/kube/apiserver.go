@@ -218,6 +218,17 @@ func (c *Cluster) Token(t harness.T, namespace, serviceAccount, audience string,
 	return resp.Status.Token
 }
 
+// TokenFile writes a token of namespace/serviceAccount for audience, valid
+// an hour, as a projected volume holds it, and returns its path.
+func (c *Cluster) TokenFile(t harness.T, namespace, serviceAccount, audience string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte(c.Token(t, namespace, serviceAccount, audience, time.Hour)), 0o600); err != nil {
+		t.Fatalf("writing a token file: %v", err)
+	}
+	return path
+}
+
 func (c *Cluster) writeKubeconfig(t harness.T) string {
 	t.Helper()
 	return c.writeKubeconfigFor(t, "kubeconfig", c.Config.BearerToken)

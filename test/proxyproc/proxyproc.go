@@ -38,8 +38,8 @@ type Options struct {
 	// Args are extra flags.
 	Args []string
 	// AuditTokenFile, when set, is the token the proxy presents with its
-	// events (--audit-token-file).
-	AuditTokenFile string
+	// events to AuditURL (--audit-token-file, --audit-url): to no other sink.
+	AuditTokenFile, AuditURL string
 }
 
 // Start builds the proxy once per process and runs it until t's cleanup.
@@ -62,7 +62,7 @@ func Start(t harness.T, o Options) *Proc {
 		"--shutdown-grace", "2s",
 	}, o.Args...)
 	if o.AuditTokenFile != "" {
-		args = append(args, "--audit-token-file", o.AuditTokenFile)
+		args = append(args, "--audit-token-file", o.AuditTokenFile, "--audit-url", o.AuditURL)
 	}
 	srv := harness.StartServer(t, bin, args, nil, addr)
 	return &Proc{Host: addr, LogPath: srv.LogPath, CredentialsDir: creds, Cmd: srv.Cmd, Started: srv.Started}

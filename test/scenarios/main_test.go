@@ -20,6 +20,7 @@ import (
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/reconcilers/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	"github.com/oci-connector/oci-connector/test/controlplane"
@@ -80,11 +81,12 @@ func TestMain(m *testing.M) {
 	}, nil, tokenrefresh)
 	controllerConfig := cluster.ConfigAs(r, connectorapi.SystemNamespace, "oci-connector-controller")
 	controlplane.Start(r, controllerConfig, controlplane.Options{Settings: connector.Settings{
-		ProxyImage:       "registry.example.com/oci-connector/proxy:scenarios",
-		TimeoutSeconds:   resources.DefaultTimeoutSeconds,
-		RecheckInterval:  connector.DefaultRecheckInterval,
-		ServingNamespace: controlplane.KnativeServingNamespace,
-		TokenRefreshURL:  "http://" + tokenrefresh,
+		ProxyImage:            "registry.example.com/oci-connector/proxy:scenarios",
+		TimeoutSeconds:        resources.DefaultTimeoutSeconds,
+		RecheckInterval:       connector.DefaultRecheckInterval,
+		ServingNamespace:      controlplane.KnativeServingNamespace,
+		TokenRefreshURL:       "http://" + tokenrefresh,
+		TokenRefreshTokenFile: cluster.TokenFile(r, connectorapi.SystemNamespace, connectorapi.ControllerServiceAccount, events.TokenRefreshAudience),
 	}})
 	webhook := controlplane.StartWebhook(r, controllerConfig, controlplane.Options{})
 	webhook.Install(r, cluster.Config)

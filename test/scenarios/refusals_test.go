@@ -28,7 +28,7 @@ func TestRefusalsOnTheRealNode(t *testing.T) {
 	audit := auditproc.Start(t, cluster, "")
 	cluster.EnsureServiceAccount(t, ns, "nobody")
 	proxy := startConnector(t, ns, "harbor", nil, "--sink", audit.URL,
-		"--audit-token-file", auditproc.SenderTokenFile(t, cluster, connectorapi.SystemNamespace, "oci-connector-proxy"))
+		"--audit-token-file", auditproc.SenderTokenFile(t, cluster, ns, connectorapi.ProxyServiceAccount), "--audit-url", audit.URL)
 
 	t.Run("no RBAC is refused at admission", func(t *testing.T) {
 		_, err := cluster.Client.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
