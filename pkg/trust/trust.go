@@ -37,6 +37,8 @@ const (
 type Config struct {
 	// ClusterNamespaces hold the cluster Connectors.
 	ClusterNamespaces []string
+	// upstreamRules are UpstreamsKey's; none allows any upstream.
+	upstreamRules []upstreamRule
 }
 
 // DefaultConfig makes the install namespace's Connectors cluster Connectors.
@@ -47,6 +49,11 @@ func DefaultConfig() *Config {
 // NewConfigFromConfigMap reads the ConfigMap; a missing key keeps the default.
 func NewConfigFromConfigMap(cm *corev1.ConfigMap) (*Config, error) {
 	c := DefaultConfig()
+	rules, err := parseUpstreamRules(cm.Data[UpstreamsKey])
+	if err != nil {
+		return nil, err
+	}
+	c.upstreamRules = rules
 	raw, ok := cm.Data[ClusterConnectorNamespacesKey]
 	if !ok {
 		return c, nil

@@ -67,6 +67,9 @@ type Reconciler struct {
 	// servingDefaults caps the proxy's request timeout.
 	servingDefaults *servingDefaults
 	clock           clock.PassiveClock
+	// resolver looks up upstream hosts for the upstream-allowed rule; the
+	// system's when nil.
+	resolver trust.Resolver
 	// tenancy says which Connectors serve the whole cluster.
 	tenancy *trust.Store
 }
@@ -90,6 +93,9 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) p
 		c.Status.ClearPullSecretsScope()
 	}
 
+	if err := r.upstreamAllowed(ctx, c, spec); err != nil {
+		return err
+	}
 	secret, creds, err := r.resolveSecret(ctx, c, spec)
 	if err != nil {
 		return err

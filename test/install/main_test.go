@@ -10,6 +10,7 @@ package install
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -114,8 +115,21 @@ func startController(t harness.T) *controllerProcess {
 	return p
 }
 
+// start runs the controller and waits until its webhooks serve their
+// certificate for the Service's name, as the API server will ask: the port
+// opens before the certificate is made.
 func (p *controllerProcess) start() {
 	p.server = harness.StartServer(p.t, harness.GoBinary(p.t, "./reconcilers"), nil, p.env, p.webhookAddr)
+	serverName := connectorapi.WebhookServiceName + "." + systemNamespace + ".svc"
+	harness.WaitFor(p.t, 60*time.Second, "the webhooks' certificate for "+serverName, func(ctx context.Context) (bool, string) {
+		d := tls.Dialer{Config: &tls.Config{ServerName: serverName, InsecureSkipVerify: true}} //nolint:gosec // only whether a certificate is served
+		conn, err := d.DialContext(ctx, "tcp", p.webhookAddr)
+		if err != nil {
+			return false, err.Error()
+		}
+		conn.Close()
+		return true, ""
+	})
 }
 
 // stop ends the controller and waits until it has exited.

@@ -33,6 +33,7 @@ const (
 	ReasonSecretNotFound       = "SecretNotFound"
 	ReasonSecretKeyMissing     = "SecretKeyMissing"
 	ReasonUnreachable          = "Unreachable"
+	ReasonAddressNotAllowed    = "AddressNotAllowed"
 	ReasonTLSError             = "TLSError"
 	ReasonUnauthorized         = "Unauthorized"
 	ReasonRepositoryNotFound   = "RepositoryNotFound"
