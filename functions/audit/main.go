@@ -91,9 +91,10 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	}
 	defer st.Close()
 	go enforceRetention(ctx, st, c.retention, c.retentionInterval, logger)
+	s := &server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(senders, c.systemNamespace), readers: readers,
+		logger: logger, now: time.Now}
 	srv := &http.Server{
-		Handler: (&server{store: st, writes: newBatcher(ctx, st), senders: newSenderAuth(senders, c.systemNamespace), readers: readers,
-			logger: logger, now: time.Now}).routes(),
+		Handler: s.routes(),
 		// A sender or reader that trickles its request holds a connection
 		// for no longer than these.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -103,6 +104,9 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	backend := "sqlite:" + c.sqlitePath
 	if c.databaseURL != "" {
 		backend = "postgres"
+	} else if s.ephemeral = ephemeralStore(c.sqlitePath); s.ephemeral != "" {
+		logger.Warnw("THE AUDIT TRAIL IS EPHEMERAL: its SQLite file is on "+s.ephemeral+" and is lost when this pod goes; name a PostgreSQL database (DATABASE_URL) or mount a PersistentVolumeClaim (config/600-audit.yaml)",
+			"sqlite", c.sqlitePath)
 	}
 	return serve.HTTP(ctx, logger, srv, c.listen, 10*time.Second, "store", backend, "retention", c.retention)
 }

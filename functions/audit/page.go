@@ -23,6 +23,7 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-size
 .chart text{font-size:12px;font-family:system-ui,sans-serif}
 </style></head><body>
 <h1>oci-connector audit</h1>
+{{if .Ephemeral}}<p class="denied" id="ephemeral"><strong>This audit trail is ephemeral:</strong> it is kept on {{.Ephemeral}} and is lost when the audit function's pod goes. Name a PostgreSQL database (DATABASE_URL) or mount a PersistentVolumeClaim (config/600-audit.yaml).</p>{{end}}
 <form method="get" action="/">
 <label>Type <select name="type"><option value="">any</option>{{range .Types}}<option value="{{.}}"{{if eq . $.Filter.Type}} selected{{end}}>{{.}}</option>{{end}}</select></label>
 <label>Namespace <input name="namespace" value="{{.Filter.Namespace}}"></label>
@@ -45,17 +46,21 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-size
 
 var eventTypes = []string{events.ImagePulled, events.ImagePushed, events.AccessDenied, events.CredentialsRotated, events.PullSecretsRefresh, events.PullSecretsRotated}
 
+// pageData is what the page shows.
+type pageData struct {
+	Filter    filter
+	Types     []string
+	Records   []record
+	Next      string
+	Error     string
+	Login     bool
+	CSRF      string
+	Charts    []chart
+	Ephemeral string
+}
+
 func (s *server) page(w http.ResponseWriter, r *http.Request) {
-	data := struct {
-		Filter  filter
-		Types   []string
-		Records []record
-		Next    string
-		Error   string
-		Login   bool
-		CSRF    string
-		Charts  []chart
-	}{Types: eventTypes}
+	data := pageData{Types: eventTypes, Ephemeral: s.ephemeral}
 	f, err := filterFrom(r)
 	data.Filter = f
 	if err == nil {
@@ -91,6 +96,10 @@ func (s *server) page(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		data.Error = err.Error()
 	}
+	s.renderPage(w, data)
+}
+
+func (s *server) renderPage(w http.ResponseWriter, data pageData) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	if err := pageTemplate.Execute(w, data); err != nil {
 		s.logger.Errorw("Rendering the page", zap.Error(err))

@@ -26,6 +26,9 @@ type server struct {
 	readers *readerAuth
 	logger  *zap.SugaredLogger
 	now     func() time.Time
+	// ephemeral, when set, is where the store lives that dies with the
+	// pod (ephemeralStore): the page says so to every reader.
+	ephemeral string
 }
 
 func (s *server) routes() http.Handler {

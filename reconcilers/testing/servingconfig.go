@@ -9,18 +9,30 @@ import (
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 )
 
+// InstallFeatures are the Knative features the README asks an install to
+// enable (config-features): the audit function keeps its trail on a
+// PersistentVolumeClaim it writes.
+var InstallFeatures = map[string]string{
+	"kubernetes.podspec-persistent-volume-claim": "enabled",
+	"kubernetes.podspec-persistent-volume-write": "enabled",
+}
+
 // ServingInstallContext carries Knative Serving's configuration as the README
 // asks an install to set it: max-revision-timeout-seconds raised to fit the
-// proxy's hour-long request timeout. Knative's validation of the proxy
-// Service runs with it in the tests.
+// proxy's hour-long request timeout, and InstallFeatures. Knative's
+// validation of the install's Services runs with it in the tests.
 func ServingInstallContext(ctx context.Context) context.Context {
-	ctx, err := KnativeConfigContext(ctx, map[string]string{
+	defaults, err := servingconfig.NewDefaultsConfigFromMap(map[string]string{
 		"max-revision-timeout-seconds": fmt.Sprint(resources.DefaultTimeoutSeconds),
 	})
 	if err != nil {
 		panic(fmt.Sprintf("Knative defaults from constants: %v", err))
 	}
-	return ctx
+	features, err := servingconfig.NewFeaturesConfigFromMap(InstallFeatures)
+	if err != nil {
+		panic(fmt.Sprintf("Knative features from constants: %v", err))
+	}
+	return servingconfig.ToContext(ctx, &servingconfig.Config{Defaults: defaults, Features: features})
 }
 
 // KnativeConfigContext carries Knative Serving's configuration with the data

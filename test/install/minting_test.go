@@ -91,3 +91,4 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
