@@ -60,6 +60,12 @@ func (a admission) handshake() bool {
 	return a.refusal != nil && a.refusal.denied == events.ReasonNoToken && a.routed && a.route.kind == routeBase
 }
 
+// rateLimited says whether the request was refused because its source
+// failed to log in too often.
+func (a admission) rateLimited() bool {
+	return a.refusal != nil && a.refusal.status == http.StatusTooManyRequests
+}
+
 // unauthenticated says whether the request was refused for want of a
 // valid login.
 func (a admission) unauthenticated() bool {

@@ -146,6 +146,8 @@ func TestUnauthenticatedRefusalsAreAggregated(t *testing.T) {
 func TestFailedLoginsAreRateLimitedValidTokensAreServed(t *testing.T) {
 	reg := registry.NewHtpasswd(t)
 	srv := newTestProxy(t, reg.URL, noop.NewMeterProvider())
+	// No tarpit here: its delay would refill the bucket between requests.
+	srv.proxy.tarpit.delay = 0
 	manifest := "/v2/testing/busybox/manifests/latest"
 	get := func(token string) int {
 		req, _ := http.NewRequest("GET", srv.URL+manifest, nil)

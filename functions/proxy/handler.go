@@ -31,8 +31,10 @@ type proxy struct {
 	// forwardedHops is how many proxies in front of this one the install
 	// trusts to append to X-Forwarded-For (clientOf).
 	forwardedHops int
-	// limiter and refusals keep unauthenticated clients cheap (refusals.go).
+	// limiter, tarpit and refusals keep unauthenticated clients cheap
+	// (refusals.go).
 	limiter  *refusalLimiter
+	tarpit   *tarpit
 	refusals *refusalAggregator
 }
 
@@ -44,6 +46,9 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a := p.admit(r)
 	if a.unauthenticated() && !a.handshake() {
 		p.limiter.failed(a.client)
+	}
+	if a.rateLimited() {
+		p.tarpit.hold(r.Context())
 	}
 	switch {
 	case a.refusal != nil:
@@ -60,6 +65,11 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.emit(r, rec.status, rec.Header(), a)
 	p.metrics.request(r.Context(), a.routeLabel(), rec.status, string(a.verb), rec.bytes, body.n)
+	if a.rateLimited() {
+		// A flood is counted in the metrics; logging each of its requests
+		// would spend on the log what the limit saves.
+		return
+	}
 	var user, uid, repository, reason string
 	if a.id != nil {
 		user, uid = a.id.Username, a.id.UID

@@ -185,6 +185,7 @@ func newProxy(ctx context.Context, c config, keys identity.KeySource, tokenRevie
 		metrics:   m,
 		imageHost: imageHost,
 		limiter:   newRefusalLimiter(),
+		tarpit:    newTarpit(),
 		refusals:  newRefusalAggregator(),
 
 		forwardedHops: c.forwardedHops,

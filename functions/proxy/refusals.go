@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -19,6 +20,10 @@ import (
 //     whose token is valid is always served: another client's garbage can
 //     fill a shared bucket (behind an ingress they may look alike), never
 //     lock out a valid client;
+//   - a 429 is answered after refusalDelay (a tarpit: a timer, no CPU), so a
+//     client that waits for each answer, as HTTP/1.1 clients do, sends at
+//     most one forged token per connection per refusalDelay; no more than
+//     maxTarpitted wait at once, and beyond that the answer is immediate;
 //   - their events are aggregated: the first of a client and reason in an
 //     interval goes out, the rest are counted and go out as one event at the
 //     interval's end;
@@ -27,6 +32,8 @@ import (
 const (
 	refusalRate      = 10
 	refusalBurst     = 50
+	refusalDelay     = 250 * time.Millisecond
+	maxTarpitted     = 1024
 	refusalInterval  = 10 * time.Second
 	trackedClients   = 10000
 	maxAggregateKeys = 10000
@@ -147,4 +154,32 @@ func (a *refusalAggregator) drain() map[[2]string]*refusalAggregate {
 	out := a.pending
 	a.pending = map[[2]string]*refusalAggregate{}
 	return out
+}
+
+// tarpit holds rate-limited refusals for refusalDelay before they are
+// answered, at most maxTarpitted at once.
+type tarpit struct {
+	slots chan struct{}
+	delay time.Duration
+}
+
+func newTarpit() *tarpit {
+	return &tarpit{slots: make(chan struct{}, maxTarpitted), delay: refusalDelay}
+}
+
+// hold waits out the delay, or returns at once when the tarpit is full or
+// ctx ends.
+func (t *tarpit) hold(ctx context.Context) {
+	select {
+	case t.slots <- struct{}{}:
+	default:
+		return
+	}
+	defer func() { <-t.slots }()
+	timer := time.NewTimer(t.delay)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // X-Forwarded-For is believed only as far as the install's trusted hops:
@@ -30,4 +32,32 @@ func TestClientOfTrustsOnlyTheConfiguredHops(t *testing.T) {
 			t.Errorf("%s: clientOf = %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// A rate-limited refusal waits out the delay, unless the tarpit is full or
+// the client has gone: then it is answered at once.
+func TestTarpit(t *testing.T) {
+	tp := &tarpit{slots: make(chan struct{}, 1), delay: 50 * time.Millisecond}
+	start := time.Now()
+	tp.hold(context.Background())
+	if d := time.Since(start); d < tp.delay {
+		t.Errorf("held %s, want the delay of %s", d, tp.delay)
+	}
+	// From here a hold that waited would wait an hour.
+	tp.delay = time.Hour
+	returns := func(what string, ctx context.Context) {
+		done := make(chan struct{})
+		go func() { tp.hold(ctx); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: held", what)
+		}
+	}
+	tp.slots <- struct{}{}
+	returns("a full tarpit", context.Background())
+	<-tp.slots
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	returns("a client that has gone", ctx)
 }

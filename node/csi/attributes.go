@@ -58,6 +58,24 @@ type kubeletToken struct {
 	ExpirationTimestamp time.Time `json:"expirationTimestamp"`
 }
 
+// withSecretTokens is the volume context with the kubelet's tokens where
+// parseVolumeContext reads them. With the CSIDriver's
+// serviceAccountTokenInSecrets, the kubelet passes them in the request's
+// secrets, which the CSI spec keeps out of logs, instead of the volume
+// context; older kubelets still use the context.
+func withSecretTokens(attrs, secrets map[string]string) map[string]string {
+	tokens, ok := secrets[ctxTokens]
+	if !ok {
+		return attrs
+	}
+	merged := make(map[string]string, len(attrs)+1)
+	for k, v := range attrs {
+		merged[k] = v
+	}
+	merged[ctxTokens] = tokens
+	return merged
+}
+
 // parseVolumeContext reads the attributes; its errors say what to fix in
 // the pod's volume.
 func parseVolumeContext(attrs map[string]string) (volumeRequest, error) {

@@ -87,3 +87,20 @@ func TestAttributeRefusals(t *testing.T) {
 		})
 	}
 }
+
+// The kubelet's tokens are read from the request's secrets when it passes
+// them there (serviceAccountTokenInSecrets), and from the volume context
+// otherwise.
+func TestTokensFromSecretsOrContext(t *testing.T) {
+	ctx := map[string]string{"k": "v"}
+	if got := withSecretTokens(ctx, nil); got[ctxTokens] != "" || got["k"] != "v" {
+		t.Errorf("without secrets: %v", got)
+	}
+	got := withSecretTokens(ctx, map[string]string{ctxTokens: `{"a":{"token":"T"}}`})
+	if got[ctxTokens] != `{"a":{"token":"T"}}` || got["k"] != "v" {
+		t.Errorf("with secrets: %v", got)
+	}
+	if _, leaked := ctx[ctxTokens]; leaked {
+		t.Error("the kubelet's context map was changed")
+	}
+}

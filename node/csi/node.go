@@ -72,7 +72,7 @@ func (n *nodeServer) NodePublishVolume(ctx context.Context, req *csi.NodePublish
 	case req.GetVolumeCapability().GetMount() == nil:
 		return nil, status.Error(codes.InvalidArgument, "only filesystem volumes are served, not block")
 	}
-	v, err := parseVolumeContext(req.GetVolumeContext())
+	v, err := parseVolumeContext(withSecretTokens(req.GetVolumeContext(), req.GetSecrets()))
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

@@ -96,13 +96,29 @@ func (a *Authenticator) Verifier() *Verifier { return a.verifier }
 func (a *Authenticator) Authenticate(ctx context.Context, token string, audiences []string) (User, bool, error) {
 	sum := sha256.Sum256([]byte(strings.Join(audiences, ",") + "\x00" + token))
 	key := string(sum[:])
-	ans, cached, err := a.answers.get(ctx, key, func(ctx context.Context) (loaded[User], error) {
+	ans, cached := a.answers.lookup(key)
+	if !cached {
+		// Checked here, not in the shared load: a token the cluster refuses
+		// costs its caller a signature check and nothing more (no
+		// goroutine, no entry in any cache).
 		claims, err := a.verifier.Verify(ctx, token, audiences)
 		if err != nil && !(a.foreign && errors.Is(err, ErrBadToken) && !claimsClusterIssuer(ctx, a.verifier, token)) {
-			// A token the cluster refuses locally is not kept: it costs
-			// only a signature check each time.
-			return loaded[User]{}, err
+			return User{}, false, err
 		}
+		if ans, err = a.answers.load(ctx, key, a.reviewed(token, audiences, claims)); err != nil {
+			return User{}, false, err
+		}
+	}
+	if !ans.yes {
+		return User{}, cached, fmt.Errorf("%w: TokenReview did not authenticate it", ErrBadToken)
+	}
+	return ans.value, cached, nil
+}
+
+// reviewed loads TokenReview's answer about a token the verifier passed,
+// kept no longer than claims say the token lives.
+func (a *Authenticator) reviewed(token string, audiences []string, claims Claims) func(context.Context) (loaded[User], error) {
+	return func(ctx context.Context) (loaded[User], error) {
 		user, err := a.review(ctx, token, audiences)
 		if err != nil {
 			return loaded[User]{}, err
@@ -115,14 +131,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string, audience
 			ttl = min(ttl, claims.Expiry.Sub(a.now()))
 		}
 		return loaded[User]{value: *user, yes: true, ttl: ttl}, nil
-	})
-	if err != nil {
-		return User{}, false, err
 	}
-	if !ans.yes {
-		return User{}, cached, fmt.Errorf("%w: TokenReview did not authenticate it", ErrBadToken)
-	}
-	return ans.value, cached, nil
 }
 
 // claimsClusterIssuer says whether token claims to be from the cluster's issuer: a

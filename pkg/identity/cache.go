@@ -37,12 +37,27 @@ type loaded[V any] struct {
 // get returns the kept answer for key, or calls load once for every caller
 // waiting on key. cached says whether the answer was kept from before.
 func (a *answers[V]) get(ctx context.Context, key string, load func(context.Context) (loaded[V], error)) (ans loaded[V], cached bool, err error) {
+	if ans, ok := a.lookup(key); ok {
+		return ans, true, nil
+	}
+	ans, err = a.load(ctx, key, load)
+	return ans, false, err
+}
+
+// lookup is the kept answer for key.
+func (a *answers[V]) lookup(key string) (loaded[V], bool) {
 	if v, ok := a.yes.Get(key); ok {
-		return v.(loaded[V]), true, nil
+		return v.(loaded[V]), true
 	}
 	if v, ok := a.no.Get(key); ok {
-		return v.(loaded[V]), true, nil
+		return v.(loaded[V]), true
 	}
+	return loaded[V]{}, false
+}
+
+// load calls load once for every caller waiting on key, and keeps the
+// answer as it says.
+func (a *answers[V]) load(ctx context.Context, key string, load func(context.Context) (loaded[V], error)) (loaded[V], error) {
 	ch := a.group.DoChan(key, func() (any, error) {
 		loadCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), loadTimeout)
 		defer cancel()
@@ -59,10 +74,10 @@ func (a *answers[V]) get(ctx context.Context, key string, load func(context.Cont
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return loaded[V]{}, false, res.Err
+			return loaded[V]{}, res.Err
 		}
-		return res.Val.(loaded[V]), false, nil
+		return res.Val.(loaded[V]), nil
 	case <-ctx.Done():
-		return loaded[V]{}, false, ctx.Err()
+		return loaded[V]{}, ctx.Err()
 	}
 }

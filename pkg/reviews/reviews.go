@@ -36,8 +36,18 @@ type Client struct {
 	params runtime.ParameterCodec
 }
 
+// Client-side rate limits of a Client whose config sets none. Every new
+// client token costs a TokenReview and a SubjectAccessReview (the review's
+// user carries the token's credential ID, so answers are per token):
+// client-go's default of 5 a second made each new client of a busy proxy
+// wait 400 ms. identity.Authenticator bounds TokenReviews itself.
+const (
+	DefaultQPS   = 100
+	DefaultBurst = 200
+)
+
 // New makes a Client for the API server cfg names, with cfg's credentials
-// and rate limits.
+// and rate limits (DefaultQPS and DefaultBurst when it sets none).
 func New(cfg *rest.Config) (*Client, error) {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{authenticationv1.AddToScheme, authorizationv1.AddToScheme} {
@@ -46,6 +56,9 @@ func New(cfg *rest.Config) (*Client, error) {
 		}
 	}
 	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 && cfg.RateLimiter == nil {
+		cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst
+	}
 	cfg.APIPath = "/apis"
 	cfg.GroupVersion = &authenticationv1.SchemeGroupVersion // each request names its own path
 	cfg.ContentType = runtime.ContentTypeJSON

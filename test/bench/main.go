@@ -53,6 +53,14 @@ const (
 )
 
 func main() {
+	if len(os.Args) == 6 && os.Args[1] == "forger" {
+		clients, err := strconv.Atoi(os.Args[5])
+		if err != nil {
+			log.Fatal(err)
+		}
+		runForger(os.Args[2], os.Args[3], os.Args[4], clients)
+		return
+	}
 	if len(os.Args) == 4 && os.Args[1] == "splice-relay" {
 		runSpliceRelay(os.Args[2], os.Args[3])
 		return
@@ -90,6 +98,7 @@ func main() {
 		return
 	case "flood":
 		b.unauthFlood(50, 20*time.Second)
+		b.forgedFlood(50, 20)
 		return
 	case "csi":
 		b.csiPublishLatency(200)
@@ -131,6 +140,7 @@ func main() {
 	b.admissionLatency(*admissions)
 	b.events()
 	b.unauthFlood(50, 20*time.Second)
+	b.forgedFlood(50, 20)
 	b.reliability()
 	b.csiPublishLatency(200)
 	b.podStartThroughProxy(5)

@@ -91,4 +91,3 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
-
