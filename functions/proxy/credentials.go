@@ -24,11 +24,13 @@ const credentialsReloadInterval = 5 * time.Second
 
 // The credentials in force before a change are tried again on a refusal
 // only while a rotation can be under way: within previousWindow of the
-// change, until the new ones have worked once, and at most
-// fallbackBurst times and then once per fallbackInterval. Registries answer
-// 401 for repositories they do not know, so without these bounds any client
-// could make the Connector's account log in with a revoked password at will
-// and trip the upstream's lockout.
+// change, until the new ones have worked once, and while the upstream has
+// refused them no more than fallbackBurst times and then once per
+// fallbackInterval (logins it takes cost nothing: the rotation is under way
+// and they serve pulls). Registries answer 401 for repositories they do
+// not know, so without these bounds any client could make the Connector's
+// account log in with a revoked password at will and trip the upstream's
+// lockout.
 const (
 	previousWindow   = 10 * time.Minute
 	fallbackInterval = 5 * time.Second
@@ -45,7 +47,7 @@ type mountedCredentials struct {
 	// previous were in force before the last change: during a rotation the
 	// upstream may still take only them (see upstream.send).
 	previous atomic.Pointer[previousCredentials]
-	// fallbacks bounds the logins with previous.
+	// fallbacks bounds the refused logins with previous.
 	fallbacks *rate.Limiter
 	now       func() time.Time
 
@@ -94,13 +96,18 @@ func (m *mountedCredentials) refresh() {
 
 // before returns the credentials in force before the last change: nil when
 // they never changed, the window has passed, the new ones have worked, or
-// the fallbacks are spent for now.
+// the refused fallbacks are spent for now.
 func (m *mountedCredentials) before() authn.Authenticator {
 	p := m.previous.Load()
-	if p == nil || !m.now().Before(p.until) || !m.fallbacks.Allow() {
+	if p == nil || !m.now().Before(p.until) || m.fallbacks.TokensAt(m.now()) < 1 {
 		return nil
 	}
 	return authn.FromConfig(authn.AuthConfig{Username: p.basic.Username, Password: p.basic.Password})
+}
+
+// beforeRefused spends one of the refused fallbacks.
+func (m *mountedCredentials) beforeRefused() {
+	m.fallbacks.AllowN(m.now(), 1)
 }
 
 // worked forgets the previous credentials once those of gen, still in

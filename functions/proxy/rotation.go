@@ -33,27 +33,35 @@ func (u *upstream) send(ctx context.Context, req *http.Request, scopes []string,
 	if req.Body != nil || u.rotation == nil || !refusedCredentials(resp, err) {
 		return resp, t, err
 	}
-	var others []func() (http.RoundTripper, error)
+	type attempt struct {
+		get func() (http.RoundTripper, error)
+		// refused, when set, hears that the upstream refused it.
+		refused func()
+	}
+	var others []attempt
 	// Changed since this request started, by this read or the periodic one:
 	// the scoped transports were forgotten, so current makes a new one.
 	if u.rotation.refresh(); u.rotation.generation() != tried {
-		others = append(others, current)
+		others = append(others, attempt{get: current})
 	}
 	if before := u.rotation.before(); before != nil {
-		others = append(others, func() (http.RoundTripper, error) {
+		others = append(others, attempt{get: func() (http.RoundTripper, error) {
 			return registryclient.Authenticate(ctx, u.base, u.registry, before, u.plain, scopes)
-		})
+		}, refused: u.rotation.beforeRefused})
 		// The upstream may switch between two of these attempts: the
 		// first found it still on the old password, this one on the new.
-		others = append(others, current)
+		others = append(others, attempt{get: current})
 	}
 	for _, other := range others {
 		if resp != nil {
 			resp.Body.Close()
 		}
-		if resp, t, err = try(req, other); !refusedCredentials(resp, err) {
+		if resp, t, err = try(req, other.get); !refusedCredentials(resp, err) {
 			u.logger.Infow("The upstream took other credentials of the Connector; a rotation is under way")
 			return resp, t, err
+		}
+		if other.refused != nil {
+			other.refused()
 		}
 	}
 	return resp, t, err

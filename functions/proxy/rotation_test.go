@@ -33,10 +33,12 @@ func newRotatingUpstream(t *testing.T, password string) *rotatingUpstream {
 		current := u.password
 		u.mu.Unlock()
 		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-		if !ok || pass != current || r.URL.Path != "/v2/" {
+		known := r.URL.Path == "/v2/" || r.URL.Path == "/v2/testing/busybox/manifests/latest"
+		if !ok || pass != current || !known {
 			w.WriteHeader(http.StatusUnauthorized) // unknown repositories look refused too
 			return
 		}
+		w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(u.Close)
@@ -69,6 +71,24 @@ func TestTheReplacedPasswordIsTriedOnlyAFewTimes(t *testing.T) {
 	}
 	if n := up.logins(registryPassword(t)); n > fallbackBurst {
 		t.Errorf("20 refused requests made %d logins with the replaced password, want at most %d", n, fallbackBurst)
+	}
+}
+
+// While the upstream still takes only the replaced password (the Secret
+// changed first, the registry has not yet), every pull is served with it:
+// only refused fallbacks are bounded.
+func TestARotationUnderWayServesEveryPull(t *testing.T) {
+	up := newRotatingUpstream(t, registryPassword(t))
+	srv := newTestProxy(t, up.URL, noop.NewMeterProvider())
+	creds := srv.proxy.upstream.rotation.(*mountedCredentials)
+	if err := os.WriteFile(filepath.Join(creds.dir, "password"), []byte("new-password"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	creds.refresh()
+	for i := range 20 {
+		if code := srv.status(t, "GET", "/v2/testing/busybox/manifests/latest", goodToken); code != http.StatusOK {
+			t.Fatalf("pull %d during the rotation: %d, want 200", i, code)
+		}
 	}
 }
 

@@ -38,8 +38,11 @@ type rotatingCredentials interface {
 	// refresh reads them again now.
 	refresh()
 	// before are the ones in force before the last change, or nil: only
-	// shortly after a change, until the new ones work, and seldom.
+	// shortly after a change, until the new ones work, and while few
+	// logins with them were refused.
 	before() authn.Authenticator
+	// beforeRefused says the upstream refused before's credentials too.
+	beforeRefused()
 	// worked says the upstream took the credentials of generation gen.
 	worked(gen *credentials.Basic)
 }
