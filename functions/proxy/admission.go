@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
-	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/identity"
 )
@@ -21,7 +20,7 @@ import (
 type admission struct {
 	// client is who sent it (clientOf); peer the address it came from.
 	client, peer string
-	verb         v1alpha1.Verb
+	verb         connector.Verb
 	// route is the parsed path; routed says whether it parsed.
 	route  route
 	routed bool
@@ -179,11 +178,11 @@ func (p *proxy) scopeStep(r *http.Request, a admission) admission {
 			return a.refuse(&refusal{status: http.StatusBadRequest, code: codeNameInvalid,
 				message: fmt.Sprintf("invalid mount source %q", mountFrom), reason: "bad route"})
 		}
-		if !p.scope.allows(mountFrom, v1alpha1.VerbPull) {
+		if !p.scope.allows(mountFrom, connector.VerbPull) {
 			return a.refuse(outOfScope(fmt.Sprintf("mount source %q is outside the scope of connector %s", mountFrom, p.connector)))
 		}
 		// Mounting reads the source: the caller must be allowed to pull too.
-		if ref := p.authorize(r.Context(), a.id, v1alpha1.VerbPull); ref != nil {
+		if ref := p.authorize(r.Context(), a.id, connector.VerbPull); ref != nil {
 			return a.refuse(ref)
 		}
 	}
@@ -191,7 +190,7 @@ func (p *proxy) scopeStep(r *http.Request, a admission) admission {
 		return a.refuse(&refusal{status: http.StatusRequestEntityTooLarge, code: codeManifestInvalid,
 			message: "manifest too large", reason: "too large"})
 	}
-	a.scopes = scopesFor(rt.name, a.verb == v1alpha1.VerbPush, mountFrom)
+	a.scopes = scopesFor(rt.name, a.verb == connector.VerbPush, mountFrom)
 	return a
 }
 
@@ -200,7 +199,7 @@ func outOfScope(message string) *refusal {
 }
 
 // authorize asks RBAC; nil means yes.
-func (p *proxy) authorize(ctx context.Context, id *identity.User, verb v1alpha1.Verb) *refusal {
+func (p *proxy) authorize(ctx context.Context, id *identity.User, verb connector.Verb) *refusal {
 	ok, err := p.authz.allowed(ctx, id, verb)
 	if err != nil {
 		p.logger.Errorw("Cannot check access", zap.Error(err))

@@ -6,7 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
-	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/identity"
 )
 
@@ -19,7 +19,7 @@ type authorizer struct {
 	lookedUp func(ctx context.Context, hit bool)
 }
 
-func (a *authorizer) allowed(ctx context.Context, id *identity.User, verb v1alpha1.Verb) (bool, error) {
+func (a *authorizer) allowed(ctx context.Context, id *identity.User, verb connector.Verb) (bool, error) {
 	ok, hit, err := a.reviewer.Allowed(ctx, *id, a.connector, verb)
 	if a.lookedUp != nil {
 		a.lookedUp(ctx, hit)

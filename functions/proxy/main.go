@@ -23,7 +23,7 @@ import (
 	knativemetrics "knative.dev/pkg/observability/metrics"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
-	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/identity"
@@ -71,7 +71,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.upstream, "upstream", env(proxyenv.UpstreamAddress, ""), "upstream registry URL")
 	fs.StringVar(&c.credentialsDir, "credentials-dir", env(proxyenv.CredentialsDir, proxyenv.DefaultCredentialsDir), "directory of the mounted upstream Secret")
 	fs.StringVar(&c.upstreamCAFile, "upstream-ca-file", env("UPSTREAM_CA_FILE", ""), "PEM bundle to trust for the upstream, beside the system roots")
-	fs.StringVar(&c.blobRedirects, "blob-redirects", env(proxyenv.BlobRedirects, string(v1alpha1.BlobRedirectsFollow)), "follow: fetch blobs the upstream redirects to storage; pass: hand those redirects to the client ($BLOB_REDIRECTS)")
+	fs.StringVar(&c.blobRedirects, "blob-redirects", env(proxyenv.BlobRedirects, string(connector.BlobRedirectsFollow)), "follow: fetch blobs the upstream redirects to storage; pass: hand those redirects to the client ($BLOB_REDIRECTS)")
 	fs.BoolVar(&c.insecureSkipVerify, "upstream-insecure-skip-verify", os.Getenv(proxyenv.UpstreamInsecureSkipVerify) == "true", "do not verify the upstream's certificate")
 	fs.StringVar(&c.namespace, "namespace", env(proxyenv.ConnectorNamespace, ""), "the Connector's namespace")
 	fs.StringVar(&c.name, "name", env(proxyenv.ConnectorName, ""), "the Connector's name")
@@ -138,11 +138,11 @@ func newProxy(ctx context.Context, c config, keys identity.KeySource, tokenRevie
 	if err != nil {
 		return nil, err
 	}
-	redirects := v1alpha1.BlobRedirects(c.blobRedirects)
+	redirects := connector.BlobRedirects(c.blobRedirects)
 	if !redirects.Valid() {
 		return nil, fmt.Errorf("--blob-redirects %q: want follow or pass", c.blobRedirects)
 	}
-	up.passBlobRedirects = redirects == v1alpha1.BlobRedirectsPass
+	up.passBlobRedirects = redirects == connector.BlobRedirectsPass
 	creds.onChange = up.forget
 	up.rotation = creds
 	go creds.watch(ctx, logger)
@@ -167,7 +167,7 @@ func newProxy(ctx context.Context, c config, keys identity.KeySource, tokenRevie
 	}
 	audiences := strings.Split(c.audience, ",")
 	if c.audience == "" {
-		audiences = []string{v1alpha1.ConnectorAudience(c.namespace, c.name)}
+		audiences = []string{connector.ConnectorAudience(c.namespace, c.name)}
 	}
 	authn := &authenticator{id: identity.NewAuthenticator(identity.NewVerifier(keys), tokenReviews), audiences: audiences, acceptAPIServer: c.acceptAPIServer}
 	authn.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "token", hit) }

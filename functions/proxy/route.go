@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 )
 
 // routeKind is which part of the distribution API a request is for.
@@ -120,12 +120,12 @@ func (r route) validate() error {
 
 // verbFor is the RBAC verb a method needs: reading is pull, everything that
 // changes the registry is push.
-func verbFor(method string) (v1alpha1.Verb, bool) {
+func verbFor(method string) (connector.Verb, bool) {
 	switch method {
 	case http.MethodGet, http.MethodHead:
-		return v1alpha1.VerbPull, true
+		return connector.VerbPull, true
 	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-		return v1alpha1.VerbPush, true
+		return connector.VerbPush, true
 	default:
 		return "", false
 	}

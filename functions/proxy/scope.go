@@ -4,7 +4,7 @@ import (
 	"path"
 	"slices"
 
-	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 )
 
 // scope is what a Connector lets clients reach: the auth.params repository
@@ -12,11 +12,18 @@ import (
 // so * stays within one path segment.
 type scope struct {
 	repository   string
-	repositories []v1alpha1.RepositoryAccess
+	repositories []repositoryAccess
+}
+
+// repositoryAccess is one entry of spec.repositories as the controller
+// writes it into the proxy's environment (proxyenv.Repositories, JSON).
+type repositoryAccess struct {
+	Path   string           `json:"path"`
+	Access []connector.Verb `json:"access"`
 }
 
 // allows says whether verb is allowed on the repository name.
-func (s scope) allows(name string, verb v1alpha1.Verb) bool {
+func (s scope) allows(name string, verb connector.Verb) bool {
 	if s.repository != "" && !globMatch(s.repository, name) {
 		return false
 	}

@@ -3,30 +3,30 @@ package main
 import (
 	"testing"
 
-	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 )
 
 func TestScopeAllows(t *testing.T) {
-	pullPush := []v1alpha1.Verb{v1alpha1.VerbPull, v1alpha1.VerbPush}
-	pull := []v1alpha1.Verb{v1alpha1.VerbPull}
+	pullPush := []connector.Verb{connector.VerbPull, connector.VerbPush}
+	pull := []connector.Verb{connector.VerbPull}
 	tests := []struct {
 		name  string
 		scope scope
 		repo  string
-		verb  v1alpha1.Verb
+		verb  connector.Verb
 		want  bool
 	}{
-		{"no scope allows everything", scope{}, "any/thing", v1alpha1.VerbPush, true},
-		{"exact repository param", scope{repository: "testing/busybox"}, "testing/busybox", v1alpha1.VerbPull, true},
-		{"other repository refused", scope{repository: "testing/busybox"}, "testing/other", v1alpha1.VerbPull, false},
-		{"glob param", scope{repository: "testing/*"}, "testing/other", v1alpha1.VerbPush, true},
-		{"glob stays in its segment", scope{repository: "testing/*"}, "testing/a/b", v1alpha1.VerbPull, false},
-		{"repositories grant verbs", scope{repositories: []v1alpha1.RepositoryAccess{{Path: "team-a/*", Access: pull}}}, "team-a/app", v1alpha1.VerbPull, true},
-		{"pull-only path refuses push", scope{repositories: []v1alpha1.RepositoryAccess{{Path: "team-a/*", Access: pull}}}, "team-a/app", v1alpha1.VerbPush, false},
-		{"path outside repositories", scope{repositories: []v1alpha1.RepositoryAccess{{Path: "team-a/*", Access: pullPush}}}, "team-b/app", v1alpha1.VerbPull, false},
-		{"any matching entry grants", scope{repositories: []v1alpha1.RepositoryAccess{{Path: "team-a/*", Access: pull}, {Path: "team-a/ci-*", Access: pullPush}}}, "team-a/ci-cache", v1alpha1.VerbPush, true},
-		{"param and repositories both apply", scope{repository: "team-a/*", repositories: []v1alpha1.RepositoryAccess{{Path: "*/app", Access: pull}}}, "team-b/app", v1alpha1.VerbPull, false},
-		{"malformed glob matches nothing", scope{repository: "team/[a"}, "team/a", v1alpha1.VerbPull, false},
+		{"no scope allows everything", scope{}, "any/thing", connector.VerbPush, true},
+		{"exact repository param", scope{repository: "testing/busybox"}, "testing/busybox", connector.VerbPull, true},
+		{"other repository refused", scope{repository: "testing/busybox"}, "testing/other", connector.VerbPull, false},
+		{"glob param", scope{repository: "testing/*"}, "testing/other", connector.VerbPush, true},
+		{"glob stays in its segment", scope{repository: "testing/*"}, "testing/a/b", connector.VerbPull, false},
+		{"repositories grant verbs", scope{repositories: []repositoryAccess{{Path: "team-a/*", Access: pull}}}, "team-a/app", connector.VerbPull, true},
+		{"pull-only path refuses push", scope{repositories: []repositoryAccess{{Path: "team-a/*", Access: pull}}}, "team-a/app", connector.VerbPush, false},
+		{"path outside repositories", scope{repositories: []repositoryAccess{{Path: "team-a/*", Access: pullPush}}}, "team-b/app", connector.VerbPull, false},
+		{"any matching entry grants", scope{repositories: []repositoryAccess{{Path: "team-a/*", Access: pull}, {Path: "team-a/ci-*", Access: pullPush}}}, "team-a/ci-cache", connector.VerbPush, true},
+		{"param and repositories both apply", scope{repository: "team-a/*", repositories: []repositoryAccess{{Path: "*/app", Access: pull}}}, "team-b/app", connector.VerbPull, false},
+		{"malformed glob matches nothing", scope{repository: "team/[a"}, "team/a", connector.VerbPull, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,7 +44,7 @@ func FuzzScopeAllows(f *testing.F) {
 		s := scope{repository: glob}
 		// With a scope set, a name outside its glob is never allowed,
 		// whatever the input. (An empty glob means no scope at all.)
-		if glob != "" && s.allows(name, v1alpha1.VerbPull) && !globMatch(glob, name) {
+		if glob != "" && s.allows(name, connector.VerbPull) && !globMatch(glob, name) {
 			t.Fatalf("allowed %q outside %q", name, glob)
 		}
 	})

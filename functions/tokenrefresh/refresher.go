@@ -119,6 +119,8 @@ func (r *refresher) wanted(ctx context.Context, c *v1alpha1.Connector) ([]*corev
 			}
 		}
 	}
+	// Tokens are never minted in kube-system nor in the install namespace.
+	namespaces = slices.DeleteFunc(namespaces, func(ns string) bool { return !trust.MayMintIn(ns, r.systemNamespace) })
 	all := slices.Contains(spec.ServiceAccounts, "*")
 	var out []*corev1.ServiceAccount
 	for _, ns := range namespaces {

@@ -189,7 +189,7 @@ func newNodeServer(ctx context.Context, c config, logger *zap.SugaredLogger) (*n
 		stateDir: c.stateDir,
 		voucher: &voucher{kube: kube, nodeName: c.nodeName, audience: v1alpha1.CSIAudience,
 			authn: identity.NewAuthenticator(identity.NewVerifier(identity.NewKeys(identity.RESTGetter(kube.CoreV1().RESTClient()))), kube.AuthenticationV1().TokenReviews())},
-		minter:    &minter{kube: kube, connectors: lister, trust: trustStore, reviewer: access.NewReviewer(kube.AuthorizationV1().SubjectAccessReviews()), clock: clk, tokenTTL: c.tokenTTL, caPEM: caPEM},
+		minter:    &minter{kube: kube, connectors: lister, trust: trustStore, systemNamespace: c.systemNamespace, reviewer: access.NewReviewer(kube.AuthorizationV1().SubjectAccessReviews()), clock: clk, tokenTTL: c.tokenTTL, caPEM: caPEM},
 		clock:     clk,
 		logger:    logger,
 		published: map[string]*publishedVolume{},

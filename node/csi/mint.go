@@ -25,9 +25,11 @@ type minter struct {
 	kube       kubernetes.Interface
 	connectors connectorlisters.ConnectorLister
 	trust      *trust.Store
-	reviewer   *access.Reviewer
-	clock      clock.PassiveClock
-	tokenTTL   time.Duration
+	// systemNamespace is the install's: no tokens are minted there.
+	systemNamespace string
+	reviewer        *access.Reviewer
+	clock           clock.PassiveClock
+	tokenTTL        time.Duration
 	// caPEM is the CA of the proxies' TLS endpoints; empty when they use
 	// public roots or plain HTTP.
 	caPEM []byte
@@ -57,6 +59,9 @@ func (m *minter) render(ctx context.Context, v volumeRequest) (*rendered, error)
 	}
 	if !m.trust.Load().MayServe(c.Namespace, v.Pod.Namespace) {
 		return nil, refusef(codes.PermissionDenied, "connector %s serves only its own namespace, not %s: use a Connector in %s, or a cluster Connector", v.Connector, v.Pod.Namespace, v.Pod.Namespace)
+	}
+	if !trust.MayMintIn(v.Pod.Namespace, m.systemNamespace) {
+		return nil, refusef(codes.PermissionDenied, "no tokens are minted for pods in %s", v.Pod.Namespace)
 	}
 	sa := access.ServiceAccount(v.Pod.Namespace, v.Pod.ServiceAccount)
 	allowed, _, err := m.reviewer.Allowed(ctx, sa, v.Connector, v1alpha1.VerbPull)

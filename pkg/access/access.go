@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
-	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/identity"
 	"github.com/oci-connector/oci-connector/pkg/reviews"
 )
@@ -48,12 +47,12 @@ func ServiceAccount(namespace, name string) authenticationv1.UserInfo {
 
 // Allowed says whether user may use verb on the Connector, and whether the
 // answer came from the cache.
-func (r *Reviewer) Allowed(ctx context.Context, user authenticationv1.UserInfo, connectorKey types.NamespacedName, verb v1alpha1.Verb) (allowed, cached bool, err error) {
+func (r *Reviewer) Allowed(ctx context.Context, user authenticationv1.UserInfo, connectorKey types.NamespacedName, verb connector.Verb) (allowed, cached bool, err error) {
 	return r.authorizer.Allowed(ctx, user, ProxyAttributes(connectorKey, verb))
 }
 
 // ProxyAttributes are what pull or push through a Connector is, to RBAC.
-func ProxyAttributes(connectorKey types.NamespacedName, verb v1alpha1.Verb) authorizationv1.ResourceAttributes {
+func ProxyAttributes(connectorKey types.NamespacedName, verb connector.Verb) authorizationv1.ResourceAttributes {
 	return authorizationv1.ResourceAttributes{
 		Namespace:   connectorKey.Namespace,
 		Verb:        string(verb),

@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	ktesting "k8s.io/client-go/testing"
 
-	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 )
 
 // fakeReviews answers SubjectAccessReviews with allow and records what was asked.
@@ -31,7 +31,7 @@ func TestAllowedAsksForTheConnectorsProxySubresource(t *testing.T) {
 	client, asked := fakeReviews(func(*authorizationv1.SubjectAccessReview) bool { return true })
 	r := NewReviewer(client.AuthorizationV1().SubjectAccessReviews())
 	user := authenticationv1.UserInfo{Username: "alice", UID: "u1", Groups: []string{"dev"}, Extra: map[string]authenticationv1.ExtraValue{"k": {"v"}}}
-	ok, cached, err := r.Allowed(context.Background(), user, types.NamespacedName{Namespace: "platform", Name: "harbor"}, v1alpha1.VerbPush)
+	ok, cached, err := r.Allowed(context.Background(), user, types.NamespacedName{Namespace: "platform", Name: "harbor"}, connector.VerbPush)
 	if err != nil || !ok || cached {
 		t.Fatalf("Allowed = %v, cached %v, %v; want a fresh yes", ok, cached, err)
 	}
@@ -58,16 +58,16 @@ func TestAllowedCachesPerIdentityConnectorAndVerb(t *testing.T) {
 	for i, c := range []struct {
 		user      authenticationv1.UserInfo
 		connector types.NamespacedName
-		verb      v1alpha1.Verb
+		verb      connector.Verb
 		want      bool
 		cached    bool
 	}{
-		{sa, harbor, v1alpha1.VerbPull, true, false},
-		{sa, harbor, v1alpha1.VerbPull, true, true},
-		{sa, harbor, v1alpha1.VerbPush, false, false},
-		{sa, harbor, v1alpha1.VerbPush, false, true},
-		{sa, types.NamespacedName{Namespace: "platform", Name: "quay"}, v1alpha1.VerbPull, true, false},
-		{ServiceAccount("team-b", "default"), harbor, v1alpha1.VerbPull, true, false},
+		{sa, harbor, connector.VerbPull, true, false},
+		{sa, harbor, connector.VerbPull, true, true},
+		{sa, harbor, connector.VerbPush, false, false},
+		{sa, harbor, connector.VerbPush, false, true},
+		{sa, types.NamespacedName{Namespace: "platform", Name: "quay"}, connector.VerbPull, true, false},
+		{ServiceAccount("team-b", "default"), harbor, connector.VerbPull, true, false},
 	} {
 		ok, cached, err := r.Allowed(ctx, c.user, c.connector, c.verb)
 		if err != nil || ok != c.want || cached != c.cached {

@@ -86,6 +86,15 @@ func (c *Config) MayServe(connectorNamespace, namespace string) bool {
 	return namespace == connectorNamespace || c.IsCluster(connectorNamespace)
 }
 
+// MayMintIn says whether oci-connector may mint ServiceAccount tokens in
+// namespace: never in kube-system, nor in the install's own namespace
+// (systemNamespace), whose ServiceAccounts run the install. The API server
+// enforces the same (config/200-tokenrequest-policy.yaml); asking first
+// gives a clear answer instead of a refused TokenRequest.
+func MayMintIn(namespace, systemNamespace string) bool {
+	return namespace != ProtectedNamespace && namespace != systemNamespace
+}
+
 // SelectsOnlyHome says whether a pullSecrets namespaceSelector keeps to the
 // Connector's own namespace: none at all, or one that names it.
 func SelectsOnlyHome(selector *metav1.LabelSelector, home string) bool {

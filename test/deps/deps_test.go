@@ -84,6 +84,20 @@ func TestRequestServingFunctionsDoNotLinkTheClientset(t *testing.T) {
 	}
 }
 
+// The proxy shares with the API only what pkg/apis/connector holds (verbs,
+// blob-redirect modes, audiences): it must not link the versioned API,
+// which brings Knative's apis and Serving's behind it (8 MB of binary).
+func TestTheProxyLinksNoVersionedAPI(t *testing.T) {
+	for _, dep := range strings.Fields(string(goCommand(t, "list", "-deps", "./functions/proxy"))) {
+		switch {
+		case dep == "github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1",
+			strings.HasPrefix(dep, "knative.dev/serving/"),
+			strings.HasPrefix(dep, "knative.dev/pkg/apis"):
+			t.Errorf("./functions/proxy links %s; take what it needs from pkg/apis/connector", dep)
+		}
+	}
+}
+
 func goList(t *testing.T, pattern string) map[string]string {
 	t.Helper()
 	out := goCommand(t, "list", "-m", "-f", "{{.Path}} {{.Version}}", pattern)

@@ -61,6 +61,7 @@ func TestMain(m *testing.M) {
 	// every test also proves that config/'s ClusterRole is enough.
 	cluster.ApplyConfig(runner, "100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml",
 		"200-clusterrole-proxy-access.yaml", "200-clusterrole-tokenrefresh.yaml", "200-clusterrole-audit.yaml", "200-clusterrole-csi.yaml",
+		"200-tokenrequest-policy.yaml",
 		"400-webhook-service.yaml")
 	// Knative configured as the README asks, so the proxy gets its hour.
 	if err := controlplane.SetKnativeDefaults(context.Background(), cluster.Client, map[string]string{

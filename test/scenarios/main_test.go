@@ -64,7 +64,7 @@ func TestMain(m *testing.M) {
 
 	cluster.ApplyConfig(r, "100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml",
 		"200-clusterrole-proxy-access.yaml", "200-clusterrole-tokenrefresh.yaml", "200-clusterrole-audit.yaml",
-		"200-clusterrole-csi.yaml", "400-webhook-service.yaml")
+		"200-clusterrole-csi.yaml", "200-tokenrequest-policy.yaml", "400-webhook-service.yaml")
 	root, err := harness.RepoRoot()
 	if err != nil {
 		r.Fatalf("%v", err)

@@ -2,22 +2,19 @@ package v1alpha1
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 )
 
 // Defaults the proxy and pull secrets use when the spec is silent.
 const (
-	// NodeAudience is the audience of the kubelet credential provider's
-	// tokens; cluster Connectors accept it beside their own.
-	NodeAudience = "oci-connector.dev"
-	// CSIAudience is the audience of the token the kubelet hands the CSI
-	// driver to vouch for a pod. No proxy accepts it: the driver only
-	// checks it, then mints the pod a token for the Connector's audience.
-	CSIAudience              = NodeAudience + "/csi"
+	// NodeAudience and CSIAudience: see package connector.
+	NodeAudience             = connector.NodeAudience
+	CSIAudience              = connector.CSIAudience
 	DefaultMinScale          = int32(1)
 	DefaultMaxScale          = int32(10)
 	DefaultTargetConcurrency = int32(100)
@@ -92,5 +89,5 @@ func (c *Connector) Audience() string {
 
 // ConnectorAudience is the audience of the Connector namespace/name.
 func ConnectorAudience(namespace, name string) string {
-	return fmt.Sprintf("%s/%s/%s", NodeAudience, namespace, name)
+	return connector.ConnectorAudience(namespace, name)
 }

@@ -7,6 +7,8 @@ import (
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"knative.dev/pkg/kmeta"
+
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 )
 
 // +genclient
@@ -52,13 +54,13 @@ const (
 )
 
 // Verb is what a client may do with a repository through the proxy.
-type Verb string
+type Verb = connector.Verb
 
 const (
 	// VerbPull reads manifests, blobs and tags.
-	VerbPull Verb = "pull"
+	VerbPull = connector.VerbPull
 	// VerbPush writes manifests and blobs.
-	VerbPush Verb = "push"
+	VerbPush = connector.VerbPush
 )
 
 // ConnectorSpec is the desired state of a Connector.
@@ -167,21 +169,15 @@ type ProxySpec struct {
 }
 
 // BlobRedirects is follow or pass; see ProxySpec.BlobRedirects.
-type BlobRedirects string
+type BlobRedirects = connector.BlobRedirects
 
 const (
 	// BlobRedirectsFollow fetches redirected blobs in the proxy.
-	BlobRedirectsFollow BlobRedirects = "follow"
+	BlobRedirectsFollow = connector.BlobRedirectsFollow
 	// BlobRedirectsPass returns the upstream's redirect of a blob GET to the
-	// client. The pre-signed URL is a short-lived capability for one blob the
-	// client was allowed to pull, and carries no registry credential.
-	BlobRedirectsPass BlobRedirects = "pass"
+	// client.
+	BlobRedirectsPass = connector.BlobRedirectsPass
 )
-
-// Valid says whether b is follow, pass or unset (follow).
-func (b BlobRedirects) Valid() bool {
-	return b == "" || b == BlobRedirectsFollow || b == BlobRedirectsPass
-}
 
 // PullSecretsSpec chooses the ServiceAccounts that get a pull secret for the proxy.
 type PullSecretsSpec struct {

@@ -22,6 +22,7 @@ limitations under the License.
 package v1alpha1
 
 import (
+	connector "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtime "k8s.io/apimachinery/pkg/runtime"
 	apis "knative.dev/pkg/apis"
@@ -270,7 +271,7 @@ func (in *RepositoryAccess) DeepCopyInto(out *RepositoryAccess) {
 	*out = *in
 	if in.Access != nil {
 		in, out := &in.Access, &out.Access
-		*out = make([]Verb, len(*in))
+		*out = make([]connector.Verb, len(*in))
 		copy(*out, *in)
 	}
 	return
