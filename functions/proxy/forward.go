@@ -45,16 +45,17 @@ func copyBuffer() ([]byte, func()) {
 	}
 }
 
-// forward sends the request upstream with the Connector's credentials, and
-// the query the admission re-encoded, and streams the answer back.
-func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string, scopes []string, query string) {
+// forward sends the admitted request upstream with the Connector's
+// credentials for the admission's scopes, and the query it re-encoded, and
+// streams the answer back.
+func (u *upstream) forward(w http.ResponseWriter, r *http.Request, a admission) {
 	ctx := r.Context()
-	blobGET := route == routeNames[routeBlob] && r.Method == http.MethodGet
+	blobGET := a.route.kind == routeBlob && r.Method == http.MethodGet
 	if blobGET {
 		ctx = withSplice(ctx)
 	}
 	target := *u.base
-	target.Path, target.RawPath, target.RawQuery = r.URL.Path, r.URL.RawPath, query
+	target.Path, target.RawPath, target.RawQuery = r.URL.Path, r.URL.RawPath, a.query
 	var body io.Reader
 	if r.ContentLength != 0 {
 		body = r.Body
@@ -68,8 +69,8 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, route string,
 	copyRequestHeaders(req.Header, r.Header)
 
 	sent := time.Now()
-	resp, transport, err := u.send(ctx, req, scopes, r.Method == http.MethodPut || r.Method == http.MethodPatch)
-	u.metrics.upstream(ctx, route, time.Since(sent))
+	resp, transport, err := u.send(ctx, req, a.scopes, r.Method == http.MethodPut || r.Method == http.MethodPatch)
+	u.metrics.upstream(ctx, a.routeLabel(), time.Since(sent))
 	if err != nil {
 		u.failed(w, err)
 		return

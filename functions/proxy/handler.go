@@ -61,7 +61,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if a.route.kind == routeManifest && r.Method == http.MethodPut {
 			r.Body = http.MaxBytesReader(rec, r.Body, maxManifestBytes)
 		}
-		p.upstream.forward(rec, r, a.routeLabel(), a.scopes, a.query)
+		p.upstream.forward(rec, r, a)
 	}
 	p.emit(r, rec.status, rec.Header(), a)
 	p.metrics.request(r.Context(), a.routeLabel(), rec.status, string(a.verb), rec.bytes, body.n)

@@ -134,17 +134,19 @@ func newProxy(ctx context.Context, c config, keys identity.KeySource, tokenRevie
 		}
 		caPEM = append(caPEM, extra...)
 	}
-	up, err := newUpstream(c.upstream, creds, caPEM, c.insecureSkipVerify)
-	if err != nil {
-		return nil, err
-	}
 	redirects := connector.BlobRedirects(c.blobRedirects)
 	if !redirects.Valid() {
 		return nil, fmt.Errorf("--blob-redirects %q: want follow or pass", c.blobRedirects)
 	}
-	up.passBlobRedirects = redirects == connector.BlobRedirectsPass
-	creds.onChange = up.forget
-	up.rotation = creds
+	m, err := newProxyMetrics(meterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	up, err := newUpstream(c.upstream, creds, caPEM, c.insecureSkipVerify,
+		withRotation(creds), withBlobRedirects(redirects), withWriteTokenAge(c.writeTokenAge), withObservers(logger, m))
+	if err != nil {
+		return nil, err
+	}
 	go creds.watch(ctx, logger)
 
 	s := scope{repository: c.repository}
@@ -152,14 +154,6 @@ func newProxy(ctx context.Context, c config, keys identity.KeySource, tokenRevie
 		if err := json.Unmarshal([]byte(c.repositories), &s.repositories); err != nil {
 			return nil, fmt.Errorf("repositories is not JSON: %w", err)
 		}
-	}
-	m, err := newProxyMetrics(meterProvider)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	up.logger, up.metrics = logger, m
-	if c.writeTokenAge > 0 {
-		up.writeTokenAge = c.writeTokenAge
 	}
 	imageHost, err := imageref.RegistryHost(c.upstream)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/singleflight"
 	"k8s.io/utils/lru"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/registryclient"
 )
@@ -82,7 +83,41 @@ type upstream struct {
 	metrics *proxyMetrics
 }
 
-func newUpstream(address string, auth authn.Authenticator, caPEM []byte, insecureSkipVerify bool) (*upstream, error) {
+// upstreamOption sets what an upstream has beyond its address and
+// credentials.
+type upstreamOption func(*upstream)
+
+// withRotation has the upstream follow creds as they change: a change
+// forgets the transports made with the old ones, and a refusal may try the
+// ones before (rotation.go).
+func withRotation(creds *mountedCredentials) upstreamOption {
+	return func(u *upstream) {
+		u.rotation = creds
+		creds.onChange = u.forget
+	}
+}
+
+// withBlobRedirects sets what to do with a redirect of a blob GET.
+func withBlobRedirects(mode connector.BlobRedirects) upstreamOption {
+	return func(u *upstream) { u.passBlobRedirects = mode == connector.BlobRedirectsPass }
+}
+
+// withWriteTokenAge renews a scope's token before a write when it is older
+// than age (DefaultWriteTokenAge when not positive).
+func withWriteTokenAge(age time.Duration) upstreamOption {
+	return func(u *upstream) {
+		if age > 0 {
+			u.writeTokenAge = age
+		}
+	}
+}
+
+// withObservers sets the logger and the metrics.
+func withObservers(logger *zap.SugaredLogger, m *proxyMetrics) upstreamOption {
+	return func(u *upstream) { u.logger, u.metrics = logger, m }
+}
+
+func newUpstream(address string, auth authn.Authenticator, caPEM []byte, insecureSkipVerify bool, opts ...upstreamOption) (*upstream, error) {
 	base, reg, err := registryclient.ParseAddress(address)
 	if err != nil {
 		return nil, err
@@ -91,8 +126,12 @@ func newUpstream(address string, auth authn.Authenticator, caPEM []byte, insecur
 	if err != nil {
 		return nil, err
 	}
-	return &upstream{base: base, registry: reg, auth: auth, plain: newSplicing(plain), transports: lru.New(maxScopedTransports),
-		writeTokenAge: DefaultWriteTokenAge, logger: zap.NewNop().Sugar()}, nil
+	u := &upstream{base: base, registry: reg, auth: auth, plain: newSplicing(plain), transports: lru.New(maxScopedTransports),
+		writeTokenAge: DefaultWriteTokenAge, logger: zap.NewNop().Sugar()}
+	for _, o := range opts {
+		o(u)
+	}
+	return u, nil
 }
 
 // scopesFor lists the token scopes a request needs.

@@ -84,6 +84,7 @@ const digestPrefixLength = 8
 // ReconcileKind implements connectorreconciler.Interface.
 func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) pkgreconciler.Event {
 	spec := c.Spec.WithDefaults()
+	storedProxy := proxyState(c) // before this reconcile changes the status
 	c.Status.Audience = c.Audience()
 	if spec.PullSecrets != nil && !r.tenancy.Load().IsCluster(c.Namespace) &&
 		!trust.SelectsOnlyHome(spec.PullSecrets.NamespaceSelector, c.Namespace) {
@@ -119,7 +120,7 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) p
 	// Come back for the next upstream check, or sooner when a pull secret
 	// is due.
 	next := r.settings.RecheckInterval
-	if due := r.refreshPullSecrets(ctx, c, spec, sink); due > 0 {
+	if due := r.refreshPullSecrets(ctx, c, spec, sink, storedProxy); due > 0 {
 		next = min(next, due)
 	}
 	return controller.NewRequeueAfter(next)
@@ -208,7 +209,7 @@ func upstreamReason(err error) string {
 func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secretDigest, sink string) (*servingv1.Service, error) {
 	timeout := r.servingDefaults.requestTimeout(r.settings.TimeoutSeconds)
 	r.markRequestTimeout(ctx, c, timeout)
-	desired := resources.MakeService(c, resources.ServiceArgs{
+	desired := resources.MakeService(c, spec, resources.ServiceArgs{
 		Image:            r.settings.ProxyImage,
 		TimeoutSeconds:   timeout,
 		SecretDigest:     secretDigest,

@@ -77,7 +77,8 @@ func connector(address string, opts ...ConnectorOption) *v1alpha1.Connector {
 
 // desiredService is what MakeService yields for the Connector at address and secret.
 func desiredService(address string, secret *corev1.Secret, opts ...ServiceOption) *servingv1.Service {
-	ksvc := resources.MakeService(connector(address), resources.ServiceArgs{
+	c := connector(address)
+	ksvc := resources.MakeService(c, c.Spec.WithDefaults(), resources.ServiceArgs{
 		Image:          testImage,
 		TimeoutSeconds: resources.DefaultTimeoutSeconds,
 		SecretDigest:   scryptDigest(secret),

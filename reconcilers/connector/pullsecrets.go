@@ -43,8 +43,12 @@ const refreshedCacheSize = 4096
 
 // refreshPullSecrets asks tokenrefresh for a refresh when one is called for,
 // and says when the Connector should be looked at again for its pull
-// secrets (zero: no need).
-func (r *Reconciler) refreshPullSecrets(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, sink string) time.Duration {
+// secrets (zero: no need). storedProxy is the proxy's state as the stored
+// status says (proxyState before this reconcile changed it): what
+// tokenrefresh will read is the stored status, not the one this reconcile
+// is still writing, so that the event follows the status update rather
+// than racing it.
+func (r *Reconciler) refreshPullSecrets(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, sink, storedProxy string) time.Duration {
 	secrets, err := r.secretLister.List(labels.SelectorFromSet(pullSecretLabels(c.Namespace, c.Name)))
 	if err != nil {
 		logging.FromContext(ctx).Warnw("Cannot list pull secrets", "error", err)
@@ -58,14 +62,7 @@ func (r *Reconciler) refreshPullSecrets(ctx context.Context, c *v1alpha1.Connect
 	if spec.PullSecrets != nil {
 		due = earliestRenewal(secrets, spec.PullSecrets.RefreshBefore.Duration)
 	}
-	// What tokenrefresh will read is the stored status, not the one this
-	// reconcile is still writing: compare that, so that the event follows
-	// the status update rather than racing it.
-	stored := c
-	if got, err := r.connectorLister.Connectors(c.Namespace).Get(c.Name); err == nil {
-		stored = got
-	}
-	proxy := proxyState(stored)
+	proxy := storedProxy
 	var last lastRefresh
 	if v, ok := r.refreshed.Get(c.UID); ok {
 		last = v.(lastRefresh)

@@ -214,7 +214,7 @@ func TestRefreshIsAskedWhenDueAndRequeuedForTheEarliestExpiry(t *testing.T) {
 				if call.change != nil {
 					call.change(c)
 				}
-				if after := r.refreshPullSecrets(ctx, c, spec, ""); after != call.wantAfter {
+				if after := r.refreshPullSecrets(ctx, c, spec, "", proxyState(c)); after != call.wantAfter {
 					t.Errorf("call %d: requeue after %s, want %s", i, after, call.wantAfter)
 				}
 				var reasons []string
@@ -315,7 +315,7 @@ func TestProxyChangedFollowsTheStoredStatus(t *testing.T) {
 	reconcile := func(inLister, inProgress *v1alpha1.Connector) []events.RefreshData {
 		r := testReconciler(ctx, rtesting.NewListers([]runtime.Object{inLister}), now, tokenrefresh.URL)
 		r.refreshed = refreshed
-		r.refreshPullSecrets(ctx, inProgress.DeepCopy(), inProgress.Spec.WithDefaults(), "")
+		r.refreshPullSecrets(ctx, inProgress.DeepCopy(), inProgress.Spec.WithDefaults(), "", proxyState(inLister))
 		return tokenrefresh.receivedUpTo(t, r)
 	}
 	if got := reconcile(stored, stored); len(got) != 1 || got[0].Reason != events.RefreshResync {

@@ -23,7 +23,8 @@ import (
 // Connector says what that costs and how to raise it.
 func TestRequestTimeoutFollowsKnativesMaximum(t *testing.T) {
 	const knativeDefaultMax = 600
-	limited := resources.MakeService(connector(goodAddress), resources.ServiceArgs{
+	c := connector(goodAddress)
+	limited := resources.MakeService(c, c.Spec.WithDefaults(), resources.ServiceArgs{
 		Image: testImage, TimeoutSeconds: knativeDefaultMax, SecretDigest: scryptDigest(goodSecret()),
 	})
 	withLimited := func(c *v1alpha1.Connector) {

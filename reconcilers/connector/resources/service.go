@@ -66,9 +66,9 @@ func Audiences(c *v1alpha1.Connector, clusterConnector bool) []string {
 	return []string{c.Audience()}
 }
 
-// MakeService builds the Knative Service that runs the Connector's proxy.
-func MakeService(c *v1alpha1.Connector, args ServiceArgs) *servingv1.Service {
-	spec := c.Spec.WithDefaults()
+// MakeService builds the Knative Service that runs the Connector's proxy,
+// from its defaulted spec (c.Spec.WithDefaults()).
+func MakeService(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, args ServiceArgs) *servingv1.Service {
 
 	labels := map[string]string{
 		ConnectorLabel: c.Name,

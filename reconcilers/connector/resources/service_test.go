@@ -33,7 +33,8 @@ func testConnector() *v1alpha1.Connector {
 }
 
 func TestMakeService(t *testing.T) {
-	ksvc := resources.MakeService(testConnector(), resources.ServiceArgs{Image: "img", TimeoutSeconds: 3600, SecretDigest: "d1", SinkURI: "http://audit.platform.svc"})
+	conn := testConnector()
+	ksvc := resources.MakeService(conn, conn.Spec.WithDefaults(), resources.ServiceArgs{Image: "img", TimeoutSeconds: 3600, SecretDigest: "d1", SinkURI: "http://audit.platform.svc"})
 
 	if ksvc.Name != "c-harbor" || ksvc.Namespace != "platform" {
 		t.Errorf("name = %s/%s, want platform/c-harbor", ksvc.Namespace, ksvc.Name)
@@ -98,7 +99,8 @@ func TestMakeService(t *testing.T) {
 
 func TestMakeServiceValidatesInAnInstall(t *testing.T) {
 	ctx := rtesting.ServingInstallContext(context.Background())
-	ksvc := resources.MakeService(testConnector(), resources.ServiceArgs{Image: "example.com/proxy:v1", TimeoutSeconds: resources.DefaultTimeoutSeconds, SecretDigest: "d"})
+	c := testConnector()
+	ksvc := resources.MakeService(c, c.Spec.WithDefaults(), resources.ServiceArgs{Image: "example.com/proxy:v1", TimeoutSeconds: resources.DefaultTimeoutSeconds, SecretDigest: "d"})
 	ksvc.SetDefaults(ctx)
 	if err := ksvc.Validate(ctx); err != nil {
 		t.Fatalf("Knative refuses the Service: %v", err)
@@ -126,7 +128,7 @@ func TestMakeServiceValidatesForEveryNameAndKnative(t *testing.T) {
 		for install, k := range installs {
 			c := testConnector()
 			c.Name = name
-			ksvc := resources.MakeService(c, resources.ServiceArgs{Image: "example.com/proxy:v1", TimeoutSeconds: k.timeout, SecretDigest: "d"})
+			ksvc := resources.MakeService(c, c.Spec.WithDefaults(), resources.ServiceArgs{Image: "example.com/proxy:v1", TimeoutSeconds: k.timeout, SecretDigest: "d"})
 			ctx := apis.WithinCreate(k.ctx)
 			ksvc.SetDefaults(ctx)
 			if err := ksvc.Validate(ctx); err != nil {
@@ -155,7 +157,7 @@ func TestServiceNameFitsADNSLabel(t *testing.T) {
 
 func TestMakeServiceCarriesTheOptIns(t *testing.T) {
 	c := testConnector()
-	plain := resources.MakeService(c, resources.ServiceArgs{Image: "img"})
+	plain := resources.MakeService(c, c.Spec.WithDefaults(), resources.ServiceArgs{Image: "img"})
 	for _, e := range plain.Spec.Template.Spec.Containers[0].Env {
 		if e.Name == proxyenv.AcceptAPIServerTokens || e.Name == proxyenv.UpstreamInsecureSkipVerify || e.Name == proxyenv.BlobRedirects {
 			t.Errorf("%s is set without the Connector asking", e.Name)
@@ -165,7 +167,7 @@ func TestMakeServiceCarriesTheOptIns(t *testing.T) {
 	c.Spec.InsecureSkipTLSVerify = true
 	c.Spec.Proxy.BlobRedirects = v1alpha1.BlobRedirectsPass
 	env := map[string]string{}
-	for _, e := range resources.MakeService(c, resources.ServiceArgs{Image: "img"}).Spec.Template.Spec.Containers[0].Env {
+	for _, e := range resources.MakeService(c, c.Spec.WithDefaults(), resources.ServiceArgs{Image: "img"}).Spec.Template.Spec.Containers[0].Env {
 		env[e.Name] = e.Value
 	}
 	if env[proxyenv.AcceptAPIServerTokens] != "true" || env[proxyenv.UpstreamInsecureSkipVerify] != "true" || env[proxyenv.BlobRedirects] != "pass" {
