@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+	"k8s.io/mount-utils"
 )
 
 // A volume is a small tmpfs of the driver's, under its state directory,
@@ -79,18 +78,17 @@ func unmountAll(dir string) error {
 	}
 }
 
-// isMountPoint says whether dir is the root of a mount: another device
-// than its parent's, or the same inode as the parent (a bind of the parent).
+// isMountPoint says whether dir is the root of a mount, as the mount table
+// says (k8s.io/mount-utils, as csi-driver-host-path asks): a bind mount on
+// the same filesystem as its parent is one too, which comparing devices
+// would miss. os.ErrNotExist when dir is not there.
 func isMountPoint(dir string) (bool, error) {
-	var st, parent syscall.Stat_t
-	if err := syscall.Lstat(dir, &st); err != nil {
-		if errors.Is(err, syscall.ENOENT) {
-			return false, os.ErrNotExist
-		}
-		return false, err
+	mounted, err := mounter.IsMountPoint(dir)
+	if err != nil && os.IsNotExist(err) {
+		return false, os.ErrNotExist
 	}
-	if err := syscall.Lstat(filepath.Dir(dir), &parent); err != nil {
-		return false, err
-	}
-	return st.Dev != parent.Dev || st.Ino == parent.Ino, nil
+	return mounted, err
 }
+
+// mounter reads the mount table; the driver mounts with unix.Mount itself.
+var mounter = mount.New("")
