@@ -17,6 +17,7 @@ import (
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/identity"
+	"github.com/oci-connector/oci-connector/pkg/reviews"
 	"github.com/oci-connector/oci-connector/pkg/serve"
 )
 
@@ -72,7 +73,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	kube, err := serve.Reviews(c.kubeconfig)
+	kube, err := reviews.FromKubeconfig(c.kubeconfig)
 	if err != nil {
 		return err
 	}

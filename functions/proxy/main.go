@@ -212,7 +212,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 	if err != nil {
 		return err
 	}
-	client, err := serve.Reviews(c.kubeconfig)
+	client, err := reviews.FromKubeconfig(c.kubeconfig)
 	if err != nil {
 		return err
 	}

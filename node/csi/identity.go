@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"runtime/debug"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -11,8 +12,28 @@ import (
 
 const driverName = connector.CSIDriverName
 
-// vendorVersion is set at build time; it is only reported.
-var vendorVersion = "v0.1.0"
+// vendorVersion is what the driver reports of itself: the module's version
+// and the commit it was built from, as the Go toolchain (and ko, which
+// calls it) recorded them in the binary.
+var vendorVersion = buildVersion(debug.ReadBuildInfo())
+
+// buildVersion is the main module's version when it is a release, else
+// "devel"; with "+" and the first 12 digits of the VCS revision when known.
+func buildVersion(info *debug.BuildInfo, ok bool) string {
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && s.Value != "" {
+			return v + "+" + s.Value[:min(12, len(s.Value))]
+		}
+	}
+	return v
+}
 
 // identityServer is the CSI Identity service. The driver has no Controller
 // service: its volumes are inline and ephemeral.

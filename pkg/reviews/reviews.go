@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
+
+	"github.com/oci-connector/oci-connector/pkg/kubeconfig"
 )
 
 // TokenReviews creates TokenReviews.
@@ -71,6 +73,16 @@ func New(cfg *rest.Config) (*Client, error) {
 		return nil, fmt.Errorf("API client: %w", err)
 	}
 	return &Client{rest: c, params: runtime.NewParameterCodec(scheme)}, nil
+}
+
+// FromKubeconfig connects as the kubeconfig at path says (in-cluster when
+// empty).
+func FromKubeconfig(path string) (*Client, error) {
+	cfg, err := kubeconfig.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg)
 }
 
 // TokenReviews returns the TokenReview API.

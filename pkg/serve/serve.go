@@ -1,7 +1,6 @@
 // Package serve is how every oci-connector function runs: a production zap
-// logger, a context that SIGINT and SIGTERM end, an HTTP server drained
-// within a grace period, and the Kubernetes configuration from a kubeconfig
-// or the pod.
+// logger, a context that SIGINT and SIGTERM end, and an HTTP server drained
+// within a grace period.
 package serve
 
 import (
@@ -16,10 +15,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-
-	"github.com/oci-connector/oci-connector/pkg/reviews"
 )
 
 // Main runs run until it returns or a signal ends its context; an error is
@@ -60,31 +55,4 @@ func HTTP(ctx context.Context, logger *zap.SugaredLogger, srv *http.Server, list
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
-}
-
-// KubeConfig reads kubeconfig, or the pod's in-cluster configuration when
-// it is empty.
-func KubeConfig(kubeconfig string) (*rest.Config, error) {
-	var cfg *rest.Config
-	var err error
-	if kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
-	} else {
-		cfg, err = rest.InClusterConfig()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the Kubernetes configuration: %w", err)
-	}
-	return cfg, nil
-}
-
-// Reviews connects to the API server as kubeconfig says (in-cluster when
-// empty) for TokenReview and SubjectAccessReview only, with client-go's
-// default rate limits: the proxy and the audit function ask nothing else.
-func Reviews(kubeconfig string) (*reviews.Client, error) {
-	cfg, err := KubeConfig(kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	return reviews.New(cfg)
 }
