@@ -22,7 +22,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/pkg/clientconfig"
-	"github.com/oci-connector/oci-connector/pkg/trust"
+	apiconfig "github.com/oci-connector/oci-connector/pkg/apis/config"
 )
 
 // refresher keeps one Connector's pull secrets: one per selected
@@ -92,7 +92,7 @@ func (r *refresher) wanted(ctx context.Context, c *v1alpha1.Connector) ([]*corev
 	if c.Spec.PullSecrets == nil || c.UID == "" || len(clientconfig.Endpoints(c)) == 0 {
 		return nil, nil
 	}
-	tenancy, err := trust.Read(ctx, r.kube.CoreV1().ConfigMaps(r.systemNamespace))
+	tenancy, err := apiconfig.ReadTenancy(ctx, r.kube.CoreV1().ConfigMaps(r.systemNamespace))
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (r *refresher) wanted(ctx context.Context, c *v1alpha1.Connector) ([]*corev
 		}
 	}
 	// Tokens are never minted in kube-system nor in the install namespace.
-	namespaces = slices.DeleteFunc(namespaces, func(ns string) bool { return !trust.MayMintIn(ns, r.systemNamespace) })
+	namespaces = slices.DeleteFunc(namespaces, func(ns string) bool { return !apiconfig.MayMintIn(ns, r.systemNamespace) })
 	all := slices.Contains(spec.ServiceAccounts, "*")
 	var out []*corev1.ServiceAccount
 	for _, ns := range namespaces {

@@ -29,13 +29,13 @@ import (
 	cminformer "knative.dev/pkg/configmap/informer"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	apiconfig "github.com/oci-connector/oci-connector/pkg/apis/config"
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorinformers "github.com/oci-connector/oci-connector/pkg/client/informers/externalversions"
 	"github.com/oci-connector/oci-connector/pkg/clientsets"
 	"github.com/oci-connector/oci-connector/pkg/identity"
 	"github.com/oci-connector/oci-connector/pkg/serve"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 type config struct {
@@ -171,11 +171,10 @@ func newNodeServer(ctx context.Context, c config, logger *zap.SugaredLogger) (*n
 	factory := connectorinformers.NewSharedInformerFactory(connectors, 10*time.Hour)
 	lister := factory.Connector().V1alpha1().Connectors().Lister()
 	factory.Start(ctx.Done())
-	trustStore := trust.NewStore(nil)
 	cmw := cminformer.NewInformedWatcher(kube, c.systemNamespace)
-	trustStore.WatchConfigs(cmw)
+	configStore := apiconfig.StoreFor(cmw, logger)
 	if err := cmw.Start(ctx.Done()); err != nil {
-		return nil, fmt.Errorf("watching %s/%s: %w", c.systemNamespace, trust.ConfigName, err)
+		return nil, fmt.Errorf("watching %s/%s: %w", c.systemNamespace, apiconfig.ConfigName, err)
 	}
 	for typ, synced := range factory.WaitForCacheSync(ctx.Done()) {
 		if !synced {
@@ -189,7 +188,7 @@ func newNodeServer(ctx context.Context, c config, logger *zap.SugaredLogger) (*n
 		stateDir: c.stateDir,
 		voucher: &voucher{kube: kube, nodeName: c.nodeName, audience: v1alpha1.CSIAudience,
 			authn: identity.NewAuthenticator(identity.NewVerifier(identity.NewKeys(identity.RESTGetter(kube.CoreV1().RESTClient()))), kube.AuthenticationV1().TokenReviews())},
-		minter:    &minter{kube: kube, connectors: lister, trust: trustStore, systemNamespace: c.systemNamespace, reviewer: access.NewReviewer(kube.AuthorizationV1().SubjectAccessReviews()), clock: clk, tokenTTL: c.tokenTTL, caPEM: caPEM},
+		minter:    &minter{kube: kube, connectors: lister, config: configStore, systemNamespace: c.systemNamespace, reviewer: access.NewReviewer(kube.AuthorizationV1().SubjectAccessReviews()), clock: clk, tokenTTL: c.tokenTTL, caPEM: caPEM},
 		clock:     clk,
 		logger:    logger,
 		published: map[string]*publishedVolume{},

@@ -12,10 +12,10 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	apiconfig "github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/clientconfig"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 // minter decides whether a vouched-for pod may have files for a Connector,
@@ -24,7 +24,7 @@ import (
 type minter struct {
 	kube       kubernetes.Interface
 	connectors connectorlisters.ConnectorLister
-	trust      *trust.Store
+	config     *apiconfig.Store
 	// systemNamespace is the install's: no tokens are minted there.
 	systemNamespace string
 	reviewer        *access.Reviewer
@@ -57,10 +57,10 @@ func (m *minter) render(ctx context.Context, v volumeRequest) (*rendered, error)
 	if !c.Status.IsReady() {
 		return nil, refusef(codes.FailedPrecondition, "connector %s is not Ready", v.Connector)
 	}
-	if !m.trust.Load().MayServe(c.Namespace, v.Pod.Namespace) {
+	if !m.config.Load().Tenancy.MayServe(c.Namespace, v.Pod.Namespace) {
 		return nil, refusef(codes.PermissionDenied, "connector %s serves only its own namespace, not %s: use a Connector in %s, or a cluster Connector", v.Connector, v.Pod.Namespace, v.Pod.Namespace)
 	}
-	if !trust.MayMintIn(v.Pod.Namespace, m.systemNamespace) {
+	if !apiconfig.MayMintIn(v.Pod.Namespace, m.systemNamespace) {
 		return nil, refusef(codes.PermissionDenied, "no tokens are minted for pods in %s", v.Pod.Namespace)
 	}
 	sa := access.ServiceAccount(v.Pod.Namespace, v.Pod.ServiceAccount)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,10 +19,10 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	apiconfig "github.com/oci-connector/oci-connector/pkg/apis/config"
 	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/clientconfig"
 	ctesting "github.com/oci-connector/oci-connector/pkg/testing"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 const testCA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -51,7 +52,7 @@ func TestAPrivateCAGoesIntoTheVolume(t *testing.T) {
 		return true, out, nil
 	})
 	m := &minter{
-		kube: kube, connectors: connectorlisters.NewConnectorLister(indexer), trust: trust.NewStore(nil),
+		kube: kube, connectors: connectorlisters.NewConnectorLister(indexer), config: apiconfig.NewStore(zap.NewNop().Sugar()),
 		reviewer: access.NewUncachedReviewer(kube.AuthorizationV1().SubjectAccessReviews()), clock: clocktesting.NewFakeClock(now), tokenTTL: time.Hour,
 		caPEM: []byte(testCA),
 	}

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	pkgreconciler "knative.dev/pkg/reconciler"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 )
@@ -25,7 +26,7 @@ func (r *Reconciler) upstreamAllowed(ctx context.Context, c *v1alpha1.Connector,
 	if err != nil {
 		return nil // validation refuses it; the upstream check says so
 	}
-	err = r.tenancy.Load().AllowsUpstream(ctx, r.resolver, u.Hostname())
+	err = config.FromContextOrDefaults(ctx).Tenancy.AllowsUpstream(ctx, r.resolver, u.Hostname())
 	if err == nil {
 		return nil
 	}

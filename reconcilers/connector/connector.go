@@ -31,12 +31,12 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorreconciler "github.com/oci-connector/oci-connector/pkg/client/injection/reconciler/connector/v1alpha1/connector"
 	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/credentials"
 	"github.com/oci-connector/oci-connector/pkg/events"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
 )
@@ -69,9 +69,7 @@ type Reconciler struct {
 	clock           clock.PassiveClock
 	// resolver looks up upstream hosts for the upstream-allowed rule; the
 	// system's when nil.
-	resolver trust.Resolver
-	// tenancy says which Connectors serve the whole cluster.
-	tenancy *trust.Store
+	resolver config.Resolver
 }
 
 // Check that our Reconciler implements the generated interface.
@@ -86,8 +84,9 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) p
 	spec := c.Spec.WithDefaults()
 	storedProxy := proxyState(c) // before this reconcile changes the status
 	c.Status.Audience = c.Audience()
-	if spec.PullSecrets != nil && !r.tenancy.Load().IsCluster(c.Namespace) &&
-		!trust.SelectsOnlyHome(spec.PullSecrets.NamespaceSelector, c.Namespace) {
+	tenancy := config.FromContextOrDefaults(ctx).Tenancy
+	if spec.PullSecrets != nil && !tenancy.IsCluster(c.Namespace) &&
+		!config.SelectsOnlyHome(spec.PullSecrets.NamespaceSelector, c.Namespace) {
 		// Admission refuses this; the ConfigMap changed since.
 		c.Status.MarkPullSecretsBeyondScope(c.Namespace)
 	} else {
@@ -216,7 +215,7 @@ func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector
 		SinkURI:          sink,
 		AuditURL:         r.settings.AuditURL,
 		ForwardedHops:    r.settings.ProxyForwardedHops,
-		ClusterConnector: r.tenancy.Load().IsCluster(c.Namespace),
+		ClusterConnector: config.FromContextOrDefaults(ctx).Tenancy.IsCluster(c.Namespace),
 	})
 
 	existing, err := r.serviceLister.Services(c.Namespace).Get(desired.Name)

@@ -17,11 +17,11 @@ import (
 	servingclient "knative.dev/serving/pkg/client/injection/client"
 	serviceinformer "knative.dev/serving/pkg/client/injection/informers/serving/v1/service"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorinformer "github.com/oci-connector/oci-connector/pkg/client/injection/informers/connector/v1alpha1/connector"
 	connectorreconciler "github.com/oci-connector/oci-connector/pkg/client/injection/reconciler/connector/v1alpha1/connector"
 	"github.com/oci-connector/oci-connector/pkg/events"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/upstream"
 )
 
@@ -62,7 +62,12 @@ func NewControllerWith(ctx context.Context, cmw configmap.Watcher, checker upstr
 		senders:                  events.NewSenders(ctx, events.SenderOptions{Logger: logging.FromContext(ctx), Credentials: settings.Credentials()}),
 		refreshed:                lru.New(refreshedCacheSize),
 	}
-	impl := connectorreconciler.NewImpl(ctx, r)
+	// The admin's configuration, shared with the webhooks of this process;
+	// ReconcileKind reads it with config.FromContext.
+	store := config.StoreFor(cmw, logging.FromContext(ctx))
+	impl := connectorreconciler.NewImpl(ctx, r, func(*controller.Impl) controller.Options {
+		return controller.Options{ConfigStore: store}
+	})
 	r.tracker = impl.Tracker
 	r.sinkResolver = resolver.NewURIResolverFromTracker(ctx, impl.Tracker)
 	defaults, err := watchServingDefaults(ctx, r.kubeClient, settings.ServingNamespace, func() {
@@ -78,10 +83,9 @@ func NewControllerWith(ctx context.Context, cmw configmap.Watcher, checker upstr
 	// Which Connectors serve the cluster decides where pull secrets may be:
 	// a change calls for a refresh of every Connector with pull secrets.
 	// It also decides which proxies accept the node audience.
-	r.tenancy = trust.NewStore(func(*trust.Config) {
+	store.OnChange(func() {
 		impl.GlobalResync(connectorInformer.Informer())
 		r.announce(ctx, func(*v1alpha1.Connector, *v1alpha1.PullSecretsSpec) bool { return true }, events.RefreshTrustChanged, "")
 	})
-	r.tenancy.WatchConfigs(cmw)
 	return impl
 }

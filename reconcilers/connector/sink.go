@@ -8,6 +8,7 @@ import (
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 )
 
@@ -25,7 +26,7 @@ func (r *Reconciler) resolveSink(ctx context.Context, c *v1alpha1.Connector, spe
 	// A namespaced Connector acts in its own namespace: it may not make the
 	// controller read another namespace's Addressables. A cluster Connector
 	// may, as the two tiers of trust allow.
-	if dest.Ref != nil && dest.Ref.Namespace != c.Namespace && !r.tenancy.Load().IsCluster(c.Namespace) {
+	if dest.Ref != nil && dest.Ref.Namespace != c.Namespace && !config.FromContextOrDefaults(ctx).Tenancy.IsCluster(c.Namespace) {
 		controllerEvent(ctx, c, corev1.EventTypeWarning, "SinkNotResolved",
 			"Sink not resolved, events are not sent: spec.sink.ref may name only namespace %q, not %q; name another namespace's sink (such as the audit function) with spec.sink.uri",
 			c.Namespace, dest.Ref.Namespace)

@@ -9,12 +9,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"knative.dev/pkg/configmap"
 	"knative.dev/pkg/controller"
+	"knative.dev/pkg/logging"
 	"knative.dev/pkg/webhook/resourcesemantics"
 	"knative.dev/pkg/webhook/resourcesemantics/defaulting"
 	"knative.dev/pkg/webhook/resourcesemantics/validation"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 // The webhook configurations in config/ and the paths they call.
@@ -40,11 +41,9 @@ func NewDefaultingController(ctx context.Context, _ configmap.Watcher) *controll
 }
 
 // NewValidationController refuses a Connector that Validate finds wrong,
-// with the trust Config in force (a namespaced Connector may not select
-// other namespaces).
+// with the admin's configuration in force (a namespaced Connector may not
+// select other namespaces), from the process's config.Store.
 func NewValidationController(ctx context.Context, cmw configmap.Watcher) *controller.Impl {
-	tenancy := trust.NewStore(nil)
-	tenancy.WatchConfigs(cmw)
-	withTrust := func(ctx context.Context) context.Context { return trust.ToContext(ctx, tenancy.Load()) }
-	return validation.NewAdmissionController(ctx, ValidationWebhookName, ValidationPath, types, withTrust, true)
+	store := config.StoreFor(cmw, logging.FromContext(ctx))
+	return validation.NewAdmissionController(ctx, ValidationWebhookName, ValidationPath, types, store.ToContext, true)
 }

@@ -27,6 +27,7 @@ func (r *reconciler) Path() string { return Path }
 // Connector that is missing or not Ready, whose images match several
 // Connectors, or whose ServiceAccount may not pull through the Connector.
 func (r *reconciler) Admit(ctx context.Context, req *admissionv1.AdmissionRequest) *admissionv1.AdmissionResponse {
+	ctx = r.config.ToContext(ctx)
 	ephemeral := false
 	switch {
 	case req.Kind.Group != "" || req.Kind.Kind != "Pod":

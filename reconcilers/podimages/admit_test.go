@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
 	"gomodules.xyz/jsonpatch/v2"
 	admissionv1 "k8s.io/api/admission/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -16,9 +17,9 @@ import (
 	ktesting "k8s.io/client-go/testing"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	ctesting "github.com/oci-connector/oci-connector/pkg/testing"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 	rt "github.com/oci-connector/oci-connector/reconcilers/testing"
 )
 
@@ -50,14 +51,10 @@ func newTestReconciler(t *testing.T, clusterNamespaces, pullers []string, objs .
 		client:          client,
 		connectorLister: listers.GetConnectorLister(),
 		reviewer:        access.NewReviewer(client.AuthorizationV1().SubjectAccessReviews()),
-		trust:           trust.NewStore(nil),
+		config:          config.NewStore(zap.NewNop().Sugar()),
 	}
-	cm := &corev1.ConfigMap{Data: map[string]string{trust.ClusterConnectorNamespacesKey: strings.Join(clusterNamespaces, ",")}}
-	cfg, err := trust.NewConfigFromConfigMap(cm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.trust.Set(cfg)
+	r.config.OnConfigChanged(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: config.ConfigName},
+		Data: map[string]string{config.ClusterConnectorNamespacesKey: strings.Join(clusterNamespaces, ",")}})
 	return r
 }
 

@@ -19,8 +19,8 @@ import (
 	"knative.dev/pkg/webhook"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	connectorinformer "github.com/oci-connector/oci-connector/pkg/client/injection/informers/connector/v1alpha1/connector"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 const (
@@ -54,9 +54,8 @@ func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl 
 		secretLister:    secretInformer.Lister(),
 		connectorLister: connectorinformer.Get(ctx).Lister(),
 		reviewer:        access.NewReviewer(client.AuthorizationV1().SubjectAccessReviews()),
-		trust:           trust.NewStore(nil),
+		config:          config.StoreFor(cmw, logging.FromContext(ctx)),
 	}
-	r.trust.WatchConfigs(cmw)
 
 	const queueName = "PodImagesWebhook"
 	impl := controller.NewContext(ctx, r, controller.ControllerOptions{

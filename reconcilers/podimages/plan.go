@@ -13,11 +13,11 @@ import (
 	"knative.dev/pkg/apis"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/imageref"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 // rewrite is one container's image, pointed at a proxy.
@@ -53,7 +53,7 @@ func (r *reconciler) plan(ctx context.Context, namespace string, pod *corev1.Pod
 	if err != nil {
 		return nil, err
 	}
-	m := matcher{lister: r.connectorLister, namespace: namespace, trust: r.trust.Load()}
+	m := matcher{lister: r.connectorLister, namespace: namespace, trust: config.FromContextOrDefaults(ctx).Tenancy}
 	var rewrites []rewrite
 	var used []types.NamespacedName
 	for _, c := range containersOf(pod, ephemeral) {
@@ -151,7 +151,7 @@ func targetOf(c *v1alpha1.Connector) (*proxyTarget, error) {
 type matcher struct {
 	lister     connectorlisters.ConnectorLister
 	namespace  string
-	trust      *trust.Config
+	trust      *config.Tenancy
 	listed     bool
 	connectors []*v1alpha1.Connector
 }

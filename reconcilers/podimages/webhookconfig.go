@@ -19,8 +19,8 @@ import (
 	certresources "knative.dev/pkg/webhook/certificates/resources"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
-	"github.com/oci-connector/oci-connector/pkg/trust"
 )
 
 // reconciler serves the webhook (Admit) and keeps its configuration (Reconcile).
@@ -36,7 +36,8 @@ type reconciler struct {
 	connectorLister connectorlisters.ConnectorLister
 	reviewer        *access.Reviewer
 	// trust says which Connectors serve the whole cluster.
-	trust *trust.Store
+	// config is the process's store of the admin's configuration.
+	config *config.Store
 }
 
 var _ controller.Reconciler = (*reconciler)(nil)

@@ -35,7 +35,7 @@ import (
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
-	"github.com/oci-connector/oci-connector/pkg/trust"
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
@@ -194,8 +194,8 @@ func setUp(r *harness.Runner) *bench {
 	// The bench's Connectors serve other namespaces (pull secrets): theirs
 	// is a cluster Connectors' namespace, set before the webhooks start.
 	_, err := cluster.Client.CoreV1().ConfigMaps(connectorapi.SystemNamespace).Create(context.Background(), &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: trust.ConfigName},
-		Data:       map[string]string{trust.ClusterConnectorNamespacesKey: namespace},
+		ObjectMeta: metav1.ObjectMeta{Name: config.ConfigName},
+		Data:       map[string]string{config.ClusterConnectorNamespacesKey: namespace},
 	}, metav1.CreateOptions{})
 	check(r, err)
 

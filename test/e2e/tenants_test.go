@@ -16,7 +16,7 @@ import (
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
-	"github.com/oci-connector/oci-connector/pkg/trust"
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
@@ -27,8 +27,8 @@ func setClusterConnectorNamespaces(t *testing.T, namespaces ...string) {
 	ctx := context.Background()
 	configMaps := cluster.Client.CoreV1().ConfigMaps(connectorapi.SystemNamespace)
 	cm := &corev1.ConfigMap{
-		ObjectMeta: metav1.ObjectMeta{Name: trust.ConfigName},
-		Data:       map[string]string{trust.ClusterConnectorNamespacesKey: strings.Join(namespaces, ",")},
+		ObjectMeta: metav1.ObjectMeta{Name: config.ConfigName},
+		Data:       map[string]string{config.ClusterConnectorNamespacesKey: strings.Join(namespaces, ",")},
 	}
 	_, err := configMaps.Update(ctx, cm, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
@@ -37,7 +37,7 @@ func setClusterConnectorNamespaces(t *testing.T, namespaces ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = configMaps.Delete(context.Background(), trust.ConfigName, metav1.DeleteOptions{}) })
+	t.Cleanup(func() { _ = configMaps.Delete(context.Background(), config.ConfigName, metav1.DeleteOptions{}) })
 }
 
 // imageOfDryRunPod is the image the API server would store for a labelled

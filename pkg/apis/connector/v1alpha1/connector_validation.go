@@ -16,7 +16,7 @@ import (
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
-	"github.com/oci-connector/oci-connector/pkg/trust"
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 )
 
 // Bounds that keep a proxy and its tokens sane.
@@ -59,12 +59,16 @@ func (c *Connector) validateAudience(ctx context.Context) *apis.FieldError {
 }
 
 // validateTenancy refuses a namespaced Connector that would write pull
-// secrets beyond its own namespace. The webhook carries the trust Config;
+// secrets beyond its own namespace. The webhook carries the admin's Config;
 // without one (a client-side check) there is nothing to check against.
 func (c *Connector) validateTenancy(ctx context.Context) *apis.FieldError {
-	tenancy := trust.FromContext(ctx)
-	if tenancy == nil || c.Spec.PullSecrets == nil || tenancy.IsCluster(c.Namespace) ||
-		trust.SelectsOnlyHome(c.Spec.PullSecrets.NamespaceSelector, c.Namespace) {
+	cfg := config.FromContext(ctx)
+	if cfg == nil || c.Spec.PullSecrets == nil {
+		return nil
+	}
+	tenancy := cfg.Tenancy
+	if tenancy.IsCluster(c.Namespace) ||
+		config.SelectsOnlyHome(c.Spec.PullSecrets.NamespaceSelector, c.Namespace) {
 		return nil
 	}
 	// A selector allowed when it was written stays allowed to be kept (the
@@ -77,7 +81,7 @@ func (c *Connector) validateTenancy(ctx context.Context) *apis.FieldError {
 		Message: "only a cluster Connector may select other namespaces for pull secrets",
 		Paths:   []string{"spec.pullSecrets.namespaceSelector"},
 		Details: fmt.Sprintf("namespace %s does not hold cluster Connectors (config-oci-connector's %s: %s); leave namespaceSelector out to serve this namespace, or ask the cluster admin",
-			c.Namespace, trust.ClusterConnectorNamespacesKey, strings.Join(tenancy.ClusterNamespaces, ",")),
+			c.Namespace, config.ClusterConnectorNamespacesKey, strings.Join(tenancy.ClusterNamespaces, ",")),
 	}
 }
 

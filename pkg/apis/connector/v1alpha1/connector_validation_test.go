@@ -11,7 +11,7 @@ import (
 	"knative.dev/pkg/apis"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
-	"github.com/oci-connector/oci-connector/pkg/trust"
+	"github.com/oci-connector/oci-connector/pkg/apis/config"
 )
 
 func validConnector() *Connector {
@@ -154,7 +154,7 @@ func TestSetDefaults(t *testing.T) {
 
 // Only a cluster Connector may select other namespaces for pull secrets.
 func TestValidateTenancy(t *testing.T) {
-	tenancy := &trust.Config{ClusterNamespaces: []string{"platform"}}
+	tenancy := &config.Config{Tenancy: &config.Tenancy{ClusterNamespaces: []string{"platform"}}}
 	withSelector := func(ns string, selector *metav1.LabelSelector) *Connector {
 		c := validConnector()
 		c.Namespace = ns
@@ -169,18 +169,18 @@ func TestValidateTenancy(t *testing.T) {
 		c       *Connector
 		refused bool
 	}{
-		{"a namespaced Connector selecting every namespace", trust.ToContext(context.Background(), tenancy), withSelector("team-a", everything), true},
-		{"a namespaced Connector selecting its own namespace", trust.ToContext(context.Background(), tenancy), withSelector("team-a", home), false},
-		{"a namespaced Connector without a selector", trust.ToContext(context.Background(), tenancy), withSelector("team-a", nil), false},
-		{"a cluster Connector selecting every namespace", trust.ToContext(context.Background(), tenancy), withSelector("platform", everything), false},
+		{"a namespaced Connector selecting every namespace", config.ToContext(context.Background(), tenancy), withSelector("team-a", everything), true},
+		{"a namespaced Connector selecting its own namespace", config.ToContext(context.Background(), tenancy), withSelector("team-a", home), false},
+		{"a namespaced Connector without a selector", config.ToContext(context.Background(), tenancy), withSelector("team-a", nil), false},
+		{"a cluster Connector selecting every namespace", config.ToContext(context.Background(), tenancy), withSelector("platform", everything), false},
 		{"no trust Config to check against", context.Background(), withSelector("team-a", everything), false},
 		// After config-oci-connector changed: the controller can still write
 		// the status, and the owner can keep the selector while editing.
-		{"a status update", apis.WithinSubResourceUpdate(trust.ToContext(context.Background(), tenancy), withSelector("team-a", everything), "status"),
+		{"a status update", apis.WithinSubResourceUpdate(config.ToContext(context.Background(), tenancy), withSelector("team-a", everything), "status"),
 			withSelector("team-a", everything), false},
-		{"an update keeping the selector", apis.WithinUpdate(trust.ToContext(context.Background(), tenancy), withSelector("team-a", everything)),
+		{"an update keeping the selector", apis.WithinUpdate(config.ToContext(context.Background(), tenancy), withSelector("team-a", everything)),
 			withSelector("team-a", everything), false},
-		{"an update widening the selector", apis.WithinUpdate(trust.ToContext(context.Background(), tenancy), withSelector("team-a", home)),
+		{"an update widening the selector", apis.WithinUpdate(config.ToContext(context.Background(), tenancy), withSelector("team-a", home)),
 			withSelector("team-a", everything), true},
 	} {
 		err := tc.c.Validate(tc.ctx)

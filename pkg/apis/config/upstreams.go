@@ -1,4 +1,4 @@
-package trust
+package config
 
 import (
 	"context"
@@ -53,7 +53,7 @@ type Resolver interface {
 // AllowsUpstream says whether a Connector may name host (no port): any,
 // with no rules; else a host rule matches it, or every address it has
 // (itself, when it is an IP) is in a CIDR rule.
-func (c *Config) AllowsUpstream(ctx context.Context, resolver Resolver, host string) error {
+func (c *Tenancy) AllowsUpstream(ctx context.Context, resolver Resolver, host string) error {
 	if len(c.upstreamRules) == 0 {
 		return nil
 	}
@@ -83,7 +83,7 @@ func (c *Config) AllowsUpstream(ctx context.Context, resolver Resolver, host str
 	return nil
 }
 
-func (c *Config) inAllowedCIDR(a netip.Addr) bool {
+func (c *Tenancy) inAllowedCIDR(a netip.Addr) bool {
 	for _, r := range c.upstreamRules {
 		if r.prefix.IsValid() && r.prefix.Contains(a.Unmap()) {
 			return true

@@ -1,4 +1,4 @@
-package trust
+package config
 
 import (
 	"context"
@@ -40,7 +40,7 @@ func TestAllowsUpstream(t *testing.T) {
 		{"hosts only: a name not listed", "harbor.example.com", "quay.io", false},
 		{"an IPv6 literal", "fd00::/8", "[fd00::1]", true},
 	} {
-		c, err := NewConfigFromConfigMap(&corev1.ConfigMap{Data: map[string]string{UpstreamsKey: tc.rules}})
+		c, err := NewTenancyFromConfigMap(&corev1.ConfigMap{Data: map[string]string{UpstreamsKey: tc.rules}})
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -52,7 +52,7 @@ func TestAllowsUpstream(t *testing.T) {
 			t.Errorf("%s: the refusal does not name %s: %v", tc.name, UpstreamsKey, err)
 		}
 	}
-	if _, err := NewConfigFromConfigMap(&corev1.ConfigMap{Data: map[string]string{UpstreamsKey: "10.0.0.0/33"}}); err == nil {
+	if _, err := NewTenancyFromConfigMap(&corev1.ConfigMap{Data: map[string]string{UpstreamsKey: "10.0.0.0/33"}}); err == nil {
 		t.Error("a bad CIDR was taken")
 	}
 }

@@ -1,22 +1,24 @@
-// Package trust is oci-connector's tenant model. Every Connector serves its
-// own namespace; the cluster admin names, in the controller's ConfigMap,
-// the namespaces whose Connectors serve the whole cluster. Only those may be
-// matched automatically for pods elsewhere, select other namespaces for
-// pull secrets, and accept the node audience. kube-system is never written
-// to, whatever a Connector says.
-package trust
+// Package config is the cluster admin's configuration of oci-connector,
+// config-oci-connector in the install namespace, as Knative's pkg/apis/config
+// packages are: the typed value, the store that keeps it current, and its
+// place in a context.
+//
+// Its one part today is the tenant model (Tenancy). Every Connector serves
+// its own namespace; the admin names the namespaces whose Connectors serve
+// the whole cluster. Only those may be matched automatically for pods
+// elsewhere, select other namespaces for pull secrets, and accept the node
+// audience. kube-system is never written to, whatever a Connector says.
+package config
 
 import (
 	"context"
 	"fmt"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"knative.dev/pkg/configmap"
 
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 )
@@ -33,22 +35,22 @@ const (
 	namespaceNameLabel = "kubernetes.io/metadata.name"
 )
 
-// Config is what the cluster admin decided.
-type Config struct {
+// Tenancy is what the cluster admin decided of tenants.
+type Tenancy struct {
 	// ClusterNamespaces hold the cluster Connectors.
 	ClusterNamespaces []string
 	// upstreamRules are UpstreamsKey's; none allows any upstream.
 	upstreamRules []upstreamRule
 }
 
-// DefaultConfig makes the install namespace's Connectors cluster Connectors.
-func DefaultConfig() *Config {
-	return &Config{ClusterNamespaces: []string{connector.SystemNamespace}}
+// DefaultTenancy makes the install namespace's Connectors cluster Connectors.
+func DefaultTenancy() *Tenancy {
+	return &Tenancy{ClusterNamespaces: []string{connector.SystemNamespace}}
 }
 
-// NewConfigFromConfigMap reads the ConfigMap; a missing key keeps the default.
-func NewConfigFromConfigMap(cm *corev1.ConfigMap) (*Config, error) {
-	c := DefaultConfig()
+// NewTenancyFromConfigMap reads the ConfigMap; a missing key keeps the default.
+func NewTenancyFromConfigMap(cm *corev1.ConfigMap) (*Tenancy, error) {
+	c := DefaultTenancy()
 	rules, err := parseUpstreamRules(cm.Data[UpstreamsKey])
 	if err != nil {
 		return nil, err
@@ -73,13 +75,13 @@ func NewConfigFromConfigMap(cm *corev1.ConfigMap) (*Config, error) {
 }
 
 // IsCluster says whether the Connectors of namespace serve the cluster.
-func (c *Config) IsCluster(namespace string) bool {
+func (c *Tenancy) IsCluster(namespace string) bool {
 	return slices.Contains(c.ClusterNamespaces, namespace)
 }
 
 // MayServe says whether a Connector in connectorNamespace may serve
 // namespace: its own, or any but kube-system for a cluster Connector.
-func (c *Config) MayServe(connectorNamespace, namespace string) bool {
+func (c *Tenancy) MayServe(connectorNamespace, namespace string) bool {
 	if namespace == ProtectedNamespace {
 		return false
 	}
@@ -101,82 +103,22 @@ func SelectsOnlyHome(selector *metav1.LabelSelector, home string) bool {
 	return selector == nil || selector.MatchLabels[namespaceNameLabel] == home
 }
 
-// Store holds the Config in force, updated when the ConfigMap changes.
-type Store struct {
-	current atomic.Pointer[Config]
-	// onChange, when set, hears of every new Config.
-	onChange func(*Config)
-}
-
-// NewStore starts with the default Config.
-func NewStore(onChange func(*Config)) *Store {
-	s := &Store{onChange: onChange}
-	s.current.Store(DefaultConfig())
-	return s
-}
-
-// Load returns the Config in force; the default for a nil Store.
-func (s *Store) Load() *Config {
-	if s == nil {
-		return DefaultConfig()
-	}
-	return s.current.Load()
-}
-
-// Set puts c in force.
-func (s *Store) Set(c *Config) {
-	s.current.Store(c)
-	if s.onChange != nil {
-		s.onChange(c)
-	}
-}
-
-// WatchConfigs follows the ConfigMap through Knative's watcher; a change
-// applies without a restart, and a deleted ConfigMap brings the default back.
-func (s *Store) WatchConfigs(cmw configmap.Watcher) {
-	observe := func(cm *corev1.ConfigMap) {
-		c, err := NewConfigFromConfigMap(cm)
-		if err != nil {
-			return // keep what is in force; the validation webhook names the error
-		}
-		s.Set(c)
-	}
-	if dw, ok := cmw.(configmap.DefaultingWatcher); ok {
-		dw.WatchWithDefault(corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ConfigName}}, observe)
-		return
-	}
-	cmw.Watch(ConfigName, observe)
-}
-
-type configKey struct{}
-
-// ToContext carries c for the Connector validation webhook.
-func ToContext(ctx context.Context, c *Config) context.Context {
-	return context.WithValue(ctx, configKey{}, c)
-}
-
-// FromContext is the Config ToContext carried; nil when none.
-func FromContext(ctx context.Context) *Config {
-	c, _ := ctx.Value(configKey{}).(*Config)
-	return c
-}
-
 // ConfigMaps gets the ConfigMaps of one namespace (a clientset's
 // CoreV1().ConfigMaps(namespace)).
 type ConfigMaps interface {
 	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.ConfigMap, error)
 }
 
-// Read fetches the Config from the system namespace's ConfigMaps, for a
-// function that keeps no watch: the default when the ConfigMap does not
-// exist.
-func Read(ctx context.Context, configMaps ConfigMaps) (*Config, error) {
+// ReadTenancy fetches the Tenancy from the system namespace's ConfigMaps,
+// for a function that keeps no watch: the default when the ConfigMap does
+// not exist.
+func ReadTenancy(ctx context.Context, configMaps ConfigMaps) (*Tenancy, error) {
 	cm, err := configMaps.Get(ctx, ConfigName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return DefaultConfig(), nil
+		return DefaultTenancy(), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading ConfigMap %s: %w", ConfigName, err)
 	}
-	return NewConfigFromConfigMap(cm)
+	return NewTenancyFromConfigMap(cm)
 }
