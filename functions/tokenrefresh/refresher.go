@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,10 +18,11 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
+	apiconfig "github.com/oci-connector/oci-connector/pkg/apis/config"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/pkg/clientconfig"
-	apiconfig "github.com/oci-connector/oci-connector/pkg/apis/config"
+	"github.com/oci-connector/oci-connector/pkg/pullsecrets"
 )
 
 // refresher keeps one Connector's pull secrets: one per selected
@@ -149,7 +149,7 @@ func (r *refresher) wanted(ctx context.Context, c *v1alpha1.Connector) ([]*corev
 // ensure gives sa a pull secret whose token is not due for renewal, and a
 // reference to it; it says whether it wrote one.
 func (r *refresher) ensure(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.PullSecretsSpec, sa *corev1.ServiceAccount) (bool, error) {
-	name := secretName(c, sa.Name)
+	name := pullsecrets.Name(c, sa.Name)
 	secrets := r.kube.CoreV1().Secrets(sa.Namespace)
 	existing, err := secrets.Get(ctx, name, metav1.GetOptions{})
 	switch {
@@ -161,7 +161,7 @@ func (r *refresher) ensure(ctx context.Context, c *v1alpha1.Connector, spec *v1a
 	written := false
 	var expires time.Time
 	if existing != nil {
-		expires = expiresAt(existing)
+		expires = pullsecrets.ExpiresAt(existing)
 	}
 	if expires.Sub(r.clock.Now()) <= spec.RefreshBefore.Duration {
 		if err := r.write(ctx, c, spec, sa, existing); err != nil {
@@ -179,18 +179,11 @@ func (r *refresher) ensure(ctx context.Context, c *v1alpha1.Connector, spec *v1a
 
 // write mints a token and creates or replaces the pull secret.
 func (r *refresher) write(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.PullSecretsSpec, sa *corev1.ServiceAccount, existing *corev1.Secret) error {
-	// The Connector's own audience, never one its status or spec could
-	// claim: a token for another proxy's audience is not this one's to mint.
-	audience := c.Audience()
-	seconds := int64(spec.TokenTTL.Duration.Seconds())
-	tr, err := r.kube.CoreV1().ServiceAccounts(sa.Namespace).CreateToken(ctx, sa.Name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{Audiences: []string{audience}, ExpirationSeconds: &seconds},
-	}, metav1.CreateOptions{})
+	token, expires, err := pullsecrets.Mint(ctx, r.kube.CoreV1().ServiceAccounts(sa.Namespace), sa.Name, c, spec.TokenTTL.Duration, nil)
 	if err != nil {
 		return fmt.Errorf("minting a token for %s/%s: %w", sa.Namespace, sa.Name, err)
 	}
-	expires := tr.Status.ExpirationTimestamp.Time
-	desired, err := makePullSecret(c, sa, tr.Status.Token, expires)
+	desired, err := pullsecrets.Make(c, sa, token, expires)
 	if err != nil {
 		return err
 	}
@@ -255,10 +248,10 @@ func (r *refresher) updateServiceAccount(ctx context.Context, namespace, name st
 func (r *refresher) removeUnwanted(ctx context.Context, c *v1alpha1.Connector, wanted []*corev1.ServiceAccount) (int, error) {
 	keep := map[types.NamespacedName]bool{}
 	for _, sa := range wanted {
-		keep[types.NamespacedName{Namespace: sa.Namespace, Name: secretName(c, sa.Name)}] = true
+		keep[types.NamespacedName{Namespace: sa.Namespace, Name: pullsecrets.Name(c, sa.Name)}] = true
 	}
 	list, err := r.kube.CoreV1().Secrets("").List(ctx, metav1.ListOptions{
-		LabelSelector: labels.SelectorFromSet(connectorLabels(c)).String(),
+		LabelSelector: labels.SelectorFromSet(pullsecrets.Labels(c.Namespace, c.Name)).String(),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("listing the Connector's pull secrets: %w", err)
@@ -269,13 +262,13 @@ func (r *refresher) removeUnwanted(ctx context.Context, c *v1alpha1.Connector, w
 		if keep[types.NamespacedName{Namespace: s.Namespace, Name: s.Name}] {
 			continue
 		}
-		if !ownedPullSecret(c, &s) {
+		if !pullsecrets.Owned(c, &s) {
 			// Labelled like ours, but not written by us: not ours to delete.
 			r.logger.Warnw("Leaving a Secret that carries a Connector's labels but is not its pull secret",
 				"namespace", s.Namespace, "secret", s.Name, "connector", c.Namespace+"/"+c.Name)
 			continue
 		}
-		if sa := s.Labels[labelServiceAccount]; sa != "" {
+		if sa := pullsecrets.ServiceAccountOf(&s); sa != "" {
 			errs = append(errs, r.updateServiceAccount(ctx, s.Namespace, sa, func(refs []corev1.LocalObjectReference) []corev1.LocalObjectReference {
 				i := slices.Index(refs, corev1.LocalObjectReference{Name: s.Name})
 				if i < 0 {

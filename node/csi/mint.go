@@ -7,7 +7,6 @@ import (
 	"google.golang.org/grpc/codes"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorlisters "github.com/oci-connector/oci-connector/pkg/client/listers/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/clientconfig"
+	"github.com/oci-connector/oci-connector/pkg/pullsecrets"
 )
 
 // minter decides whether a vouched-for pod may have files for a Connector,
@@ -83,19 +83,13 @@ func (m *minter) render(ctx context.Context, v volumeRequest) (*rendered, error)
 		files[clientconfig.CAFile] = m.caPEM
 	}
 
-	audience := c.Audience() // what its proxy accepts, as tokenrefresh mints
-	seconds := int64(m.tokenTTL / time.Second)
-	tr, err := m.kube.CoreV1().ServiceAccounts(v.Pod.Namespace).CreateToken(ctx, v.Pod.ServiceAccount, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{
-			Audiences:         []string{audience},
-			ExpirationSeconds: &seconds,
-			BoundObjectRef:    &authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod", Name: v.Pod.Name, UID: v.Pod.UID},
-		},
-	}, metav1.CreateOptions{})
+	// The Connector's audience, as tokenrefresh mints, bound to the pod.
+	token, expires, err := pullsecrets.Mint(ctx, m.kube.CoreV1().ServiceAccounts(v.Pod.Namespace), v.Pod.ServiceAccount, c, m.tokenTTL,
+		&authenticationv1.BoundObjectReference{APIVersion: "v1", Kind: "Pod", Name: v.Pod.Name, UID: v.Pod.UID})
 	if err != nil {
 		return nil, refusef(codes.Unavailable, "minting a token for ServiceAccount %s/%s: %v", v.Pod.Namespace, v.Pod.ServiceAccount, err)
 	}
-	p.Token = tr.Status.Token
+	p.Token = token
 	configs, err := clientconfig.Render(v.Configurations, p)
 	if err != nil {
 		return nil, refusef(codes.FailedPrecondition, "connector %s: %v", v.Connector, err)
@@ -104,7 +98,6 @@ func (m *minter) render(ctx context.Context, v volumeRequest) (*rendered, error)
 		files[name] = b
 	}
 	issued := m.clock.Now()
-	expires := tr.Status.ExpirationTimestamp.Time
 	return &rendered{
 		files:   files,
 		expires: expires,

@@ -15,9 +15,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"knative.dev/pkg/logging"
 
-	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/pullsecrets"
 )
 
 // The controller alone decides when a Connector's pull secrets are looked
@@ -49,7 +49,7 @@ const refreshedCacheSize = 4096
 // is still writing, so that the event follows the status update rather
 // than racing it.
 func (r *Reconciler) refreshPullSecrets(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, sink, storedProxy string) time.Duration {
-	secrets, err := r.secretLister.List(labels.SelectorFromSet(pullSecretLabels(c.Namespace, c.Name)))
+	secrets, err := r.secretLister.List(labels.SelectorFromSet(pullsecrets.Labels(c.Namespace, c.Name)))
 	if err != nil {
 		logging.FromContext(ctx).Warnw("Cannot list pull secrets", "error", err)
 		return 0
@@ -120,8 +120,8 @@ func proxyState(c *v1alpha1.Connector) string {
 func earliestRenewal(secrets []*corev1.Secret, refreshBefore time.Duration) time.Time {
 	var earliest time.Time
 	for _, s := range secrets {
-		t, err := time.Parse(time.RFC3339, s.Annotations[connectorapi.PullSecretExpiresAnnotation])
-		if err == nil && (earliest.IsZero() || t.Before(earliest)) {
+		t := pullsecrets.ExpiresAt(s)
+		if !t.IsZero() && (earliest.IsZero() || t.Before(earliest)) {
 			earliest = t
 		}
 	}
@@ -129,14 +129,6 @@ func earliestRenewal(secrets []*corev1.Secret, refreshBefore time.Duration) time
 		return earliest
 	}
 	return earliest.Add(-refreshBefore)
-}
-
-// pullSecretLabels select every pull secret of the Connector namespace/name.
-func pullSecretLabels(namespace, name string) labels.Set {
-	return labels.Set{
-		connectorapi.PullSecretConnectorNamespaceLabel: namespace,
-		connectorapi.PullSecretConnectorNameLabel:      name,
-	}
 }
 
 // serviceAccountAdded asks for a refresh of the Connectors whose
@@ -271,8 +263,8 @@ func (r *Reconciler) pullSecretSeen(ctx context.Context, obj any, enqueue func(n
 	if !ok {
 		return
 	}
-	namespace, name := s.Labels[connectorapi.PullSecretConnectorNamespaceLabel], s.Labels[connectorapi.PullSecretConnectorNameLabel]
-	if namespace == "" || name == "" {
+	namespace, name, ok := pullsecrets.ConnectorOf(s)
+	if !ok {
 		return
 	}
 	if _, err := r.connectorLister.Connectors(namespace).Get(name); apierrs.IsNotFound(err) {
