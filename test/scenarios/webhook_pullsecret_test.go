@@ -13,7 +13,7 @@ import (
 // webhook rewrites it to the Connector's proxy, and the kubelet pulls it
 // with the pull secret tokenrefresh keeps on the pod's ServiceAccount. The
 // pod runs; the registry password never leaves the Connector's namespace.
-func TestSeed000WebhookAndPullSecretRunThePod(t *testing.T) {
+func TestWebhookAndPullSecretRunThePod(t *testing.T) {
 	ns := "seed000"
 	cluster.EnsureServiceAccount(t, ns, "default")
 	cluster.BindClusterRole(t, ns, "default", connectorapi.PullerClusterRole, ns)

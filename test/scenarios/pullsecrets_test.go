@@ -15,7 +15,7 @@ import (
 // token of a ServiceAccount, kept fresh by tokenrefresh, not the registry
 // password. Pods pull with it from the ServiceAccount (copied into the pod
 // at admission) or named in the pod, and keep pulling across a renewal.
-func TestSeed001PullSecretsOnServiceAccountAndPod(t *testing.T) {
+func TestPullSecretsOnServiceAccountAndPod(t *testing.T) {
 	ns := "seed001-secrets"
 	cluster.EnsureServiceAccount(t, ns, "app")
 	cluster.EnsureServiceAccount(t, ns, "plain")

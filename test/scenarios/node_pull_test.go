@@ -15,7 +15,7 @@ import (
 // audience (KEP-4412) and pulls through the cluster Connector's proxy with
 // it. No Secret exists in the pod's namespace; a ServiceAccount without RBAC
 // on the Connector gets no image.
-func TestSeed001NodePullsWithNoSecret(t *testing.T) {
+func TestNodePullsWithNoSecret(t *testing.T) {
 	ns := "seed001-node"
 	cluster.EnsureServiceAccount(t, ns, "app")
 	cluster.BindClusterRole(t, ns, "app", connectorapi.PullerClusterRole, connectorapi.SystemNamespace)

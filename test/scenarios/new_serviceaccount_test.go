@@ -16,7 +16,7 @@ import (
 // namespaces by label; a ServiceAccount made there later runs a pod from
 // the private registry with no manual step: tokenrefresh gives it a pull
 // secret, the kubelet pulls with it.
-func TestSeed003NewServiceAccountRunsAPod(t *testing.T) {
+func TestNewServiceAccountRunsAPod(t *testing.T) {
 	ns := "seed003"
 	startConnector(t, connectorapi.SystemNamespace, "fleet", &v1alpha1.PullSecretsSpec{
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"registry-access": "fleet"}},

@@ -31,7 +31,7 @@ import (
 // static binary here, and no image with a C library may come from outside.
 // buildkit itself builds and pushes with these files in
 // test/e2e/buildkit_test.go, outside a pod.
-func TestSeed002JobPushesWithTheCSIVolume(t *testing.T) {
+func TestJobPushesWithTheCSIVolume(t *testing.T) {
 	ns := "seed002"
 	cluster.EnsureServiceAccount(t, ns, "builder")
 	cluster.BindClusterRole(t, ns, "builder", connectorapi.PullerClusterRole, ns)
