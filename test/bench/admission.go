@@ -23,6 +23,7 @@ import (
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/events"
 	connectorreconciler "github.com/oci-connector/oci-connector/reconcilers/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/podimages"
 	"github.com/oci-connector/oci-connector/test/controlplane"
@@ -112,6 +113,8 @@ func (b *bench) controlPlane() *controlplane.Webhook {
 		activator := httptest.NewServer(&b.tokenrefresh)
 		b.r.Cleanup(activator.Close)
 		settings.TokenRefreshURL = activator.URL
+		// tokenrefresh serves the controller's ServiceAccount alone.
+		settings.TokenRefreshTokenFile = b.cluster.TokenFile(b.r, connectorapi.SystemNamespace, connectorapi.ControllerServiceAccount, events.TokenRefreshAudience)
 		controlplane.Start(b.r, b.cluster.Config, controlplane.Options{Settings: settings})
 		b.webhook = controlplane.StartWebhook(b.r, b.cluster.Config, controlplane.Options{})
 		b.webhook.Install(b.r, b.cluster.Config)
