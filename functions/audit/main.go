@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -35,32 +36,40 @@ type config struct {
 	retentionInterval time.Duration
 }
 
+// environment is what Knative and config/600-audit.yaml set; flags override it.
+type environment struct {
+	Port            string        `envconfig:"PORT" default:"8080"`
+	DatabaseURL     string        `envconfig:"DATABASE_URL"`
+	SQLitePath      string        `envconfig:"SQLITE_PATH" default:"audit.db"`
+	Kubeconfig      string        `envconfig:"KUBECONFIG"`
+	SystemNamespace string        `envconfig:"SYSTEM_NAMESPACE"`
+	Retention       time.Duration `envconfig:"RETENTION" default:"2160h"`
+}
+
 func parseConfig(args []string) (config, error) {
-	env := func(key, def string) string {
-		if v := os.Getenv(key); v != "" {
-			return v
-		}
-		return def
+	var env environment
+	if err := envconfig.Process("", &env); err != nil {
+		return config{}, err
+	}
+	if env.SystemNamespace == "" {
+		env.SystemNamespace = connectorapi.SystemNamespace
 	}
 	var c config
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.StringVar(&c.listen, "listen", ":"+env("PORT", "8080"), "address to serve on ($PORT sets the port)")
-	fs.StringVar(&c.databaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL ($DATABASE_URL); SQLite when empty")
-	fs.StringVar(&c.sqlitePath, "sqlite", env("SQLITE_PATH", "audit.db"), "SQLite file when there is no database URL")
-	fs.StringVar(&c.kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig; in-cluster configuration when empty")
-	fs.StringVar(&c.systemNamespace, "system-namespace", env("SYSTEM_NAMESPACE", connectorapi.SystemNamespace),
+	fs.StringVar(&c.listen, "listen", ":"+env.Port, "address to serve on ($PORT sets the port)")
+	fs.StringVar(&c.databaseURL, "database-url", env.DatabaseURL, "PostgreSQL URL ($DATABASE_URL); SQLite when empty")
+	fs.StringVar(&c.sqlitePath, "sqlite", env.SQLitePath, "SQLite file when there is no database URL ($SQLITE_PATH)")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", env.Kubeconfig, "kubeconfig; in-cluster configuration when empty")
+	fs.StringVar(&c.systemNamespace, "system-namespace", env.SystemNamespace,
 		"the install namespace, whose senders (the controller, tokenrefresh) may record events about any Connector ($SYSTEM_NAMESPACE)")
-	retention := env("RETENTION", "2160h")
-	fs.Func("retention", "how long events are kept ($RETENTION, default 2160h: 90 days)", func(v string) error { retention = v; return nil })
+	fs.DurationVar(&c.retention, "retention", env.Retention, "how long events are kept ($RETENTION, default 2160h: 90 days)")
 	fs.DurationVar(&c.retentionInterval, "retention-interval", time.Hour, "how often old events are deleted")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	d, err := time.ParseDuration(retention)
-	if err != nil || d <= 0 {
-		return c, fmt.Errorf("retention %q: want a positive duration such as 2160h", retention)
+	if c.retention <= 0 {
+		return c, fmt.Errorf("retention %v: want a positive duration such as 2160h", c.retention)
 	}
-	c.retention = d
 	return c, nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +20,8 @@ import (
 	"go.uber.org/zap"
 	"k8s.io/apimachinery/pkg/types"
 	knativemetrics "knative.dev/pkg/observability/metrics"
+
+	"github.com/kelseyhightower/envconfig"
 
 	"github.com/oci-connector/oci-connector/pkg/access"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
@@ -58,43 +59,39 @@ type config struct {
 }
 
 func parseConfig(args []string) (config, error) {
-	env := func(key, def string) string {
-		if v := os.Getenv(key); v != "" {
-			return v
-		}
-		return def
+	var env proxyenv.Environment
+	if err := envconfig.Process("", &env); err != nil {
+		return config{}, err
 	}
-	port := env("PORT", "8080")
 	var c config
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
-	fs.StringVar(&c.listen, "listen", ":"+port, "address to serve on ($PORT sets the port)")
-	fs.StringVar(&c.upstream, "upstream", env(proxyenv.UpstreamAddress, ""), "upstream registry URL")
-	fs.StringVar(&c.credentialsDir, "credentials-dir", env(proxyenv.CredentialsDir, proxyenv.DefaultCredentialsDir), "directory of the mounted upstream Secret")
-	fs.StringVar(&c.upstreamCAFile, "upstream-ca-file", env("UPSTREAM_CA_FILE", ""), "PEM bundle to trust for the upstream, beside the system roots")
-	fs.StringVar(&c.blobRedirects, "blob-redirects", env(proxyenv.BlobRedirects, string(connector.BlobRedirectsFollow)), "follow: fetch blobs the upstream redirects to storage; pass: hand those redirects to the client ($BLOB_REDIRECTS)")
-	fs.BoolVar(&c.insecureSkipVerify, "upstream-insecure-skip-verify", os.Getenv(proxyenv.UpstreamInsecureSkipVerify) == "true", "do not verify the upstream's certificate")
-	fs.StringVar(&c.namespace, "namespace", env(proxyenv.ConnectorNamespace, ""), "the Connector's namespace")
-	fs.StringVar(&c.name, "name", env(proxyenv.ConnectorName, ""), "the Connector's name")
-	fs.StringVar(&c.audience, "audience", os.Getenv(proxyenv.Audience), "the token audiences to accept, comma-separated; the Connector's own (oci-connector.dev/<namespace>/<name>) when empty")
-	fs.BoolVar(&c.acceptAPIServer, "accept-api-server-tokens", os.Getenv(proxyenv.AcceptAPIServerTokens) == "true", "also accept tokens for the API server's own audience")
-	fs.StringVar(&c.kubeconfig, "kubeconfig", env("KUBECONFIG", ""), "kubeconfig; in-cluster configuration when empty")
-	fs.StringVar(&c.repository, "repository", env(proxyenv.Repository, ""), "repository glob the connector is scoped to")
-	fs.StringVar(&c.repositories, "repositories", env(proxyenv.Repositories, ""), "spec.repositories as JSON")
-	fs.StringVar(&c.sink, "sink", env(proxyenv.Sink, ""), "CloudEvents sink URL ($K_SINK); no events when empty")
+	fs.StringVar(&c.listen, "listen", ":"+env.Port, "address to serve on ($PORT sets the port)")
+	fs.StringVar(&c.upstream, "upstream", env.UpstreamAddress, "upstream registry URL")
+	fs.StringVar(&c.credentialsDir, "credentials-dir", env.CredentialsDir, "directory of the mounted upstream Secret")
+	fs.StringVar(&c.upstreamCAFile, "upstream-ca-file", env.UpstreamCAFile, "PEM bundle to trust for the upstream, beside the system roots")
+	fs.StringVar(&c.blobRedirects, "blob-redirects", env.BlobRedirects, "follow: fetch blobs the upstream redirects to storage; pass: hand those redirects to the client ($BLOB_REDIRECTS)")
+	fs.BoolVar(&c.insecureSkipVerify, "upstream-insecure-skip-verify", env.UpstreamInsecureSkipVerify, "do not verify the upstream's certificate")
+	fs.StringVar(&c.namespace, "namespace", env.ConnectorNamespace, "the Connector's namespace")
+	fs.StringVar(&c.name, "name", env.ConnectorName, "the Connector's name")
+	fs.StringVar(&c.audience, "audience", env.Audience, "the token audiences to accept, comma-separated; the Connector's own (oci-connector.dev/<namespace>/<name>) when empty")
+	fs.BoolVar(&c.acceptAPIServer, "accept-api-server-tokens", env.AcceptAPIServerTokens, "also accept tokens for the API server's own audience")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", env.Kubeconfig, "kubeconfig; in-cluster configuration when empty")
+	fs.StringVar(&c.repository, "repository", env.Repository, "repository glob the connector is scoped to")
+	fs.StringVar(&c.repositories, "repositories", env.Repositories, "spec.repositories as JSON")
+	fs.StringVar(&c.sink, "sink", env.Sink, "CloudEvents sink URL ($K_SINK); no events when empty")
 	fs.DurationVar(&c.writeTokenAge, "upstream-write-token-age", DefaultWriteTokenAge, "renew a scope's upstream token before a PUT or PATCH when it is older than this")
-	fs.StringVar(&c.auditTokenFile, "audit-token-file", env(proxyenv.AuditTokenFile, ""), "a ServiceAccount token for the audit audience, presented with events sent to --audit-url ($AUDIT_TOKEN_FILE)")
-	fs.StringVar(&c.auditURL, "audit-url", env(proxyenv.AuditURL, ""), "the audit function's address: the only sink that gets --audit-token-file ($AUDIT_URL)")
-	hops, err := strconv.Atoi(env(proxyenv.ForwardedHops, "0"))
-	if err != nil || hops < 0 {
-		return c, fmt.Errorf("$%s=%q: want the number of proxies in front of this one (0 for none)", proxyenv.ForwardedHops, os.Getenv(proxyenv.ForwardedHops))
-	}
-	fs.IntVar(&c.forwardedHops, "forwarded-hops", hops, "how many proxies in front of this one append to X-Forwarded-For and are trusted; 0 names clients by their own address ($FORWARDED_HOPS)")
+	fs.StringVar(&c.auditTokenFile, "audit-token-file", env.AuditTokenFile, "a ServiceAccount token for the audit audience, presented with events sent to --audit-url ($AUDIT_TOKEN_FILE)")
+	fs.StringVar(&c.auditURL, "audit-url", env.AuditURL, "the audit function's address: the only sink that gets --audit-token-file ($AUDIT_URL)")
+	fs.IntVar(&c.forwardedHops, "forwarded-hops", env.ForwardedHops, "how many proxies in front of this one append to X-Forwarded-For and are trusted; 0 names clients by their own address ($FORWARDED_HOPS)")
 	fs.DurationVar(&c.shutdownGrace, "shutdown-grace", 5*time.Minute, "how long transfers in flight may finish on shutdown")
-	fs.StringVar(&c.metrics.Protocol, "metrics-protocol", env("METRICS_PROTOCOL", knativemetrics.ProtocolNone), "OpenTelemetry metrics export: none, prometheus, grpc or http/protobuf")
+	fs.StringVar(&c.metrics.Protocol, "metrics-protocol", env.MetricsProtocol, "OpenTelemetry metrics export: none, prometheus, grpc or http/protobuf")
 	fs.StringVar(&c.profilingAddress, "profiling-address", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:8008; off when empty")
-	fs.StringVar(&c.metrics.Endpoint, "metrics-endpoint", env("METRICS_ENDPOINT", ""), "the exporter's endpoint (host:port to serve Prometheus on)")
+	fs.StringVar(&c.metrics.Endpoint, "metrics-endpoint", env.MetricsEndpoint, "the exporter's endpoint (host:port to serve Prometheus on)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.forwardedHops < 0 {
+		return c, fmt.Errorf("--forwarded-hops %d: want the number of proxies in front of this one (0 for none)", c.forwardedHops)
 	}
 	if err := c.metrics.Validate(); err != nil {
 		return c, fmt.Errorf("metrics: %w", err)

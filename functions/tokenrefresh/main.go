@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 	"k8s.io/utils/clock"
 
@@ -41,22 +42,31 @@ type config struct {
 	controller string
 }
 
+// environment is what Knative and config/600-tokenrefresh.yaml set; flags
+// override it.
+type environment struct {
+	Port            string `envconfig:"PORT" default:"8080"`
+	Kubeconfig      string `envconfig:"KUBECONFIG"`
+	SystemNamespace string `envconfig:"SYSTEM_NAMESPACE"`
+	AuditTokenFile  string `envconfig:"AUDIT_TOKEN_FILE"`
+	AuditURL        string `envconfig:"AUDIT_URL"`
+}
+
 func parseConfig(args []string) (config, error) {
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
+	var env environment
+	if err := envconfig.Process("", &env); err != nil {
+		return config{}, err
+	}
+	if env.SystemNamespace == "" {
+		env.SystemNamespace = connectorapi.SystemNamespace
 	}
 	var c config
 	fs := flag.NewFlagSet("tokenrefresh", flag.ContinueOnError)
-	fs.StringVar(&c.listen, "listen", ":"+port, "address to serve on ($PORT sets the port)")
-	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig; in-cluster configuration when empty")
-	systemNamespace := os.Getenv("SYSTEM_NAMESPACE")
-	if systemNamespace == "" {
-		systemNamespace = connectorapi.SystemNamespace
-	}
-	fs.StringVar(&c.systemNamespace, "system-namespace", systemNamespace, "the namespace of config-oci-connector ($SYSTEM_NAMESPACE)")
-	fs.StringVar(&c.auditTokenFile, "audit-token-file", os.Getenv("AUDIT_TOKEN_FILE"), "a ServiceAccount token for the audit audience, presented with events sent to --audit-url ($AUDIT_TOKEN_FILE)")
-	fs.StringVar(&c.auditURL, "audit-url", os.Getenv("AUDIT_URL"), "the audit function's address: the only sink that gets --audit-token-file ($AUDIT_URL; http://audit.<system namespace>.svc.cluster.local when unset)")
+	fs.StringVar(&c.listen, "listen", ":"+env.Port, "address to serve on ($PORT sets the port)")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", env.Kubeconfig, "kubeconfig; in-cluster configuration when empty")
+	fs.StringVar(&c.systemNamespace, "system-namespace", env.SystemNamespace, "the namespace of config-oci-connector ($SYSTEM_NAMESPACE)")
+	fs.StringVar(&c.auditTokenFile, "audit-token-file", env.AuditTokenFile, "a ServiceAccount token for the audit audience, presented with events sent to --audit-url ($AUDIT_TOKEN_FILE)")
+	fs.StringVar(&c.auditURL, "audit-url", env.AuditURL, "the audit function's address: the only sink that gets --audit-token-file ($AUDIT_URL; http://audit.<system namespace>.svc.cluster.local when unset)")
 	fs.StringVar(&c.controller, "controller-service-account", "", "namespace/name of the ServiceAccount whose requests are served (<system namespace>/"+connectorapi.ControllerServiceAccount+" when empty)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

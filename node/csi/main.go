@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
@@ -53,14 +54,29 @@ type config struct {
 // minTokenTTL is the shortest lifetime TokenRequest grants.
 const minTokenTTL = 10 * time.Minute
 
+// environment is what config/700-csi-driver.yaml sets; flags override it.
+type environment struct {
+	Endpoint        string `envconfig:"CSI_ENDPOINT" default:"unix:///csi/csi.sock"`
+	NodeName        string `envconfig:"NODE_NAME"`
+	Kubeconfig      string `envconfig:"KUBECONFIG"`
+	SystemNamespace string `envconfig:"SYSTEM_NAMESPACE"`
+}
+
 func parseConfig(args []string) (config, error) {
+	var env environment
+	if err := envconfig.Process("", &env); err != nil {
+		return config{}, err
+	}
+	if env.SystemNamespace == "" {
+		env.SystemNamespace = connectorapi.SystemNamespace
+	}
 	var c config
 	fs := flag.NewFlagSet("csi", flag.ContinueOnError)
-	fs.StringVar(&c.endpoint, "endpoint", envOr("CSI_ENDPOINT", "unix:///csi/csi.sock"), "the CSI socket to serve on ($CSI_ENDPOINT)")
-	fs.StringVar(&c.nodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name; pods of other nodes are refused ($NODE_NAME)")
+	fs.StringVar(&c.endpoint, "endpoint", env.Endpoint, "the CSI socket to serve on ($CSI_ENDPOINT)")
+	fs.StringVar(&c.nodeName, "node-name", env.NodeName, "this node's name; pods of other nodes are refused ($NODE_NAME)")
 	fs.StringVar(&c.stateDir, "state-dir", "/var/lib/kubelet/plugins/"+driverName, "where the volumes' tmpfs mounts live")
-	fs.StringVar(&c.kubeconfig, "kubeconfig", os.Getenv("KUBECONFIG"), "kubeconfig; in-cluster configuration when empty")
-	fs.StringVar(&c.systemNamespace, "system-namespace", envOr("SYSTEM_NAMESPACE", connectorapi.SystemNamespace), "the namespace of config-oci-connector ($SYSTEM_NAMESPACE)")
+	fs.StringVar(&c.kubeconfig, "kubeconfig", env.Kubeconfig, "kubeconfig; in-cluster configuration when empty")
+	fs.StringVar(&c.systemNamespace, "system-namespace", env.SystemNamespace, "the namespace of config-oci-connector ($SYSTEM_NAMESPACE)")
 	fs.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime of the tokens in the files; they are rendered again at 80% of it")
 	fs.StringVar(&c.proxyCAFile, "proxy-ca-file", "", "the CA of proxies served over TLS with a private CA, written into volumes as ca.crt")
 	fs.StringVar(&c.registrationDir, "kubelet-registration-dir", "", "register with the kubelet's plugin watcher in this directory (e.g. /var/lib/kubelet/plugins_registry) instead of the node-driver-registrar sidecar")
@@ -78,13 +94,6 @@ func parseConfig(args []string) (config, error) {
 		c.kubeletEndpoint = socketPath(c.endpoint)
 	}
 	return c, nil
-}
-
-func envOr(key, def string) string {
-	if v := os.Getenv(key); v != "" {
-		return v
-	}
-	return def
 }
 
 // socketPath reads unix:///path or a bare path.

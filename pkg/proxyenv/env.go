@@ -38,3 +38,28 @@ const (
 
 // DefaultCredentialsDir is where the reconciler mounts the Secret.
 const DefaultCredentialsDir = "/var/run/oci-connector/credentials"
+
+// Environment is the proxy's environment as the constants above name it
+// (and Knative's PORT, the metrics exporter's, KUBECONFIG and an extra CA),
+// read with envconfig; the proxy's flags take their defaults from it.
+type Environment struct {
+	Port                       string `envconfig:"PORT" default:"8080"`
+	ConnectorNamespace         string `envconfig:"CONNECTOR_NAMESPACE"`
+	ConnectorName              string `envconfig:"CONNECTOR_NAME"`
+	UpstreamAddress            string `envconfig:"UPSTREAM_ADDRESS"`
+	Audience                   string `envconfig:"AUDIENCE"`
+	Repository                 string `envconfig:"REPOSITORY"`
+	Repositories               string `envconfig:"REPOSITORIES"`
+	AcceptAPIServerTokens      bool   `envconfig:"ACCEPT_API_SERVER_TOKENS"`
+	BlobRedirects              string `envconfig:"BLOB_REDIRECTS" default:"follow"`
+	UpstreamInsecureSkipVerify bool   `envconfig:"UPSTREAM_INSECURE_SKIP_VERIFY"`
+	UpstreamCAFile             string `envconfig:"UPSTREAM_CA_FILE"`
+	CredentialsDir             string `envconfig:"CREDENTIALS_DIR" default:"/var/run/oci-connector/credentials"`
+	Sink                       string `envconfig:"K_SINK"`
+	AuditTokenFile             string `envconfig:"AUDIT_TOKEN_FILE"`
+	AuditURL                   string `envconfig:"AUDIT_URL"`
+	ForwardedHops              int    `envconfig:"FORWARDED_HOPS"`
+	Kubeconfig                 string `envconfig:"KUBECONFIG"`
+	MetricsProtocol            string `envconfig:"METRICS_PROTOCOL" default:"none"`
+	MetricsEndpoint            string `envconfig:"METRICS_ENDPOINT"`
+}

@@ -14,6 +14,7 @@ import (
 	"knative.dev/pkg/controller"
 	"knative.dev/pkg/logging"
 	"knative.dev/pkg/resolver"
+	"knative.dev/pkg/system"
 	servingclient "knative.dev/serving/pkg/client/injection/client"
 	serviceinformer "knative.dev/serving/pkg/client/injection/informers/serving/v1/service"
 
@@ -28,7 +29,7 @@ import (
 // NewController is the sharedmain constructor: the production upstream
 // checker and settings from the environment.
 func NewController(ctx context.Context, cmw configmap.Watcher) *controller.Impl {
-	settings, err := SettingsFromEnv()
+	settings, err := SettingsFromEnv(system.Namespace())
 	if err != nil {
 		logging.FromContext(ctx).Fatalw("Invalid controller settings", "error", err)
 	}

@@ -2,10 +2,11 @@ package connector
 
 import (
 	"fmt"
+
 	"net/url"
-	"os"
-	"strconv"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
@@ -76,62 +77,85 @@ func DefaultAuditURL(namespace string) string {
 // activator in the path: ingress, activator, queue-proxy.
 const DefaultProxyForwardedHops = 3
 
-// SettingsFromEnv reads Settings, with defaults for what is unset.
-func SettingsFromEnv() (Settings, error) {
-	namespace := os.Getenv("SYSTEM_NAMESPACE")
-	if namespace == "" {
-		namespace = "oci-connector"
+// environment is the controller's environment (config/500-controller.yaml);
+// a pointer tells unset from set to empty where the two differ.
+type environment struct {
+	ProxyImage            string         `envconfig:"PROXY_IMAGE"`
+	TimeoutSeconds        *int64         `envconfig:"PROXY_TIMEOUT_SECONDS"`
+	RecheckInterval       *time.Duration `envconfig:"UPSTREAM_RECHECK_INTERVAL"`
+	ServingNamespace      string         `envconfig:"KNATIVE_SERVING_NAMESPACE"`
+	TokenRefreshURL       *string        `envconfig:"TOKENREFRESH_URL"`
+	TokenRefreshTokenFile string         `envconfig:"TOKENREFRESH_TOKEN_FILE"`
+	AuditURL              *string        `envconfig:"AUDIT_URL"`
+	AuditTokenFile        string         `envconfig:"AUDIT_TOKEN_FILE"`
+	ProxyForwardedHops    *int           `envconfig:"PROXY_FORWARDED_HOPS"`
+}
+
+// SettingsFromEnv reads Settings for a controller running in namespace,
+// with defaults for what is unset.
+func SettingsFromEnv(namespace string) (Settings, error) {
+	var env environment
+	if err := envconfig.Process("", &env); err != nil {
+		return Settings{}, err
 	}
 	s := Settings{
-		ProxyImage:       resources.ProxyImage,
-		TimeoutSeconds:   resources.DefaultTimeoutSeconds,
-		RecheckInterval:  DefaultRecheckInterval,
-		ServingNamespace: DefaultServingNamespace,
-		TokenRefreshURL:  DefaultTokenRefreshURL(namespace),
-		AuditURL:         DefaultAuditURL(namespace),
-
-		ProxyForwardedHops: DefaultProxyForwardedHops,
+		ProxyImage:            resources.ProxyImage,
+		TimeoutSeconds:        resources.DefaultTimeoutSeconds,
+		RecheckInterval:       DefaultRecheckInterval,
+		ServingNamespace:      DefaultServingNamespace,
+		TokenRefreshURL:       DefaultTokenRefreshURL(namespace),
+		TokenRefreshTokenFile: env.TokenRefreshTokenFile,
+		AuditURL:              DefaultAuditURL(namespace),
+		AuditTokenFile:        env.AuditTokenFile,
+		ProxyForwardedHops:    DefaultProxyForwardedHops,
 	}
-	if v, set := os.LookupEnv("TOKENREFRESH_URL"); set {
-		if u, err := url.Parse(v); v != "" && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
-			return s, fmt.Errorf("TOKENREFRESH_URL=%q: want an http(s) URL, or empty to send no refresh events directly", v)
+	if env.ProxyImage != "" {
+		s.ProxyImage = env.ProxyImage
+	}
+	if env.ServingNamespace != "" {
+		s.ServingNamespace = env.ServingNamespace
+	}
+	if t := env.TimeoutSeconds; t != nil {
+		if *t <= 0 {
+			return s, fmt.Errorf("PROXY_TIMEOUT_SECONDS=%d: want a positive number of seconds", *t)
 		}
-		s.TokenRefreshURL = v
+		s.TimeoutSeconds = *t
 	}
-	if v, set := os.LookupEnv("AUDIT_URL"); set {
-		if u, err := url.Parse(v); v != "" && (err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https")) {
-			return s, fmt.Errorf("AUDIT_URL=%q: want an http(s) URL, or empty when there is no audit function", v)
+	if d := env.RecheckInterval; d != nil {
+		if *d <= 0 {
+			return s, fmt.Errorf("UPSTREAM_RECHECK_INTERVAL=%v: want a positive duration such as 5m", *d)
 		}
-		s.AuditURL = v
+		s.RecheckInterval = *d
 	}
-	s.AuditTokenFile = os.Getenv("AUDIT_TOKEN_FILE")
-	s.TokenRefreshTokenFile = os.Getenv("TOKENREFRESH_TOKEN_FILE")
-	if v := os.Getenv("PROXY_FORWARDED_HOPS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return s, fmt.Errorf("PROXY_FORWARDED_HOPS=%q: want the number of proxies in front of each proxy (0 for none)", v)
+	if env.TokenRefreshURL != nil {
+		if err := httpURLOrEmpty("TOKENREFRESH_URL", *env.TokenRefreshURL, "or empty to send no refresh events directly"); err != nil {
+			return s, err
 		}
-		s.ProxyForwardedHops = n
+		s.TokenRefreshURL = *env.TokenRefreshURL
 	}
-	if v := os.Getenv("KNATIVE_SERVING_NAMESPACE"); v != "" {
-		s.ServingNamespace = v
-	}
-	if v := os.Getenv("PROXY_IMAGE"); v != "" {
-		s.ProxyImage = v
-	}
-	if v := os.Getenv("PROXY_TIMEOUT_SECONDS"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			return s, fmt.Errorf("PROXY_TIMEOUT_SECONDS=%q: want a positive number of seconds", v)
+	if env.AuditURL != nil {
+		if err := httpURLOrEmpty("AUDIT_URL", *env.AuditURL, "or empty when there is no audit function"); err != nil {
+			return s, err
 		}
-		s.TimeoutSeconds = n
+		s.AuditURL = *env.AuditURL
 	}
-	if v := os.Getenv("UPSTREAM_RECHECK_INTERVAL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return s, fmt.Errorf("UPSTREAM_RECHECK_INTERVAL=%q: want a positive duration such as 5m", v)
+	if env.ProxyForwardedHops != nil {
+		if *env.ProxyForwardedHops < 0 {
+			return s, fmt.Errorf("PROXY_FORWARDED_HOPS=%d: want the number of proxies in front of each proxy (0 for none)", *env.ProxyForwardedHops)
 		}
-		s.RecheckInterval = d
+		s.ProxyForwardedHops = *env.ProxyForwardedHops
 	}
 	return s, nil
+}
+
+// httpURLOrEmpty refuses a value of variable that is neither empty nor an
+// http(s) URL with a host.
+func httpURLOrEmpty(variable, v, emptyMeans string) error {
+	if v == "" {
+		return nil
+	}
+	if u, err := url.Parse(v); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("%s=%q: want an http(s) URL, %s", variable, v, emptyMeans)
+	}
+	return nil
 }

@@ -106,7 +106,7 @@ func (b *bench) admissionLatency(n int) {
 func (b *bench) controlPlane() *controlplane.Webhook {
 	if b.webhook == nil {
 		log.Print("starting the controller and the admission webhooks")
-		settings, err := connectorreconciler.SettingsFromEnv()
+		settings, err := connectorreconciler.SettingsFromEnv(connectorapi.SystemNamespace)
 		check(b.r, err)
 		// The controller's refresh events reach tokenrefresh through a
 		// stand-in for Knative's activator, which starts it from zero.

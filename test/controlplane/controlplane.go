@@ -41,7 +41,7 @@ func (o Options) withDefaults(t harness.T) Options {
 		o.Checker = upstream.RegistryChecker{}
 	}
 	if o.Settings == (connector.Settings{}) {
-		s, err := connector.SettingsFromEnv()
+		s, err := connector.SettingsFromEnv(connectorapi.SystemNamespace)
 		if err != nil {
 			t.Fatalf("controller settings: %v", err)
 		}
