@@ -184,6 +184,34 @@ func TestFailedLoginsAreRateLimitedValidTokensAreServed(t *testing.T) {
 	}
 }
 
+// A refusal event names the client as far as the install trusts
+// X-Forwarded-For, and the peer it came from beside it; what a client
+// writes to the left of the trusted hops is not believed.
+func TestRefusalEventsNameTheTrustedClientAndThePeer(t *testing.T) {
+	reg := registry.NewHtpasswd(t)
+	srv := newTestProxy(t, reg.URL, noop.NewMeterProvider())
+	srv.proxy.forwardedHops = 1
+	req, _ := http.NewRequest("GET", srv.URL+"/v2/testing/busybox/manifests/latest", nil)
+	req.Header.Set("X-Forwarded-For", "6.6.6.6, 203.0.113.7")
+	req.SetBasicAuth("u", badToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := srv.events.take()
+	if len(got) != 1 {
+		t.Fatalf("%d events, want 1", len(got))
+	}
+	var data events.ImageData
+	if err := json.Unmarshal(got[0].Data(), &data); err != nil {
+		t.Fatal(err)
+	}
+	if data.Client != "203.0.113.7" || data.Peer != "127.0.0.1" {
+		t.Errorf("client %q peer %q, want the trusted hop's 203.0.113.7 and the peer 127.0.0.1", data.Client, data.Peer)
+	}
+}
+
 // A client cannot choose the image an event names: the host is the
 // configured upstream's, not the request's Host header.
 func TestEventsNameTheUpstreamImageWhateverTheHostHeader(t *testing.T) {
