@@ -137,29 +137,11 @@ func TestControllerEventsReachTheAuditTrail(t *testing.T) {
 	audit := installAudit
 	reg := registry.NewHtpasswd(t)
 	ns := "audit-controller"
-	cluster.EnsureNamespace(t, ns)
-	createSecret(t, ns, "upstream", registry.Username, registry.Password)
 	sink, err := apis.ParseURL(audit.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &v1alpha1.Connector{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "harbor"},
-		Spec: v1alpha1.ConnectorSpec{
-			ConnectorClassName: v1alpha1.ConnectorClassOCI,
-			Address:            reg.URL,
-			Auth: v1alpha1.ConnectorAuth{
-				Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: "upstream"},
-				Params: []v1alpha1.Param{{Name: v1alpha1.ParamRepository, Value: registry.SeedRepository}},
-			},
-			Sink:        &duckv1.Destination{URI: sink},
-			PullSecrets: &v1alpha1.PullSecretsSpec{},
-		},
-	}
-	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Create(context.Background(), c, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	actAsKnative(t, waitForService(t, ns, "c-harbor", nil))
+	connectorWithSink(t, ns, reg, &duckv1.Destination{URI: sink})
 	got := waitForCondition(t, ns, "harbor", v1alpha1.ConditionReady, corev1.ConditionTrue, "")
 	if got.Status.SinkURI == nil || got.Status.SinkURI.String() != audit.URL {
 		t.Errorf("status.sinkUri = %v, want %s", got.Status.SinkURI, audit.URL)

@@ -64,32 +64,13 @@ func (s *tenantSink) received(typ string) (bool, []string) {
 // never the install's credentials: those go to the audit function's own
 // address alone.
 func TestTenantSinksGetNoInstallCredential(t *testing.T) {
-	reg := registry.NewHtpasswd(t)
 	ns := "tenant-sink"
-	cluster.EnsureNamespace(t, ns)
-	createSecret(t, ns, "upstream", registry.Username, registry.Password)
 	sink := newTenantSink(t)
 	uri, err := apis.ParseURL(sink.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &v1alpha1.Connector{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "harbor"},
-		Spec: v1alpha1.ConnectorSpec{
-			ConnectorClassName: v1alpha1.ConnectorClassOCI,
-			Address:            reg.URL,
-			Auth: v1alpha1.ConnectorAuth{
-				Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: "upstream"},
-				Params: []v1alpha1.Param{{Name: v1alpha1.ParamRepository, Value: registry.SeedRepository}},
-			},
-			Sink:        &duckv1.Destination{URI: uri},
-			PullSecrets: &v1alpha1.PullSecretsSpec{},
-		},
-	}
-	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Create(context.Background(), c, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	actAsKnative(t, waitForService(t, ns, "c-harbor", nil))
+	connectorWithSink(t, ns, registry.NewHtpasswd(t), &duckv1.Destination{URI: uri})
 	var auth []string
 	waitFor(t, "a pullsecrets.refresh event at the tenant's sink", func(context.Context) (bool, string) {
 		var ok bool
@@ -112,25 +93,10 @@ func TestTenantSinksGetNoInstallCredential(t *testing.T) {
 // A namespaced Connector's sink ref may name only its own namespace: the
 // controller reads no other namespace's Addressables for it, and says why.
 func TestSinkRefInAnotherNamespaceIsRefused(t *testing.T) {
-	reg := registry.NewHtpasswd(t)
 	ns := "sink-elsewhere"
-	cluster.EnsureNamespace(t, ns)
-	createSecret(t, ns, "upstream", registry.Username, registry.Password)
-	c := &v1alpha1.Connector{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "harbor"},
-		Spec: v1alpha1.ConnectorSpec{
-			ConnectorClassName: v1alpha1.ConnectorClassOCI,
-			Address:            reg.URL,
-			Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: "upstream"}},
-			Sink: &duckv1.Destination{Ref: &duckv1.KReference{
-				APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "audit", Namespace: connectorapi.SystemNamespace,
-			}},
-		},
-	}
-	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Create(context.Background(), c, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	actAsKnative(t, waitForService(t, ns, "c-harbor", nil))
+	connectorWithSink(t, ns, registry.NewHtpasswd(t), &duckv1.Destination{Ref: &duckv1.KReference{
+		APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "audit", Namespace: connectorapi.SystemNamespace,
+	}})
 	waitFor(t, "a SinkNotResolved event naming the namespace rule", func(ctx context.Context) (bool, string) {
 		list, err := cluster.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -150,6 +116,34 @@ func TestSinkRefInAnotherNamespaceIsRefused(t *testing.T) {
 	if got.Status.SinkURI != nil {
 		t.Errorf("status.sinkUri = %v, want none", got.Status.SinkURI)
 	}
+}
+
+// connectorWithSink creates ns/harbor in front of reg, scoped to the seed
+// repository, with sink and pull secrets for its own namespace, and acts
+// as Knative for its proxy Service.
+func connectorWithSink(t *testing.T, ns string, reg *registry.Registry, sink *duckv1.Destination) *v1alpha1.Connector {
+	t.Helper()
+	cluster.EnsureNamespace(t, ns)
+	createSecret(t, ns, "upstream", registry.Username, registry.Password)
+	c := &v1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "harbor"},
+		Spec: v1alpha1.ConnectorSpec{
+			ConnectorClassName: v1alpha1.ConnectorClassOCI,
+			Address:            reg.URL,
+			Auth: v1alpha1.ConnectorAuth{
+				Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: "upstream"},
+				Params: []v1alpha1.Param{{Name: v1alpha1.ParamRepository, Value: registry.SeedRepository}},
+			},
+			Sink:        sink,
+			PullSecrets: &v1alpha1.PullSecretsSpec{},
+		},
+	}
+	created, err := connectors.ConnectorV1alpha1().Connectors(ns).Create(context.Background(), c, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actAsKnative(t, waitForService(t, ns, "c-harbor", nil))
+	return created
 }
 
 func envOf(env []corev1.EnvVar, name string) string {
