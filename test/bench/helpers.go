@@ -28,6 +28,17 @@ func (b *bench) startRelayTo(upstream, caFile string) (string, *os.Process) {
 	return b.startHelper("relay", upstream)
 }
 
+// relayStartup is the reference for the functions' start-up figures: how
+// long the reference relay, a Go program of this bench's size, takes from
+// exec until it accepts a connection.
+func (b *bench) relayStartup() time.Duration {
+	start := time.Now()
+	_, proc := b.startRelayTo(b.reg.URL, "")
+	took := time.Since(start)
+	_ = proc.Kill()
+	return took
+}
+
 // startHelper runs this binary as `bench <mode> <addr> args...` in its own
 // process and returns the address it listens on and the process.
 func (b *bench) startHelper(mode string, args ...string) (string, *os.Process) {
@@ -38,7 +49,7 @@ func (b *bench) startHelper(mode string, args ...string) (string, *os.Process) {
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	check(b.r, cmd.Start())
 	b.r.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
 			return addr, cmd.Process

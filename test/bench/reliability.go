@@ -74,7 +74,7 @@ func (b *bench) concurrentPulls(n int, size int64) {
 
 // steadyPulls pulls the seed manifest through the proxy in a loop from
 // workers goroutines until stop is closed, calling seen with each result.
-func steadyPulls(base, token string, workers int, stop <-chan struct{}, seen func(time.Time, time.Duration, error)) *sync.WaitGroup {
+func steadyPulls(base, user, password string, workers int, stop <-chan struct{}, seen func(time.Time, time.Duration, error)) *sync.WaitGroup {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
 	path := "/v2/" + registry.SeedRepository + "/manifests/" + registry.SeedTag
 	var wg sync.WaitGroup
@@ -90,7 +90,7 @@ func steadyPulls(base, token string, workers int, stop <-chan struct{}, seen fun
 				}
 				start := time.Now()
 				req, _ := http.NewRequest("GET", base+path, nil)
-				req.SetBasicAuth("u", token)
+				req.SetBasicAuth(user, password)
 				req.Header.Set("Accept", manifestOK)
 				resp, err := client.Do(req)
 				if err == nil {
@@ -121,7 +121,7 @@ func (b *bench) rotationUnderLoad(rotations int, d time.Duration) {
 	var pulls, failed atomic.Int64
 	var firstErr atomic.Value
 	stop := make(chan struct{})
-	wg := steadyPulls("http://"+p.Host, b.token, 4, stop, func(_ time.Time, _ time.Duration, err error) {
+	wg := steadyPulls("http://"+p.Host, "u", b.token, 4, stop, func(_ time.Time, _ time.Duration, err error) {
 		pulls.Add(1)
 		if err != nil {
 			failed.Add(1)
@@ -158,47 +158,66 @@ func (b *bench) upstreamOutage(outage time.Duration) {
 		Upstream: "http://" + gate.addr, Namespace: namespace, Name: connector,
 		Kubeconfig: b.cluster.KubeconfigAs(b.r, namespace, "proxy"), Secret: registry.SecretData(),
 	})
-	var mu sync.Mutex
-	var back time.Time
-	var recovered time.Duration
-	var slowestFailure time.Duration
-	var failures int
+	// The same steady pulls, straight at the upstream (through the same
+	// gate), are the reference: what any client sees of the outage.
+	proxied, direct := &outageWatch{}, &outageWatch{}
 	stop := make(chan struct{})
-	wg := steadyPulls("http://"+p.Host, b.token, 4, stop, func(start time.Time, took time.Duration, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			failures++
-			slowestFailure = max(slowestFailure, took)
-			return
-		}
-		if !back.IsZero() && recovered == 0 && start.After(back) {
-			recovered = time.Since(back)
-		}
-	})
+	wgProxy := steadyPulls("http://"+p.Host, "u", b.token, 4, stop, proxied.seen)
+	wgDirect := steadyPulls("http://"+gate.addr, registry.Username, registry.Password, 4, stop, direct.seen)
 	time.Sleep(2 * time.Second)
 	gate.down()
 	time.Sleep(outage)
 	gate.up(b.r)
-	mu.Lock()
-	back = time.Now()
-	mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		mu.Lock()
-		done := recovered != 0
-		mu.Unlock()
-		if done || time.Now().After(deadline) {
-			break
-		}
+	back := time.Now()
+	proxied.upAt(back)
+	direct.upAt(back)
+	for deadline := time.Now().Add(30 * time.Second); !(proxied.done() && direct.done()) && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
 	close(stop)
-	wg.Wait()
-	if recovered == 0 {
-		b.r.Fatalf("no pull succeeded within 30s of the upstream's return")
+	wgProxy.Wait()
+	wgDirect.Wait()
+	if !proxied.done() || !direct.done() {
+		b.r.Fatalf("no pull succeeded within 30s of the upstream's return (through the proxy: %v, direct: %v)", proxied.done(), direct.done())
 	}
-	log.Printf("%d pulls failed during the outage, the slowest after %s", failures, slowestFailure)
-	report("upstream_outage_recovery_s", recovered.Seconds())
-	report("upstream_outage_slowest_failure_s", slowestFailure.Seconds())
+	log.Printf("through the proxy: %d pulls failed during the outage, the slowest after %s, served again %s after the upstream's return; direct: %d, %s, %s",
+		proxied.failures, proxied.slowestFailure, proxied.recovered, direct.failures, direct.slowestFailure, direct.recovered)
+	report("upstream_outage_recovery_vs_direct", proxied.recovered.Seconds()/direct.recovered.Seconds())
+	report("upstream_outage_slowest_failure_vs_direct", proxied.slowestFailure.Seconds()/direct.slowestFailure.Seconds())
+}
+
+// outageWatch follows steady pulls across an outage: how they failed while
+// it lasted, and how soon one started after the upstream came back
+// succeeded.
+type outageWatch struct {
+	mu             sync.Mutex
+	back           time.Time
+	recovered      time.Duration
+	slowestFailure time.Duration
+	failures       int
+}
+
+func (o *outageWatch) seen(start time.Time, took time.Duration, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err != nil {
+		o.failures++
+		o.slowestFailure = max(o.slowestFailure, took)
+		return
+	}
+	if !o.back.IsZero() && o.recovered == 0 && start.After(o.back) {
+		o.recovered = time.Since(o.back)
+	}
+}
+
+func (o *outageWatch) upAt(t time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.back = t
+}
+
+func (o *outageWatch) done() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.recovered != 0
 }

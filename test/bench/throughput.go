@@ -100,9 +100,10 @@ func (b *bench) throughput(digest string, size int64, reps int) {
 	report("blob_1g_vs_plain_relay", p/rl)
 	report("blob_1g_vs_tcp_splice_relay", p/fl)
 	gibs := float64(reps) * float64(size) / gib
-	report("proxy_cpu_s_per_gib", proxyCPU.Seconds()/gibs)
-	report("relay_cpu_s_per_gib", relayCPU.Seconds()/gibs)
-	report("tcp_splice_relay_cpu_s_per_gib", floorCPU.Seconds()/gibs)
+	log.Printf("CPU per GiB: proxy %.2f s, relay %.2f s, TCP splice relay %.2f s",
+		proxyCPU.Seconds()/gibs, relayCPU.Seconds()/gibs, floorCPU.Seconds()/gibs)
+	report("proxy_cpu_per_gib_vs_relay", proxyCPU.Seconds()/relayCPU.Seconds())
+	report("proxy_cpu_per_gib_vs_tcp_splice_relay", proxyCPU.Seconds()/floorCPU.Seconds())
 }
 
 // timedCPU is timed, adding the CPU time process pid spent meanwhile to cpu.
