@@ -28,8 +28,9 @@ import (
 func (b *bench) auditThroughput(n, workers int) *auditproc.Proc {
 	log.Printf("%d events into the audit function on PostgreSQL, %d at a time", n, workers)
 	audit := auditproc.Start(b.r, b.cluster, postgres.Start(b.r))
-	// The bench's events are about its Connector: its proxy's identity sends them.
-	token := b.cluster.Token(b.r, namespace, "proxy", events.AuditAudience, time.Hour)
+	// The bench's events are about its Connector: its proxy's ServiceAccount
+	// in the Connector's namespace sends them (no other may).
+	token := b.cluster.Token(b.r, namespace, connectorapi.ProxyServiceAccount, events.AuditAudience, time.Hour)
 	data, err := json.Marshal(events.ImageData{Connector: connector, Namespace: namespace, Repository: registry.SeedRepository,
 		Reference: registry.SeedTag, Identity: events.Identity{Username: "system:serviceaccount:bench:puller"}, Outcome: events.OutcomeAllowed})
 	check(b.r, err)
