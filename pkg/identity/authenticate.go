@@ -87,9 +87,6 @@ func NewAuthenticator(verifier *Verifier, tokenReviews TokenReviews, opts ...Opt
 	return a
 }
 
-// Verifier is the local check the Authenticator makes first.
-func (a *Authenticator) Verifier() *Verifier { return a.verifier }
-
 // Authenticate returns whose token is, for one of audiences (the API
 // server's own when none), and whether the answer was kept from before.
 // Errors wrap ErrBadToken or ErrUnavailable.
