@@ -10,6 +10,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
+	"github.com/oci-connector/oci-connector/pkg/access"
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/identity"
@@ -40,8 +41,8 @@ type senderAuth struct {
 
 func newSenderAuth(authn *identity.Authenticator, systemNamespace string) *senderAuth {
 	return &senderAuth{authn: authn, system: []string{
-		serviceAccountUser(systemNamespace, connectorapi.ControllerServiceAccount),
-		serviceAccountUser(systemNamespace, connectorapi.TokenRefreshServiceAccount),
+		access.ServiceAccount(systemNamespace, connectorapi.ControllerServiceAccount).Username,
+		access.ServiceAccount(systemNamespace, connectorapi.TokenRefreshServiceAccount).Username,
 	}}
 }
 
@@ -89,10 +90,6 @@ type httpError struct {
 }
 
 func (e *httpError) Error() string { return e.message }
-
-func serviceAccountUser(namespace, name string) string {
-	return "system:serviceaccount:" + namespace + ":" + name
-}
 
 // serviceAccountOf is the namespace and name of a ServiceAccount's
 // username; empty for any other user.
