@@ -61,7 +61,11 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if a.route.kind == routeManifest && r.Method == http.MethodPut {
 			r.Body = http.MaxBytesReader(rec, r.Body, maxManifestBytes)
 		}
-		p.upstream.forward(rec, r, a)
+		if a.route.kind == routeReferrers && r.Method == http.MethodGet {
+			p.upstream.referrers(rec, r, a)
+		} else {
+			p.upstream.forward(rec, r, a)
+		}
 	}
 	p.emit(r, rec.status, rec.Header(), a)
 	p.metrics.request(r.Context(), a.routeLabel(), rec.status, string(a.verb), rec.bytes, body.n)
