@@ -61,11 +61,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if a.route.kind == routeManifest && r.Method == http.MethodPut {
 			r.Body = http.MaxBytesReader(rec, r.Body, maxManifestBytes)
 		}
-		if a.route.kind == routeReferrers && r.Method == http.MethodGet {
-			p.upstream.referrers(rec, r, a)
-		} else {
-			p.upstream.forward(rec, r, a)
-		}
+		p.upstream.forward(rec, r, a)
 	}
 	p.emit(r, rec.status, rec.Header(), a)
 	p.metrics.request(r.Context(), a.routeLabel(), rec.status, string(a.verb), rec.bytes, body.n)
