@@ -36,6 +36,7 @@ func startContainerd(t harness.T, dir, sandboxImage, bridge, subnet string) stri
 	if err != nil {
 		t.Fatalf("containerd is not installed; .ci/run installs it (apt-get install containerd)")
 	}
+	before := readNetworkState(bridge)
 	socket := filepath.Join(dir, "containerd.sock")
 	cniDir := filepath.Join(dir, "cni")
 	if err := os.MkdirAll(cniDir, 0o755); err != nil {
@@ -77,9 +78,47 @@ state = %q
 		return true, ""
 	})
 	// The kubelet is gone by now (cleanups run last first); what it left
-	// running goes, so no container outlives the test.
-	t.Cleanup(func() { killContainers(socket) })
+	// running goes, so no container outlives the test, and neither do the
+	// pods' network namespaces nor the bridge (cleanups run on failure too).
+	t.Cleanup(func() {
+		killContainers(socket)
+		removeNetworkLeftovers(before, bridge)
+	})
 	return socket
+}
+
+// networkState is what of the host's network a run may add to: its network
+// namespaces (ip netns) and whether the pods' bridge exists.
+type networkState struct {
+	namespaces map[string]bool
+	bridge     bool
+}
+
+// readNetworkState reads it, before the node starts.
+func readNetworkState(bridge string) networkState {
+	st := networkState{namespaces: map[string]bool{}}
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			st.namespaces[f[0]] = true
+		}
+	}
+	st.bridge = exec.Command("ip", "link", "show", bridge).Run() == nil
+	return st
+}
+
+// removeNetworkLeftovers deletes the network namespaces the CNI plugins made
+// for this run's pods (those named cni-... that were not there before) and
+// the bridge if this run made it. Namespaces of other runs are left alone.
+func removeNetworkLeftovers(before networkState, bridge string) {
+	for name := range readNetworkState(bridge).namespaces {
+		if strings.HasPrefix(name, "cni-") && !before.namespaces[name] {
+			_ = exec.Command("ip", "netns", "delete", name).Run()
+		}
+	}
+	if !before.bridge {
+		_ = exec.Command("ip", "link", "delete", bridge).Run()
+	}
 }
 
 // ctr runs containerd's ctr in the kubelet's namespace; failures are
