@@ -18,7 +18,8 @@ import (
 // refusal to answer with. The handler, the access log, the metrics and the
 // events all read it.
 type admission struct {
-	// client is who sent it (clientOf); peer the address it came from.
+	// client is who sent a request refused for want of a login
+	// (clientOf); peer the address it came from. Unset otherwise.
 	client, peer string
 	verb         connector.Verb
 	// route is the parsed path; routed says whether it parsed.
@@ -85,7 +86,7 @@ func (a admission) routeLabel() string {
 // path is wrong.
 func (p *proxy) admit(r *http.Request) admission {
 	rt, routeErr := parseRoute(r.URL.Path)
-	a := admission{client: clientOf(r, p.forwardedHops), peer: peerOf(r), route: rt, routed: routeErr == nil}
+	a := admission{route: rt, routed: routeErr == nil}
 	if a = p.authenticateStep(r, a); a.refusal != nil {
 		return a
 	}
@@ -110,6 +111,9 @@ func (p *proxy) authenticateStep(r *http.Request, a admission) admission {
 			return a
 		}
 	}
+	// Who sent it matters only to a refusal: a logged-in request never
+	// reads X-Forwarded-For.
+	a.client, a.peer = clientOf(r, p.forwardedHops), peerOf(r)
 	if p.limiter.exhausted(a.client) {
 		return a.refuse(&refusal{status: http.StatusTooManyRequests, code: codeTooManyRequests,
 			message: "too many failed logins from " + a.client + "; wait a moment", reason: "rate limited"})
