@@ -6,13 +6,26 @@ export PATH := /usr/local/go/bin:$(PATH)
 
 BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl $(BIN)/staticcheck \
-	$(BIN)/buildkitd $(BIN)/buildctl $(BIN)/kubelet $(BIN)/kube-scheduler
+	$(BIN)/buildkitd $(BIN)/buildctl $(BIN)/kubelet $(BIN)/kube-scheduler \
+	$(BIN)/kube-proxy $(BIN)/ko $(BIN)/cluster-sources
 
-.PHONY: run test bench tools codegen verify-codegen vet lint fuzz scenarios csi-sanity clean-tools
+.PHONY: run test bench tools codegen verify-codegen vet lint fuzz scenarios csi-sanity clean-tools cluster release
 
 ## run: start a local API server, a registry and the controller; show a Connector going Ready.
 run: tools
 	go run ./hack/localrun
+
+## cluster: a private cluster with Knative Serving, Traefik and oci-connector
+# installed with ko, left running in a network namespace until Ctrl-C.
+cluster: tools
+	go run ./hack/cluster
+
+## release: the YAML a release ships, images built by ko and named by digest
+# (KO_DOCKER_REPO must be set; KO_DEFAULTBASEIMAGE overrides ko.yaml's base).
+release: $(BIN)/ko
+	@test -n "$$KO_DOCKER_REPO" || { echo "set KO_DOCKER_REPO to the registry to push the images to" >&2; exit 1; }
+	$(BIN)/ko resolve --base-import-paths -f config/ > release.yaml
+	@echo "wrote release.yaml"
 
 ## test: everything CI checks: generated code, vet, lint, unit, real-API-server and end-to-end tests.
 test: tools verify-codegen vet lint
@@ -86,6 +99,26 @@ $(BIN)/buildkitd:
 
 $(BIN)/buildctl:
 	cd test/tools/buildkit && go build -o $(BIN)/buildctl github.com/moby/buildkit/cmd/buildctl
+
+# ko v0.19.1, as users install oci-connector (and as the tests build the
+# cluster's images).
+$(BIN)/ko:
+	GOBIN=$(BIN) go install github.com/google/ko@v0.19.1
+
+$(BIN)/kube-proxy:
+	cd test/tools && go build -ldflags '$(K8S_LDFLAGS)' -o $(BIN)/kube-proxy k8s.io/kubernetes/cmd/kube-proxy
+
+# What ko builds the test cluster's images from (Knative Serving, Traefik,
+# CoreDNS): Traefik's local replaces assembled, and every module fetched,
+# since ko runs in the cluster's network namespace, which cannot reach the
+# module proxy.
+$(BIN)/cluster-sources: test/tools/traefik/go.sum test/tools/coredns/go.sum test/tools/knative/go.sum
+	test/tools/traefik/assemble.sh
+	cd test/tools/traefik && go list -deps github.com/traefik/traefik/v3/cmd/traefik >/dev/null
+	cd test/tools/coredns && go list -deps . >/dev/null
+	cd test/tools/knative && go list -deps -tags tools . >/dev/null
+	go mod download
+	touch $@
 
 $(BIN)/staticcheck:
 	cd test/tools/clients && go build -o $(BIN)/staticcheck honnef.co/go/tools/cmd/staticcheck

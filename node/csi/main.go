@@ -79,7 +79,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.systemNamespace, "system-namespace", env.SystemNamespace, "the namespace of config-oci-connector ($SYSTEM_NAMESPACE)")
 	fs.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime of the tokens in the files; they are rendered again at 80% of it")
 	fs.StringVar(&c.proxyCAFile, "proxy-ca-file", "", "the CA of proxies served over TLS with a private CA, written into volumes as ca.crt")
-	fs.StringVar(&c.registrationDir, "kubelet-registration-dir", "", "register with the kubelet's plugin watcher in this directory (e.g. /var/lib/kubelet/plugins_registry) instead of the node-driver-registrar sidecar")
+	fs.StringVar(&c.registrationDir, "kubelet-registration-dir", "", "register with the kubelet's plugin watcher in this directory (e.g. /var/lib/kubelet/plugins_registry), as the node-driver-registrar sidecar would")
 	fs.StringVar(&c.kubeletEndpoint, "kubelet-endpoint", "", "the CSI socket's path as the kubelet sees it, for --kubelet-registration-dir (default: --endpoint's path)")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -8,9 +8,9 @@ import (
 )
 
 // registrationServer answers the kubelet's plugin watcher, as the
-// node-driver-registrar sidecar would: production runs the sidecar; the
-// flag --kubelet-registration-dir lets the driver register itself where the
-// sidecar cannot be built.
+// node-driver-registrar sidecar would: with --kubelet-registration-dir
+// (config/700-csi-driver.yaml sets it) the driver registers itself, and
+// the DaemonSet needs no sidecar image.
 type registrationServer struct {
 	registerapi.UnimplementedRegistrationServer
 	// endpoint is the CSI socket as the kubelet sees it.

@@ -11,10 +11,11 @@ import (
 
 // InstallFeatures are the Knative features the README asks an install to
 // enable (config-features): the audit function keeps its trail on a
-// PersistentVolumeClaim it writes.
+// PersistentVolumeClaim it writes, as the group its pod's fsGroup names.
 var InstallFeatures = map[string]string{
 	"kubernetes.podspec-persistent-volume-claim": "enabled",
 	"kubernetes.podspec-persistent-volume-write": "enabled",
+	"kubernetes.podspec-securitycontext":         "enabled",
 }
 
 // ServingInstallContext carries Knative Serving's configuration as the README

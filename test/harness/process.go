@@ -118,8 +118,21 @@ func StartProcess(t T, bin string, args, env []string) *Server {
 		t.Fatalf("starting %s: %v", bin, err)
 	}
 	t.Cleanup(func() {
+		// An interrupt first, to let it clean up; a process that ignores
+		// interrupts (as one started in the background by a shell does) is
+		// killed after 10 seconds.
 		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
+		done := make(chan struct{})
+		go func() {
+			_ = cmd.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
 		logFile.Close()
 	})
 	return &Server{Cmd: cmd, LogPath: logPath, Started: started}

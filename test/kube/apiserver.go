@@ -52,6 +52,19 @@ type Option func(*options)
 
 type options struct {
 	nodes []string
+	// advertise is the address pods reach the API server at; "" keeps
+	// everything on 127.0.0.1.
+	advertise string
+}
+
+// InNetwork is for a control plane in a network of its own (test/cluster):
+// the API server listens on every address there and advertises address,
+// which the kubernetes Service's endpoints name and kube-proxy sends
+// in-cluster clients to. The controller-manager runs all its default
+// controllers (Deployments, ReplicaSets, EndpointSlices, ...), as Knative
+// needs of a cluster.
+func InNetwork(address string) Option {
+	return func(o *options) { o.advertise = address }
 }
 
 // WithNode gives the node name an identity (system:node:<name> in
@@ -93,10 +106,14 @@ func Start(t harness.T, opts ...Option) *Cluster {
 	}
 
 	port := harness.FreePort(t)
+	bind, advertise := "127.0.0.1", "127.0.0.1"
+	if o.advertise != "" {
+		bind, advertise = "0.0.0.0", o.advertise
+	}
 	args := []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + bind,
+		"--advertise-address=" + advertise,
 		"--secure-port=" + strconv.Itoa(port),
 		"--cert-dir=" + filepath.Join(dir, "certs"),
 		"--token-auth-file=" + tokensCSV,
@@ -139,6 +156,9 @@ func Start(t harness.T, opts ...Option) *Cluster {
 	controllers := "clusterrole-aggregation"
 	if len(o.nodes) > 0 {
 		controllers += ",serviceaccount,job,garbagecollector,namespace,nodelifecycle,root-ca-cert-publisher"
+	}
+	if o.advertise != "" {
+		controllers = "*"
 	}
 	c.startControllerManager(t, controllers)
 	c.InstallCRDs(t)

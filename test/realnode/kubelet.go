@@ -43,9 +43,12 @@ clusterDomain: cluster.local
 
 // kubeletArgs writes the kubelet's configuration under dir and returns its
 // flags.
-func kubeletArgs(t harness.T, dir, name, kubeconfig, containerdSocket string, o Options) []string {
+func kubeletArgs(t harness.T, dir, rootDir, name, kubeconfig, containerdSocket string, o Options) []string {
 	t.Helper()
 	cfg := fmt.Sprintf(kubeletConfig, harness.FreePort(t), containerdSocket, filepath.Join(dir, "pod-logs"))
+	if o.ClusterDNS != "" {
+		cfg += fmt.Sprintf("clusterDNS: [%q]\n", o.ClusterDNS)
+	}
 	cfgPath := filepath.Join(dir, "kubelet.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatalf("%v", err)
@@ -53,10 +56,13 @@ func kubeletArgs(t harness.T, dir, name, kubeconfig, containerdSocket string, o 
 	args := []string{
 		"--config=" + cfgPath,
 		"--kubeconfig=" + kubeconfig,
-		"--root-dir=" + filepath.Join(dir, "kubelet"),
+		"--root-dir=" + rootDir,
 		"--cert-dir=" + filepath.Join(dir, "kubelet-pki"),
 		"--hostname-override=" + name,
 		"--v=" + strconv.Itoa(1),
+	}
+	if o.NodeIP != "" {
+		args = append(args, "--node-ip="+o.NodeIP)
 	}
 	if o.CredentialProviderConfig != "" {
 		args = append(args,

@@ -33,11 +33,20 @@ type Options struct {
 	// CredentialProviderConfig and CredentialProviderBinDir, when set, are
 	// the kubelet's image credential provider flags.
 	CredentialProviderConfig, CredentialProviderBinDir string
+	// NodeIP and ClusterDNS are for a node in a cluster network of its own
+	// (test/cluster): its address, and the DNS Service's IP its pods use.
+	NodeIP, ClusterDNS string
+	// RootDir is the kubelet's --root-dir, Dir/kubelet when empty. A
+	// cluster in a mount namespace of its own uses /var/lib/kubelet, where
+	// config/'s DaemonSets find it.
+	RootDir string
 }
 
 // Node is a running node.
 type Node struct {
 	Name string
+	// rootDir is the kubelet's --root-dir.
+	rootDir string
 	// Dir holds the node's files: containerd's, the kubelet's root
 	// (Dir/kubelet), and the logs.
 	Dir string
@@ -50,7 +59,7 @@ type Node struct {
 
 // KubeletRootDir is the kubelet's --root-dir: its plugins and
 // plugins_registry directories are under it.
-func (n *Node) KubeletRootDir() string { return filepath.Join(n.Dir, "kubelet") }
+func (n *Node) KubeletRootDir() string { return n.rootDir }
 
 // AddPlainHTTPHost makes the node reach host over plain HTTP from its next pull.
 func (n *Node) AddPlainHTTPHost(t harness.T, host string) {
@@ -87,13 +96,16 @@ func Start(t harness.T, cluster *kube.Cluster, o Options) *Node {
 		harness.UnmountUnder(dir)
 		_ = os.RemoveAll(dir)
 	})
-	n := &Node{Name: o.Name, Dir: dir}
+	n := &Node{Name: o.Name, Dir: dir, rootDir: o.RootDir}
+	if n.rootDir == "" {
+		n.rootDir = filepath.Join(dir, "kubelet")
+	}
 	for _, h := range o.PlainHTTPHosts {
 		n.AddPlainHTTPHost(t, h)
 	}
 	n.ContainerdSocket = startContainerd(t, dir, o.SandboxImage, "rn0", "10.88.0.0/16")
 	kubelet := harness.StartProcess(t, harness.Bin(t, "kubelet"),
-		kubeletArgs(t, dir, o.Name, cluster.NodeKubeconfig(t, o.Name), n.ContainerdSocket, o), nil)
+		kubeletArgs(t, dir, n.rootDir, o.Name, cluster.NodeKubeconfig(t, o.Name), n.ContainerdSocket, o), nil)
 	n.KubeletLog = kubelet.LogPath
 	harness.StartProcess(t, harness.Bin(t, "kube-scheduler"), []string{
 		"--kubeconfig=" + cluster.Kubeconfig,

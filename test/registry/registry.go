@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -81,7 +82,13 @@ type options struct {
 	rootDir string
 	// redirecting sends blob GETs to a storage server (WithRedirectingStorage).
 	redirecting bool
+	// listenIP is the address it listens on; 127.0.0.1 when empty.
+	listenIP string
 }
+
+// WithListenIP makes the registry listen on ip: a cluster network's node
+// address (test/cluster), where its pods reach it.
+func WithListenIP(ip string) Option { return func(o *options) { o.listenIP = ip } }
 
 // WithFilesystem stores the registry's content under dir, as a production
 // registry does; benchmarks use it for blobs of gigabytes.
@@ -194,6 +201,14 @@ func start(t harness.T, auth configuration.Auth, opts ...Option) *Registry {
 	app := handlers.NewApp(context.Background(), cfg)
 
 	srv := httptest.NewUnstartedServer(app)
+	if o.listenIP != "" {
+		l, err := net.Listen("tcp", net.JoinHostPort(o.listenIP, "0"))
+		if err != nil {
+			t.Fatalf("listening on %s: %v", o.listenIP, err)
+		}
+		srv.Listener.Close()
+		srv.Listener = l
+	}
 	r.server = srv
 	if o.tls {
 		srv.StartTLS()

@@ -1,0 +1,94 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/utils/ptr"
+
+	"github.com/oci-connector/oci-connector/test/harness"
+)
+
+// ksvcs is Knative Serving's Service resource.
+var ksvcs = schema.GroupVersionResource{Group: "serving.knative.dev", Version: "v1", Resource: "services"}
+
+// Install installs oci-connector as a user does: `ko resolve -f config/`
+// then kubectl apply, as the cluster admin. The only thing added is what a
+// cluster without a storage provisioner needs an admin to make: a volume
+// for the audit trail's claim. It waits for the controller to be available
+// and for the audit and tokenrefresh Knative Services to be Ready, made so
+// by Knative.
+func (c *Cluster) Install(t harness.T) {
+	t.Helper()
+	start := time.Now()
+	c.Apply(t, "config/", c.Ko(t, c.Root, "oci-connector", filepath.Join(c.Root, "config")))
+	c.makeAuditVolume(t)
+	c.WaitDeployments(t, "oci-connector", "oci-connector-controller")
+	c.WaitKnativeService(t, "oci-connector", "audit")
+	c.WaitKnativeService(t, "oci-connector", "tokenrefresh")
+	c.logf("cluster: oci-connector installed with ko and Ready in %s", time.Since(start).Round(time.Second))
+}
+
+// makeAuditVolume makes the PersistentVolume the audit claim binds to: a
+// directory of the node's, which the kubelet does not give the pod's
+// fsGroup (it does not for host paths), so it is made the nonroot group's
+// here, as a local-path provisioner would make it writable.
+func (c *Cluster) makeAuditVolume(t harness.T) {
+	t.Helper()
+	dir := filepath.Join(c.Node.Dir, "volumes", "audit-data")
+	if err := os.MkdirAll(dir, 0o775); err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := os.Chmod(dir, 0o775); err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := os.Chown(dir, 0, 65532); err != nil {
+		t.Fatalf("%v", err)
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "audit-data"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:    corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{
+				Path: dir,
+				Type: ptr.To(corev1.HostPathDirectory),
+			}},
+			ClaimRef: &corev1.ObjectReference{Namespace: "oci-connector", Name: "audit-data"},
+		},
+	}
+	if _, err := c.Kube.Client.CoreV1().PersistentVolumes().Create(context.Background(), pv, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the audit volume: %v", err)
+	}
+}
+
+// WaitKnativeService waits until Knative reports the Knative Service Ready.
+func (c *Cluster) WaitKnativeService(t harness.T, namespace, name string) {
+	t.Helper()
+	client, err := dynamic.NewForConfig(c.Kube.Config)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	harness.WaitFor(t, 5*time.Minute, "Knative Service "+namespace+"/"+name+" Ready", func(ctx context.Context) (bool, string) {
+		ksvc, err := client.Resource(ksvcs).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		conditions, _, _ := unstructured.NestedSlice(ksvc.Object, "status", "conditions")
+		for _, item := range conditions {
+			if cond, _ := item.(map[string]any); cond["type"] == "Ready" {
+				return cond["status"] == "True", fmt.Sprintf("Ready=%v %v: %v\n%s", cond["status"], cond["reason"], cond["message"], c.podsState(ctx, namespace))
+			}
+		}
+		return false, "no Ready condition yet\n" + c.podsState(ctx, namespace)
+	})
+}
