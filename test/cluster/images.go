@@ -40,8 +40,8 @@ func pushBaseImage(t harness.T, ref string) {
 	}
 	_ = tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777})
 	files := map[string]string{
-		"etc/passwd":                         "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
-		"etc/group":                          "root:x:0:\nnonroot:x:65532:\n",
+		"etc/passwd":                        "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
+		"etc/group":                         "root:x:0:\nnonroot:x:65532:\n",
 		"etc/ssl/certs/ca-certificates.crt": string(ca),
 	}
 	for _, n := range []string{"etc/passwd", "etc/group", "etc/ssl/certs/ca-certificates.crt"} {

@@ -173,9 +173,9 @@ func setUpNetwork() error {
 		}
 	}
 	for path, value := range map[string]string{
-		"/proc/sys/net/ipv4/ip_forward":                 "1",
-		"/proc/sys/net/bridge/bridge-nf-call-iptables":  "1",
-		"/proc/sys/net/ipv4/conf/all/route_localnet":    "1",
+		"/proc/sys/net/ipv4/ip_forward":                "1",
+		"/proc/sys/net/bridge/bridge-nf-call-iptables": "1",
+		"/proc/sys/net/ipv4/conf/all/route_localnet":   "1",
 	} {
 		// The bridge's may be missing without br_netfilter; kube-proxy's
 		// masquerade-all does not need it.

@@ -3,8 +3,8 @@ package auth
 import (
 	"fmt"
 	"net/http"
-	"time"
 	"strings"
+	"time"
 )
 
 // CheckSecret reports whether password matches an htpasswd secret, as
