@@ -46,9 +46,16 @@ type Cluster struct {
 	logf func(string, ...any)
 }
 
+// Options change how the cluster starts.
+type Options struct {
+	// CredentialProviderConfig and CredentialProviderBinDir are the
+	// kubelet's image credential provider flags, when set.
+	CredentialProviderConfig, CredentialProviderBinDir string
+}
+
 // Start starts the cluster with Knative Serving and Traefik Ready. It must
 // run inside RunInNetns's namespace.
-func Start(t harness.T) *Cluster {
+func Start(t harness.T, o Options) *Cluster {
 	t.Helper()
 	if Netns() == "" {
 		t.Fatalf("the cluster runs in a network namespace of its own: call cluster.RunInNetns first")
@@ -76,6 +83,9 @@ func Start(t harness.T) *Cluster {
 		PlainHTTPHosts: []string{c.Registry.Host},
 		NodeIP:         NodeIP,
 		ClusterDNS:     DNSServiceIP,
+
+		CredentialProviderConfig: o.CredentialProviderConfig,
+		CredentialProviderBinDir: o.CredentialProviderBinDir,
 	})
 	c.logf("cluster: control plane and node up in %s", time.Since(start).Round(time.Second))
 

@@ -3,6 +3,7 @@ package proxyproc
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"os"
 
 	"github.com/oci-connector/oci-connector/test/harness"
@@ -27,8 +28,14 @@ func (p *Proc) Requests(t harness.T) []Request {
 		t.Fatalf("%v", err)
 	}
 	defer f.Close()
+	return ParseRequests(f)
+}
+
+// ParseRequests reads the access log lines of a proxy's log, skipping the
+// rest.
+func ParseRequests(log io.Reader) []Request {
 	var out []Request
-	s := bufio.NewScanner(f)
+	s := bufio.NewScanner(log)
 	s.Buffer(make([]byte, 1<<20), 1<<20)
 	for s.Scan() {
 		var line struct {

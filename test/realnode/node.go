@@ -61,6 +61,9 @@ type Node struct {
 // plugins_registry directories are under it.
 func (n *Node) KubeletRootDir() string { return n.rootDir }
 
+// PodLogsDir is the kubelet's podLogsDir: <namespace>_<pod>_<uid>/<container>/<n>.log.
+func (n *Node) PodLogsDir() string { return filepath.Join(n.Dir, "pod-logs") }
+
 // AddPlainHTTPHost makes the node reach host over plain HTTP from its next pull.
 func (n *Node) AddPlainHTTPHost(t harness.T, host string) {
 	writePlainHTTPHost(t, n.Dir, host)

@@ -4,48 +4,63 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"knative.dev/pkg/apis"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
-	"github.com/oci-connector/oci-connector/test/controlplane"
+	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
-// startConnector makes namespace/name a Ready Connector in front of the
-// upstream with its proxy running (a cluster Connector's accepts the node
-// audience too, as its Knative Service would), reachable by the node.
-// proxyArgs are the proxy's extra flags.
-func startConnector(t *testing.T, ns, name string, pullSecrets *v1alpha1.PullSecretsSpec, proxyArgs ...string) *proxyproc.Proc {
+// connectorProxy is a Connector's proxy as Knative runs it.
+type connectorProxy struct {
+	// Host is the host of the Connector's status.url: its Knative Service's.
+	Host string
+	// namespace and service name the Knative Service.
+	namespace, service string
+}
+
+// Requests reads the access logs of the proxy's pods so far, every
+// revision's.
+func (p *connectorProxy) Requests() []proxyproc.Request {
+	return proxyproc.ParseRequests(strings.NewReader(p.Log()))
+}
+
+// Log is what the proxy's pods have logged so far.
+func (p *connectorProxy) Log() string {
+	return pc.ContainerLog(p.namespace, p.service+"-", "proxy")
+}
+
+// startConnector makes namespace/name a Connector in front of the upstream
+// (with its Secret) and waits until Knative has made its proxy Ready; the
+// node reaches it over plain HTTP. mutate changes the spec first.
+func startConnector(t harness.T, ns, name string, mutate ...func(*v1alpha1.ConnectorSpec)) *connectorProxy {
 	t.Helper()
 	cluster.EnsureNamespace(t, ns)
-	args := proxyArgs
-	if ns == connectorapi.SystemNamespace {
-		args = append(args, "--audience", v1alpha1.ConnectorAudience(ns, name)+","+v1alpha1.NodeAudience)
-	}
-	proxy := proxyproc.Start(t, proxyproc.Options{
-		Upstream: upstream.URL, Namespace: ns, Name: name,
-		Kubeconfig: cluster.KubeconfigAs(t, connectorapi.SystemNamespace, "oci-connector-proxy"),
-		Secret:     registry.SecretData(),
-		Args:       args,
-	})
-	controlplane.ReadyConnectorAt(t, cluster.Config, &v1alpha1.Connector{
+	c := &v1alpha1.Connector{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: v1alpha1.ConnectorSpec{
 			ConnectorClassName: v1alpha1.ConnectorClassOCI,
 			Address:            upstream.URL,
 			Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: name + "-upstream"}},
-			PullSecrets:        pullSecrets,
 		},
-	}, registry.SecretData(), apis.HTTP(proxy.Host), func(string) {})
-	node.AddPlainHTTPHost(t, proxy.Host)
-	return proxy
+	}
+	for _, m := range mutate {
+		m(&c.Spec)
+	}
+	ready := pc.ReadyConnector(t, c, registry.SecretData())
+	return &connectorProxy{Host: ready.Status.URL.Host, namespace: ns, service: resources.ServiceName(ready)}
+}
+
+// withPullSecrets has tokenrefresh keep pull secrets on the ServiceAccounts.
+func withPullSecrets(p *v1alpha1.PullSecretsSpec) func(*v1alpha1.ConnectorSpec) {
+	return func(s *v1alpha1.ConnectorSpec) { s.PullSecrets = p }
 }
 
 // pullSecretOn waits until tokenrefresh has put a pull secret on
@@ -70,7 +85,7 @@ func pullSecretOn(t *testing.T, ns, serviceAccount string, previous *corev1.Secr
 				return true, ""
 			}
 		}
-		return false, fmt.Sprintf("imagePullSecrets %v\ntokenrefresh:\n%s", sa.ImagePullSecrets, harness.Tail(tokenrefreshServer.LogPath))
+		return false, fmt.Sprintf("imagePullSecrets %v\ntokenrefresh:\n%s", sa.ImagePullSecrets, tail(pc.ContainerLog(connectorapi.SystemNamespace, "tokenrefresh-", "user-container")))
 	})
 	return found
 }
@@ -89,4 +104,12 @@ func hostsIn(t *testing.T, s *corev1.Secret) map[string]bool {
 		hosts[h] = true
 	}
 	return hosts
+}
+
+// tail is the end of a log, for failure messages.
+func tail(log string) string {
+	if len(log) > 4000 {
+		return "..." + log[len(log)-4000:]
+	}
+	return log
 }

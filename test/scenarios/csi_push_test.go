@@ -14,7 +14,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
-	"github.com/oci-connector/oci-connector/test/csiproc"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/realnode"
 	"github.com/oci-connector/oci-connector/test/registry"
@@ -23,8 +22,8 @@ import (
 // Seed 002 on the real node: a Job mounts config.json from the CSI driver
 // with the seed's volume attributes; the kubelet calls the driver (which
 // registered itself with the kubelet's plugin watcher) with its token for
-// the driver's audience, and the Job's client pushes through the proxy as
-// the Job's ServiceAccount.
+// the driver's audience, and the Job's client pushes through the proxy's
+// Knative URL (the cluster's DNS, Traefik) as the Job's ServiceAccount.
 //
 // The client is crane, not buildkit: buildkitd in a pod needs runc in its
 // image, and runc needs cgo (its nsenter), so it cannot be built as a
@@ -36,11 +35,9 @@ func TestJobPushesWithTheCSIVolume(t *testing.T) {
 	cluster.EnsureServiceAccount(t, ns, "builder")
 	cluster.BindClusterRole(t, ns, "builder", connectorapi.PullerClusterRole, ns)
 	cluster.BindClusterRole(t, ns, "builder", connectorapi.PusherClusterRole, ns)
-	proxy := startConnector(t, ns, "harbor", nil)
+	proxy := startConnector(t, ns, "harbor")
 
-	cluster.ApplyConfig(t, "700-csi-driver.yaml")
-	csiproc.Start(t, cluster, nodeName,
-		"--kubelet-registration-dir="+filepath.Join(node.KubeletRootDir(), "plugins_registry"))
+	// The driver is config/'s DaemonSet, which registers itself.
 	waitFor(t, "the kubelet to register the CSI driver", func(ctx context.Context) (bool, string) {
 		n, err := cluster.Client.StorageV1().CSINodes().Get(ctx, nodeName, metav1.GetOptions{})
 		if err != nil {
@@ -70,8 +67,6 @@ func TestJobPushesWithTheCSIVolume(t *testing.T) {
 			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 				RestartPolicy:      corev1.RestartPolicyNever,
 				ServiceAccountName: "builder",
-				// The proxy listens on the host's loopback, as tests' servers do.
-				HostNetwork: true,
 				Containers: []corev1.Container{{
 					Name: "push", Image: craneImage,
 					Args:         []string{"copy", "--insecure", proxy.Host + "/" + appRepository, built},

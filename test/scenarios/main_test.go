@@ -1,8 +1,12 @@
-// Package scenarios runs the seeds' scenarios on a node from real parts
-// (test/realnode): the kubelet, containerd and runc pull and run pods
-// through a Connector's proxy. The proxy runs as a plain process, not yet
-// as a Knative revision: no Knative Serving runs here, and its Ready status
-// is written by controlplane.MarkServiceReadyAt, the stand-in.
+// Package scenarios runs the seeds' scenarios on a private cluster
+// (test/cluster) with Knative Serving for real: oci-connector is installed
+// with ko from config/, each Connector's proxy is a Knative revision that
+// Knative makes Ready, and the kubelet, containerd and runc on the node
+// pull and push through the Connector's status.url, served by Traefik and
+// Knative's queue-proxy (and its activator when a revision is at zero).
+// The upstream registry and the node's own images come from registries of
+// the test's on the node's address. The whole run is in a network
+// namespace of its own (cluster.RunInNetns).
 package scenarios
 
 import (
@@ -12,27 +16,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeletconfigv1 "k8s.io/kubelet/config/v1"
-	"knative.dev/pkg/apis"
 	"sigs.k8s.io/yaml"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
-	"github.com/oci-connector/oci-connector/pkg/events"
-	"github.com/oci-connector/oci-connector/reconcilers/connector"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
-	"github.com/oci-connector/oci-connector/test/controlplane"
+	privatecluster "github.com/oci-connector/oci-connector/test/cluster"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
-	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/realnode"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
 const (
-	nodeName = "node-1"
+	nodeName = privatecluster.NodeName
 	// appRepository is the private image every scenario runs.
 	appRepository = "team/app:v1"
 	// clusterConnector is the cluster Connector oci-connector/harbor.
@@ -40,31 +39,38 @@ const (
 )
 
 var (
+	// pc is the private cluster; cluster its control plane and node its node.
+	pc       *privatecluster.Cluster
 	cluster  *kube.Cluster
 	node     *realnode.Node
 	upstream *registry.Registry
 	// public holds what needs no login: the sandbox image, tool images.
 	public *registry.Registry
 	// clusterProxy serves the cluster Connector: its own audience and the node's.
-	clusterProxy *proxyproc.Proc
-	// tokenrefreshServer's log is the first thing to read when a pull
-	// secret does not come.
-	tokenrefreshServer *harness.Server
+	clusterProxy *connectorProxy
 )
 
 func TestMain(m *testing.M) {
+	if code := privatecluster.RunInNetns(); code >= 0 {
+		os.Exit(code)
+	}
 	r := &harness.Runner{}
-	cluster = kube.Start(r, kube.WithNode(nodeName))
-	// The node's own images come from a registry of the test's, with no login.
-	public = registry.NewOpen(r)
-	realnode.PushGoImage(r, "./test/realnode/pause", public.Host+"/pause:1", authn.Anonymous)
-	// The private registry, behind a password only the Connector holds.
-	upstream = registry.NewHtpasswd(r)
+	// The cluster Connector's URL is known before it exists: Knative names
+	// it after its Knative Service, in the cluster's domain.
+	clusterHost := resources.ServiceName(&v1alpha1.Connector{ObjectMeta: metav1.ObjectMeta{Name: clusterConnector}}) +
+		"." + connectorapi.SystemNamespace + ".svc.cluster.local"
+	credentialConfig, credentialBinDir := installCredentialProvider(r, clusterHost)
+	pc = privatecluster.Start(r, privatecluster.Options{
+		CredentialProviderConfig: credentialConfig,
+		CredentialProviderBinDir: credentialBinDir,
+	})
+	cluster, node, public = pc.Kube, pc.Node, pc.Registry
+	pc.Install(r)
+	// The private registry, behind a password only the Connector holds, on
+	// the node's address where the proxies' pods reach it.
+	upstream = registry.NewHtpasswd(r, registry.WithListenIP(privatecluster.NodeIP))
 	realnode.PushGoImage(r, "./test/realnode/pause", upstream.Host+"/"+appRepository, registry.RobotAuth())
 
-	cluster.ApplyConfig(r, "100-namespace.yaml", "200-serviceaccount.yaml", "200-clusterrole.yaml",
-		"200-clusterrole-proxy-access.yaml", "200-clusterrole-tokenrefresh.yaml", "200-clusterrole-audit.yaml",
-		"200-clusterrole-csi.yaml", "200-tokenrequest-policy.yaml", "400-webhook-service.yaml")
 	root, err := harness.RepoRoot()
 	if err != nil {
 		r.Fatalf("%v", err)
@@ -72,52 +78,15 @@ func TestMain(m *testing.M) {
 	if out, err := cluster.Kubectl(r, "apply", "-f", filepath.Join(root, "config", "examples", "node", "kubelet-audience-rbac.yaml")); err != nil {
 		r.Fatalf("the kubelet audience RBAC: %v\n%s", err, out)
 	}
-	// tokenrefresh runs as its own ServiceAccount with the shipped
-	// ClusterRole, and takes the controller's refresh events.
-	tokenrefresh := harness.FreeAddr(r)
-	tokenrefreshServer = harness.StartServer(r, harness.GoBinary(r, "./functions/tokenrefresh"), []string{
-		"--listen", tokenrefresh, "--kubeconfig", cluster.KubeconfigAs(r, connectorapi.SystemNamespace, "oci-connector-tokenrefresh"),
-		"--system-namespace", connectorapi.SystemNamespace,
-	}, nil, tokenrefresh)
-	controllerConfig := cluster.ConfigAs(r, connectorapi.SystemNamespace, "oci-connector-controller")
-	controlplane.Start(r, controllerConfig, controlplane.Options{Settings: connector.Settings{
-		ProxyImage:            "registry.example.com/oci-connector/proxy:scenarios",
-		TimeoutSeconds:        resources.DefaultTimeoutSeconds,
-		RecheckInterval:       connector.DefaultRecheckInterval,
-		ServingNamespace:      controlplane.KnativeServingNamespace,
-		TokenRefreshURL:       "http://" + tokenrefresh,
-		TokenRefreshTokenFile: cluster.TokenFile(r, connectorapi.SystemNamespace, connectorapi.ControllerServiceAccount, events.TokenRefreshAudience),
-	}})
-	webhook := controlplane.StartWebhook(r, controllerConfig, controlplane.Options{})
-	webhook.Install(r, cluster.Config)
-
-	// The cluster Connector's proxy, as its Knative Service would run it:
-	// the Connector's audience and the node audience.
-	cluster.BindClusterRole(r, connectorapi.SystemNamespace, "oci-connector-proxy", "oci-connector-proxy", "")
-	clusterProxy = proxyproc.Start(r, proxyproc.Options{
-		Upstream: upstream.URL, Namespace: connectorapi.SystemNamespace, Name: clusterConnector,
-		Kubeconfig: cluster.KubeconfigAs(r, connectorapi.SystemNamespace, "oci-connector-proxy"),
-		Secret:     registry.SecretData(),
-		Args:       []string{"--audience", v1alpha1.ConnectorAudience(connectorapi.SystemNamespace, clusterConnector) + "," + v1alpha1.NodeAudience},
-	})
-	controlplane.ReadyConnectorAt(r, cluster.Config, &v1alpha1.Connector{
-		ObjectMeta: metav1.ObjectMeta{Namespace: connectorapi.SystemNamespace, Name: clusterConnector},
-		Spec: v1alpha1.ConnectorSpec{
-			ConnectorClassName: v1alpha1.ConnectorClassOCI,
-			Address:            upstream.URL,
-			Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: clusterConnector + "-upstream"}},
-		},
-	}, registry.SecretData(), apis.HTTP(clusterProxy.Host), func(string) {})
-
-	credentialConfig, credentialBinDir := installCredentialProvider(r, clusterProxy.Host)
-	node = realnode.Start(r, cluster, realnode.Options{
-		Name:                     nodeName,
-		SandboxImage:             public.Host + "/pause:1",
-		PlainHTTPHosts:           []string{public.Host, clusterProxy.Host},
-		CredentialProviderConfig: credentialConfig,
-		CredentialProviderBinDir: credentialBinDir,
-	})
+	clusterProxy = startConnector(r, connectorapi.SystemNamespace, clusterConnector)
+	if clusterProxy.Host != clusterHost {
+		r.Fatalf("the cluster Connector's URL is %s, not %s as the node's credential provider expects", clusterProxy.Host, clusterHost)
+	}
 	code := m.Run()
+	// What Knative made of the install, for the log.
+	if out, err := cluster.Kubectl(r, "get", "ksvc", "-A"); err == nil {
+		r.Logf("kubectl get ksvc -A:\n%s", out)
+	}
 	r.Close()
 	os.Exit(code)
 }

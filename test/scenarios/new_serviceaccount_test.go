@@ -18,10 +18,10 @@ import (
 // secret, the kubelet pulls with it.
 func TestNewServiceAccountRunsAPod(t *testing.T) {
 	ns := "seed003"
-	startConnector(t, connectorapi.SystemNamespace, "fleet", &v1alpha1.PullSecretsSpec{
+	proxy := startConnector(t, connectorapi.SystemNamespace, "fleet", withPullSecrets(&v1alpha1.PullSecretsSpec{
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"registry-access": "fleet"}},
 		ServiceAccounts:   []string{"*"},
-	})
+	}))
 	if _, err := cluster.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{
 		ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"registry-access": "fleet"}},
 	}, metav1.CreateOptions{}); err != nil {
@@ -36,13 +36,10 @@ func TestNewServiceAccountRunsAPod(t *testing.T) {
 	start := time.Now()
 	cluster.EnsureServiceAccount(t, ns, "newcomer")
 	secret := pullSecretOn(t, ns, "newcomer", nil)
-	host := ""
-	for h := range hostsIn(t, secret) {
-		if h != "c-fleet."+connectorapi.SystemNamespace+".svc.cluster.local" {
-			host = h
-		}
+	if !hostsIn(t, secret)[proxy.Host] {
+		t.Fatalf("the pull secret does not log in to the Connector's URL %s: %v", proxy.Host, hostsIn(t, secret))
 	}
-	runPod(t, ns, "app", "newcomer", host+"/"+appRepository)
+	runPod(t, ns, "app", "newcomer", proxy.Host+"/"+appRepository)
 	waitRunning(t, ns, "app")
 	t.Logf("from a new ServiceAccount to its pod running: %v", time.Since(start).Round(time.Millisecond))
 }

@@ -22,11 +22,11 @@ func TestPullSecretsOnServiceAccountAndPod(t *testing.T) {
 	cluster.BindClusterRole(t, ns, "app", connectorapi.PullerClusterRole, ns)
 	// Tokens live 10 minutes (the API server's least) and are renewed when
 	// less than 9m56s remain: about every 4 seconds.
-	proxy := startConnector(t, ns, "harbor", &v1alpha1.PullSecretsSpec{
+	proxy := startConnector(t, ns, "harbor", withPullSecrets(&v1alpha1.PullSecretsSpec{
 		ServiceAccounts: []string{"app"},
 		TokenTTL:        &metav1.Duration{Duration: 10 * time.Minute},
 		RefreshBefore:   &metav1.Duration{Duration: 9*time.Minute + 56*time.Second},
-	})
+	}))
 	image := proxy.Host + "/" + appRepository
 	first := pullSecretOn(t, ns, "app", nil)
 

@@ -12,23 +12,26 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/events"
-	"github.com/oci-connector/oci-connector/test/auditproc"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 )
 
 // Refusals on the real node. A pod whose ServiceAccount may not pull
 // through the Connector is refused at admission, saying how to grant it. A
 // pod that goes around the webhook (no label, the proxy's host spelled
 // out) gets no image: the kubelet's event says 401, and the refusal is on
-// the audit trail.
+// the audit trail: the installed audit function's Knative Service, which
+// the Connector names as its sink and the test reads through Traefik.
 func TestRefusalsOnTheRealNode(t *testing.T) {
 	ns := "refusals"
-	audit := auditproc.Start(t, cluster, "")
 	cluster.EnsureServiceAccount(t, ns, "nobody")
-	proxy := startConnector(t, ns, "harbor", nil, "--sink", audit.URL,
-		"--audit-token-file", auditproc.SenderTokenFile(t, cluster, ns, connectorapi.ProxyServiceAccount), "--audit-url", audit.URL)
+	proxy := startConnector(t, ns, "harbor", func(s *v1alpha1.ConnectorSpec) {
+		s.Sink = &duckv1.Destination{URI: apis.HTTP(auditHost)}
+	})
 
 	t.Run("no RBAC is refused at admission", func(t *testing.T) {
 		_, err := cluster.Client.CoreV1().Pods(ns).Create(context.Background(), &corev1.Pod{
@@ -63,7 +66,7 @@ func TestRefusalsOnTheRealNode(t *testing.T) {
 		reader := cluster.Token(t, connectorapi.SystemNamespace, "audit-reader", "", time.Hour)
 		cluster.BindClusterRole(t, connectorapi.SystemNamespace, "audit-reader", "oci-connector-audit-reader", "")
 		waitFor(t, "an access.denied row for the pull", func(ctx context.Context) (bool, string) {
-			rows, err := auditRows(ctx, audit, reader, url.Values{"type": {events.AccessDenied}, "namespace": {ns}})
+			rows, err := auditRows(ctx, reader, url.Values{"type": {events.AccessDenied}, "namespace": {ns}})
 			if err != nil {
 				return false, err.Error()
 			}
@@ -82,8 +85,11 @@ type auditRow struct {
 	Type, Subject, Identity, Outcome, Reason, Repository, Namespace, Connector string
 }
 
-func auditRows(ctx context.Context, audit *auditproc.Proc, token string, query url.Values) ([]auditRow, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", audit.URL+"/events?"+query.Encode(), nil)
+// auditHost is the installed audit function's Knative Service.
+const auditHost = "audit." + connectorapi.SystemNamespace + ".svc.cluster.local"
+
+func auditRows(ctx context.Context, token string, query url.Values) ([]auditRow, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+auditHost+"/events?"+query.Encode(), nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

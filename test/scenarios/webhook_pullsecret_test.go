@@ -17,7 +17,7 @@ func TestWebhookAndPullSecretRunThePod(t *testing.T) {
 	ns := "seed000"
 	cluster.EnsureServiceAccount(t, ns, "default")
 	cluster.BindClusterRole(t, ns, "default", connectorapi.PullerClusterRole, ns)
-	proxy := startConnector(t, ns, "harbor", &v1alpha1.PullSecretsSpec{ServiceAccounts: []string{"default"}})
+	proxy := startConnector(t, ns, "harbor", withPullSecrets(&v1alpha1.PullSecretsSpec{ServiceAccounts: []string{"default"}}))
 	pullSecretOn(t, ns, "default", nil)
 
 	// The seed's pod: its label and annotation, its image as upstream names it.

@@ -117,9 +117,13 @@ func MakeService(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, args Servi
 							}},
 							Volumes: []corev1.Volume{{
 								Name: credentialsVolume,
+								// Readable by the proxy's user: the kubelet
+								// writes the files as root, and the image runs
+								// as a nonroot user (ko's base images do).
+								// 0400 left the proxy unable to read them.
 								VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 									SecretName:  spec.Auth.SecretRef.Name,
-									DefaultMode: ptr.To(int32(0o400)),
+									DefaultMode: ptr.To(int32(0o444)),
 								}},
 							}, {
 								Name: auditTokenVolume,
