@@ -238,7 +238,7 @@ func run(ctx context.Context, logger *zap.SugaredLogger) error {
 		go p.flushRefusalsEvery(sendCtx, refusalInterval)
 	}
 	// On SIGTERM: stop accepting, let transfers in flight finish.
-	if err := serve.HTTP(ctx, logger, newServer(p), c.listen, c.shutdownGrace,
+	if err := serve.HTTP(ctx, logger, newServer(p.withReadiness()), c.listen, c.shutdownGrace,
 		"upstream", c.upstream, "sink", c.sink); err != nil {
 		return err
 	}

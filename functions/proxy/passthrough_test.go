@@ -54,7 +54,7 @@ func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testP
 	p.events = &tp.events
 	tp.proxy = p
 	tp.Server = httptest.NewUnstartedServer(nil)
-	tp.Server.Config = newServer(p) // as shipped: h2c, limits, the client's connection in the context
+	tp.Server.Config = newServer(p.withReadiness()) // as shipped: h2c, limits, the client's connection in the context
 	tp.Server.Start()
 	t.Cleanup(tp.Close)
 	return tp

@@ -20,8 +20,12 @@ import (
 // The upstream password is rotated while pods start, as the README says to
 // rotate it: the new password into the Connector's Secret first, then into
 // the registry. The Secret's change rolls a new Knative revision (the
-// Secret's digest is on the revision template). Every pod pulls its image
-// through the proxy (pulled each time) and runs; none fails to pull.
+// Secret's digest is on the revision template), which is not ready while
+// the registry refuses the new password; the running revision, whose
+// mounted Secret changed in place, serves with the password before it.
+// Once the registry takes the new one, the new revision goes Ready and
+// takes the traffic. Every pod pulls its image through the proxy (pulled
+// each time) and runs; none fails to pull.
 func TestRotationRollsARevision(t *testing.T) {
 	ns := "rotation"
 	// A registry of its own: the others' proxies keep the shared one's password.
@@ -47,7 +51,8 @@ func TestRotationRollsARevision(t *testing.T) {
 
 	const rotated = "rotated-password"
 	steps := map[int]func(){
-		// The Secret first: a new revision is made.
+		// The Secret first: a new revision is made, and the running proxy
+		// reads the new password (the kubelet updates its volume).
 		2: func() {
 			s, err := cluster.Client.CoreV1().Secrets(ns).Get(context.Background(), "harbor-upstream", metav1.GetOptions{})
 			if err != nil {
@@ -61,6 +66,12 @@ func TestRotationRollsARevision(t *testing.T) {
 				created, ready := revisions(ctx)
 				return created != first, fmt.Sprintf("created %s, ready %s", created, ready)
 			})
+			waitFor(t, "the running proxy to read the new password", func(context.Context) (bool, string) {
+				return strings.Contains(pc.ContainerLog(ns, first+"-", "proxy"), "Upstream credentials changed"), ""
+			})
+			if _, ready := revisions(context.Background()); ready != first {
+				t.Fatalf("revision %s went Ready while the registry refuses its password", ready)
+			}
 		},
 		// Then the registry; the new revision serves from then on.
 		4: func() {
@@ -81,7 +92,12 @@ func TestRotationRollsARevision(t *testing.T) {
 		waitRunning(t, ns, name)
 		t.Logf("%s ran after %v", name, time.Since(start).Round(time.Millisecond))
 	}
+	// Pods 2 and 3 started while only the old password worked upstream:
+	// the first revision bridged that with the password before the Secret's.
 	log := proxy.Log()
+	if !strings.Contains(log, "a rotation is under way") {
+		t.Error("the proxy never fell back to the previous password: the test did not rotate as it says")
+	}
 	if strings.Contains(log, rotated) || strings.Contains(log, registry.Password) {
 		t.Error("the proxy's log holds an upstream password")
 	}

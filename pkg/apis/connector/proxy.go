@@ -51,3 +51,7 @@ const (
 func ConnectorAudience(namespace, name string) string {
 	return fmt.Sprintf("%s/%s/%s", NodeAudience, namespace, name)
 }
+
+// ProxyReadinessPath is the proxy's readiness probe on its port: not ready
+// while the upstream refuses every password the proxy holds.
+const ProxyReadinessPath = "/readyz"

@@ -14,6 +14,7 @@ import (
 	"knative.dev/serving/pkg/apis/autoscaling"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
 
+	"github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/proxyenv"
@@ -98,6 +99,16 @@ func MakeService(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, args Servi
 								Name:  "proxy",
 								Image: args.Image,
 								Env:   proxyEnv(c, spec, args),
+								// Not ready while the upstream refuses every
+								// password the proxy holds: a revision made for
+								// a new Secret takes traffic once the registry
+								// takes it (functions/proxy/readiness.go).
+								ReadinessProbe: &corev1.Probe{
+									ProbeHandler: corev1.ProbeHandler{
+										HTTPGet: &corev1.HTTPGetAction{Path: connector.ProxyReadinessPath},
+									},
+									SuccessThreshold: 1,
+								},
 								VolumeMounts: []corev1.VolumeMount{{
 									Name:      credentialsVolume,
 									MountPath: proxyenv.DefaultCredentialsDir,
