@@ -122,8 +122,9 @@ func mountKubeletRoot(t harness.T) string {
 
 // installKnative applies Knative Serving's config/core as ko resolves it,
 // then the settings a platform team sets: Traefik as the ingress class,
-// the PVC features the audit function needs, and the longest request
-// timeout (a layer of several GB takes long).
+// the PVC and security context features the audit function needs, and the
+// longest request timeout (a layer of several GB takes long); and short
+// autoscaling windows for the tests.
 func (c *Cluster) installKnative(t harness.T) {
 	t.Helper()
 	// Module zips drop symbolic links, and config/core links what it takes
@@ -167,6 +168,10 @@ func (c *Cluster) installKnative(t harness.T) {
 		"config-network":  `{"data":{"ingress-class":"traefik.ingress.networking.knative.dev"}}`,
 		"config-features": `{"data":{"kubernetes.podspec-persistent-volume-claim":"enabled","kubernetes.podspec-persistent-volume-write":"enabled","kubernetes.podspec-securitycontext":"enabled"}}`,
 		"config-defaults": `{"data":{"max-revision-timeout-seconds":"3600"}}`,
+		// Short windows, so that the tests see scaling in seconds: the
+		// least stable window Knative takes, and an idle revision scaled
+		// to zero soon after.
+		"config-autoscaler": `{"data":{"stable-window":"6s","scale-to-zero-grace-period":"6s"}}`,
 	} {
 		if out, err := c.Kube.Kubectl(t, "patch", "configmap", cm, "-n", "knative-serving", "--type", "merge", "-p", data); err != nil {
 			t.Fatalf("patching %s: %v\n%s", cm, err, out)
