@@ -34,9 +34,9 @@ test: tools verify-codegen vet lint
 	$(MAKE) csi-sanity
 	$(MAKE) fuzz
 
-## scenarios: the seeds' scenarios on a real node (kubelet, containerd, runc), each with its wall time.
+## scenarios: the seeds' scenarios on a private cluster with Knative Serving (test/cluster), each with its wall time.
 scenarios:
-	set -o pipefail; go test -count=1 -timeout 30m -v ./test/scenarios | grep -E '^(=== RUN|\s*--- |PASS|FAIL|ok)|_test.go:'
+	set -o pipefail; go test -count=1 -timeout 30m -v ./test/scenarios | grep -E '^(=== RUN|\s*--- |PASS|FAIL|ok)|_test.go:|cluster: |kubectl get ksvc|^NAMESPACE|svc.cluster.local'
 
 ## csi-sanity: the CSI community's csi-sanity suite against the built CSI driver
 # (a module of its own: csi-test needs a newer klog than Knative pins).
