@@ -116,7 +116,7 @@ $(BIN)/cluster-sources: test/tools/traefik/go.sum test/tools/coredns/go.sum test
 	test/tools/traefik/assemble.sh
 	cd test/tools/traefik && go list -deps github.com/traefik/traefik/v3/cmd/traefik >/dev/null
 	cd test/tools/coredns && go list -deps . >/dev/null
-	cd test/tools/knative && go list -deps -tags tools . >/dev/null
+	cd test/tools/knative && go list -deps knative.dev/serving/cmd/activator knative.dev/serving/cmd/autoscaler knative.dev/serving/cmd/controller knative.dev/serving/cmd/queue knative.dev/serving/cmd/webhook >/dev/null
 	go mod download
 	touch $@
 

@@ -11,6 +11,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/config"
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/test/cluster"
 	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
@@ -64,10 +66,21 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 120*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events, latency, pullsecrets, flood, csi, podstart, throughput, memory, tls, redirects, reliability")
+	only := flag.String("only", "", "run one part: admission, events, latency, pullsecrets, flood, csi, podstart, throughput, memory, tls, redirects, reliability, knative")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
+	if *only == "knative" {
+		// In a network namespace of its own, the private cluster's.
+		if code := cluster.RunInNetns(); code >= 0 {
+			os.Exit(code)
+		}
+		r := &harness.Runner{}
+		defer r.Close()
+		b := &bench{r: r, client: newClient()}
+		b.knative(5, *blobSize*mib)
+		return
+	}
 	r := &harness.Runner{}
 	defer r.Close()
 	b := setUp(r)
@@ -133,6 +146,27 @@ func main() {
 	b.reliability()
 	b.csiPublishLatency(200)
 	b.podStartThroughProxy(5)
+	// Knative's cluster uses the pod network the real node above still
+	// holds: it runs in a process (and network namespace) of its own.
+	runPart(r, "knative", "-blob-mib", strconv.FormatInt(*blobSize, 10))
+}
+
+// runPart runs one part of the bench in a process of its own, its figures
+// printed with the rest.
+func runPart(r *harness.Runner, part string, args ...string) {
+	self, err := os.Executable()
+	check(r, err)
+	cmd := exec.Command(self, append([]string{"-only", part}, args...)...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		r.Fatalf("the %s part of the bench: %v", part, err)
+	}
+}
+
+// newClient is the bench's HTTP client: many connections per host, no
+// compression.
+func newClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}
 }
 
 // reliability runs the figures of load real clusters see: many concurrent
@@ -193,7 +227,7 @@ func setUp(r *harness.Runner) *bench {
 
 	b := &bench{r: r, cluster: cluster, reg: reg, metrics: freeAddr(r), profiling: freeAddr(r), tokenrefresh: scaleFromZero{r: r}}
 	b.token = cluster.Token(r, namespace, "puller", v1alpha1.ConnectorAudience(namespace, connector), time.Hour)
-	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, DisableCompression: true}}
+	b.client = newClient()
 	b.relay, b.relayProc = b.startRelayTo(reg.URL, "")
 	b.floor, b.floorProc = b.startHelper("splice-relay", strings.TrimPrefix(reg.URL, "http://"))
 	return b

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"log"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/clientconfig"
+	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/realnode"
@@ -54,53 +53,11 @@ func (b *bench) podStartThroughProxy(runs int) {
 	token := cluster.Token(r, ns, "app", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour)
 	viaProxy, err := clientconfig.DockerConfig(clientconfig.Proxy{Endpoints: []clientconfig.Endpoint{{Host: proxy.Host, PlainHTTP: true}}, Token: token})
 	check(r, err)
-	direct, err := json.Marshal(map[string]any{"auths": map[string]any{up.Host: map[string]string{
-		"auth": base64.StdEncoding.EncodeToString([]byte(registry.Username + ":" + registry.Password)),
-	}}})
-	check(r, err)
-	ctx := context.Background()
-	for name, config := range map[string][]byte{"via-proxy": viaProxy, "direct": direct} {
-		_, err := cluster.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name}, Type: corev1.SecretTypeDockerConfigJson,
-			Data: map[string][]byte{corev1.DockerConfigJsonKey: config},
-		}, metav1.CreateOptions{})
-		check(r, err)
-	}
+	createPullSecret(r, cluster, ns, "via-proxy", viaProxy)
+	createPullSecret(r, cluster, ns, "direct", passwordConfig(up.Host))
 
 	start := func(i int, image, secret string) float64 {
-		node.ForgetImages("pause:1")
-		pods := cluster.Client.CoreV1().Pods(ns)
-		name := secret + "-" + string(rune('a'+i))
-		began := time.Now()
-		_, err := pods.Create(ctx, &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: corev1.PodSpec{
-				ServiceAccountName: "app", TerminationGracePeriodSeconds: ptr.To(int64(0)),
-				ImagePullSecrets: []corev1.LocalObjectReference{{Name: secret}},
-				Containers:       []corev1.Container{{Name: "app", Image: image, ImagePullPolicy: corev1.PullAlways}},
-			},
-		}, metav1.CreateOptions{})
-		check(r, err)
-		for {
-			pod, err := pods.Get(ctx, name, metav1.GetOptions{})
-			check(r, err)
-			if len(pod.Status.ContainerStatuses) > 0 && pod.Status.ContainerStatuses[0].State.Running != nil {
-				break
-			}
-			if time.Since(began) > 2*time.Minute {
-				r.Fatalf("pod %s did not run within 2 minutes: %+v", name, pod.Status)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		elapsed := time.Since(began).Seconds()
-		check(r, pods.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}))
-		for {
-			if _, err := pods.Get(ctx, name, metav1.GetOptions{}); apierrs.IsNotFound(err) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		return elapsed
+		return timePodStart(r, cluster, node, ns, secret+"-"+string(rune('a'+i)), image, secret)
 	}
 	var viaProxyTimes, directTimes []float64
 	for i := range runs {
@@ -126,4 +83,43 @@ func (b *bench) podStartThroughProxy(runs int) {
 	}
 	log.Printf("a cold pod start: %.2f s through the proxy, %.2f s direct (medians)", median(viaProxyTimes), median(directTimes))
 	report("pod_start_private_image_proxy_vs_direct", median(viaProxyTimes)/median(directTimes))
+}
+
+// timePodStart starts a pod of image with the pull secret on a node that
+// holds no image but the pause image, and returns the seconds until its
+// container runs; the pod is gone when it returns.
+func timePodStart(r *harness.Runner, cluster *kube.Cluster, node *realnode.Node, ns, name, image, secret string) float64 {
+	ctx := context.Background()
+	node.ForgetImages("pause:1")
+	pods := cluster.Client.CoreV1().Pods(ns)
+	began := time.Now()
+	_, err := pods.Create(ctx, &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: "app", TerminationGracePeriodSeconds: ptr.To(int64(0)),
+			ImagePullSecrets: []corev1.LocalObjectReference{{Name: secret}},
+			Containers:       []corev1.Container{{Name: "app", Image: image, ImagePullPolicy: corev1.PullAlways}},
+		},
+	}, metav1.CreateOptions{})
+	check(r, err)
+	for {
+		pod, err := pods.Get(ctx, name, metav1.GetOptions{})
+		check(r, err)
+		if len(pod.Status.ContainerStatuses) > 0 && pod.Status.ContainerStatuses[0].State.Running != nil {
+			break
+		}
+		if time.Since(began) > 2*time.Minute {
+			r.Fatalf("pod %s did not run within 2 minutes: %+v", name, pod.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(began).Seconds()
+	check(r, pods.Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))}))
+	for {
+		if _, err := pods.Get(ctx, name, metav1.GetOptions{}); apierrs.IsNotFound(err) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return elapsed
 }

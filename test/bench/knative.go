@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
+	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/clientconfig"
+	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	"github.com/oci-connector/oci-connector/test/cluster"
+	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/kube"
+	"github.com/oci-connector/oci-connector/test/realnode"
+	"github.com/oci-connector/oci-connector/test/registry"
+)
+
+// knative measures the proxy as users run it: a Knative revision behind
+// Traefik, in the private cluster of test/cluster (the bench runs in its
+// network namespace). Pod starts through the Connector's Knative URL
+// against direct pulls with a static pull secret, scale from zero, the cost
+// of the Knative data path (Traefik and queue-proxy) for a large blob, and
+// pulls while the autoscaler adds and removes replicas.
+func (b *bench) knative(runs int, blobSize int64) {
+	r := b.r
+	log.Print("starting the private cluster with Knative Serving, Traefik and oci-connector")
+	pc := cluster.Start(r, cluster.Options{})
+	pc.Install(r)
+	const ns, repo = "knative-bench", "bench/app:v1"
+	up := registry.NewHtpasswd(r, registry.WithListenIP(cluster.NodeIP), registry.WithFilesystem(r.TempDir()))
+	realnode.PushGoImage(r, "./test/realnode/pause", up.Host+"/"+repo, registry.RobotAuth())
+	realnode.AppendRandomLayer(r, up.Host+"/"+repo, 64*mib, registry.RobotAuth())
+	pc.Kube.EnsureServiceAccount(r, ns, "app")
+	pc.Kube.BindClusterRole(r, ns, "app", connectorapi.PullerClusterRole, ns)
+	connector := func(name string, minScale, maxScale, target int32) (host, service string) {
+		c := pc.ReadyConnector(r, &v1alpha1.Connector{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v1alpha1.ConnectorSpec{
+				ConnectorClassName: v1alpha1.ConnectorClassOCI,
+				Address:            up.URL,
+				Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: name + "-upstream"}},
+				Proxy:              v1alpha1.ProxySpec{MinScale: ptr.To(minScale), MaxScale: ptr.To(maxScale), TargetConcurrency: ptr.To(target)},
+			},
+		}, registry.SecretData())
+		return c.Status.URL.Host, resources.ServiceName(c)
+	}
+	host, service := connector("warm", 1, 3, 100)
+	token := pc.Kube.Token(r, ns, "app", v1alpha1.ConnectorAudience(ns, "warm"), time.Hour)
+
+	// Pod starts: the same 64 MiB image, cold on the node, through the
+	// Knative URL with the ServiceAccount's token, and direct with the
+	// registry password.
+	viaKnative, err := clientconfig.DockerConfig(clientconfig.Proxy{Endpoints: []clientconfig.Endpoint{{Host: host, PlainHTTP: true}}, Token: token})
+	check(r, err)
+	createPullSecret(r, pc.Kube, ns, "via-knative", viaKnative)
+	createPullSecret(r, pc.Kube, ns, "direct", passwordConfig(up.Host))
+	pc.Node.AddPlainHTTPHost(r, up.Host)
+	var knativeTimes, directTimes []float64
+	for i := range runs {
+		viaK := func() {
+			knativeTimes = append(knativeTimes, timePodStart(r, pc.Kube, pc.Node, ns, fmt.Sprintf("knative-%d", i), host+"/"+repo, "via-knative"))
+		}
+		direct := func() {
+			directTimes = append(directTimes, timePodStart(r, pc.Kube, pc.Node, ns, fmt.Sprintf("direct-%d", i), up.Host+"/"+repo, "direct"))
+		}
+		// Alternate which goes first, so neither always meets a warmer node.
+		if i%2 == 0 {
+			direct()
+			viaK()
+		} else {
+			viaK()
+			direct()
+		}
+	}
+	log.Printf("pod start seconds, through Knative %v, direct %v", knativeTimes, directTimes)
+	report("knative_pod_start_vs_direct", median(knativeTimes)/median(directTimes))
+
+	// The Knative data path against the same proxy reached at its pod.
+	digest := b.uploadBlobTo(up, blobSize)
+	path := "/v2/" + benchRepo + "/blobs/" + digest
+	podIP := readyPodIP(r, pc, ns, service)
+	var viaTraefik, atPod []float64
+	for range 3 {
+		viaTraefik = append(viaTraefik, b.timed(blobSize, func() { b.get("http://"+host, path, "u", token, "") }))
+		atPod = append(atPod, b.timed(blobSize, func() { b.get("http://"+podIP+":8080", path, "u", token, "") }))
+	}
+	log.Printf("%d MiB blob MB/s: through Traefik and queue-proxy %v, the proxy at its pod %v", blobSize/mib, mbs(viaTraefik), mbs(atPod))
+	report(fmt.Sprintf("blob_%dm_knative_vs_proxy", blobSize/mib), median(viaTraefik)/median(atPod))
+
+	// Scale from zero: from the first request to a served manifest.
+	coldHost, coldService := connector("cold", 0, 1, 100)
+	coldToken := pc.Kube.Token(r, ns, "app", v1alpha1.ConnectorAudience(ns, "cold"), time.Hour)
+	var fromZero []float64
+	for range runs {
+		waitNoPods(r, pc, ns, coldService)
+		start := time.Now()
+		b.get("http://"+coldHost, "/v2/bench/app/manifests/v1", "u", coldToken, manifestOK)
+		fromZero = append(fromZero, time.Since(start).Seconds())
+	}
+	log.Printf("scale from zero seconds %v", fromZero)
+	report("knative_scale_from_zero_s", median(fromZero))
+
+	b.autoscalePulls(pc, ns, up)
+}
+
+// autoscalePulls pulls a 32 MiB layer with 8 clients against a target of 1
+// request per replica until the autoscaler has added a replica, then with
+// one until it is back to one, and reports the pulls that failed.
+func (b *bench) autoscalePulls(pc *cluster.Cluster, ns string, up *registry.Registry) {
+	r := b.r
+	c := pc.ReadyConnector(r, &v1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "busy"},
+		Spec: v1alpha1.ConnectorSpec{
+			ConnectorClassName: v1alpha1.ConnectorClassOCI,
+			Address:            up.URL,
+			Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: "busy-upstream"}},
+			Proxy:              v1alpha1.ProxySpec{MinScale: ptr.To(int32(1)), MaxScale: ptr.To(int32(3)), TargetConcurrency: ptr.To(int32(1))},
+		},
+	}, registry.SecretData())
+	token := pc.Kube.Token(r, ns, "app", v1alpha1.ConnectorAudience(ns, "busy"), time.Hour)
+	path := "/v2/" + benchRepo + "/blobs/" + b.uploadBlobTo(up, 32*mib)
+	service := resources.ServiceName(c)
+	var pulls, failures atomic.Int64
+	pull := func() {
+		req, _ := http.NewRequest("GET", "http://"+c.Status.URL.Host+path, nil)
+		req.SetBasicAuth("u", token)
+		resp, err := b.client.Do(req)
+		pulls.Add(1)
+		if err != nil {
+			failures.Add(1)
+			return
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			failures.Add(1)
+		}
+	}
+	phase := func(clients int, done func(ready, all int) bool) {
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range clients {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						pull()
+					}
+				}
+			})
+		}
+		deadline := time.Now().Add(3 * time.Minute)
+		for time.Now().Before(deadline) {
+			if done(countPods(r, pc, ns, service)) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
+	}
+	most := 0
+	phase(8, func(ready, _ int) bool { most = max(most, ready); return ready >= 2 })
+	phase(1, func(ready, all int) bool { return ready == 1 && all == 1 })
+	log.Printf("autoscaling: up to %d Ready replicas, back to one; %d pulls", most, pulls.Load())
+	report("autoscale_pulls_errors", float64(failures.Load()))
+}
+
+// createPullSecret stores a docker config as a pull secret.
+func createPullSecret(r *harness.Runner, kc *kube.Cluster, ns, name string, config []byte) {
+	_, err := kc.Client.CoreV1().Secrets(ns).Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name}, Type: corev1.SecretTypeDockerConfigJson,
+		Data: map[string][]byte{corev1.DockerConfigJsonKey: config},
+	}, metav1.CreateOptions{})
+	check(r, err)
+}
+
+// passwordConfig is a docker config with the registry password for host:
+// what the proxy spares every namespace.
+func passwordConfig(host string) []byte {
+	raw, _ := json.Marshal(map[string]any{"auths": map[string]any{host: map[string]string{
+		"auth": base64.StdEncoding.EncodeToString([]byte(registry.Username + ":" + registry.Password)),
+	}}})
+	return raw
+}
+
+// countPods counts the pods of the Knative Service, and the Ready ones.
+func countPods(r *harness.Runner, pc *cluster.Cluster, ns, service string) (ready, all int) {
+	pods, err := pc.Kube.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	check(r, err)
+	for _, p := range pods.Items {
+		if !strings.HasPrefix(p.Name, service+"-") || p.DeletionTimestamp != nil {
+			continue
+		}
+		all++
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				ready++
+			}
+		}
+	}
+	return ready, all
+}
+
+// waitNoPods waits until Knative has scaled the Knative Service to zero.
+func waitNoPods(r *harness.Runner, pc *cluster.Cluster, ns, service string) {
+	harness.WaitFor(r, 3*time.Minute, ns+"/"+service+" scaled to zero", func(context.Context) (bool, string) {
+		ready, all := countPods(r, pc, ns, service)
+		return all == 0, fmt.Sprintf("%d pods, %d ready", all, ready)
+	})
+}
+
+// readyPodIP is the address of a Ready pod of the Knative Service.
+func readyPodIP(r *harness.Runner, pc *cluster.Cluster, ns, service string) string {
+	pods, err := pc.Kube.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	check(r, err)
+	for _, p := range pods.Items {
+		if strings.HasPrefix(p.Name, service+"-") && p.DeletionTimestamp == nil && p.Status.PodIP != "" {
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+					return p.Status.PodIP
+				}
+			}
+		}
+	}
+	r.Fatalf("no Ready pod of %s/%s", ns, service)
+	return ""
+}
+
+// mbs spells rates in MB/s.
+func mbs(rates []float64) []string {
+	out := make([]string, len(rates))
+	for i, v := range rates {
+		out[i] = fmt.Sprintf("%.0f", v/1e6)
+	}
+	return out
+}
