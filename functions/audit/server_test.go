@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
-	"image/png"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -32,6 +30,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/identity"
 	"github.com/oci-connector/oci-connector/pkg/identity/identitytest"
+	"github.com/oci-connector/oci-connector/test/harness"
 )
 
 // newTestServer serves the audit function over a fresh SQLite file.
@@ -280,7 +279,7 @@ func TestPageInChromium(t *testing.T) {
 		"--user-data-dir="+t.TempDir(), "--window-size=1280,900", "--screenshot="+shot, front.URL+"/").CombinedOutput(); err != nil {
 		t.Fatalf("chromium screenshot: %v\n%s", err, out)
 	}
-	pulls, refusals := colourPixels(t, shot, color.RGBA{0x34, 0x65, 0xa4, 0xff}), colourPixels(t, shot, color.RGBA{0xa4, 0x00, 0x00, 0xff})
+	pulls, refusals := harness.ColourPixels(t, shot, color.RGBA{0x34, 0x65, 0xa4, 0xff}), harness.ColourPixels(t, shot, color.RGBA{0xa4, 0x00, 0x00, 0xff})
 	// A bar is at least 16 pixels high; the longest 300 wide.
 	if pulls < 16*300 || refusals < 16*300 {
 		t.Errorf("the screenshot has %d pixels of the pulls' bars and %d of the refusals', want a full bar of each", pulls, refusals)
@@ -468,30 +467,6 @@ func TestUnauthenticatedBodiesAreNotRead(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("an unauthenticated, malformed batch: %d, want 401", resp.StatusCode)
 	}
-}
-
-// colourPixels counts the pixels of a PNG that are c.
-func colourPixels(t *testing.T, path string, c color.RGBA) int {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("the screenshot: %v", err)
-	}
-	n := 0
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			if color.RGBAModel.Convert(img.At(x, y)).(color.RGBA) == c {
-				n++
-			}
-		}
-	}
-	return n
 }
 
 // A batch (application/cloudevents-batch+json) is stored whole, or, when

@@ -57,7 +57,8 @@ func (b *bench) podStartThroughProxy(runs int) {
 	createPullSecret(r, cluster, ns, "direct", passwordConfig(up.Host))
 
 	start := func(i int, image, secret string) float64 {
-		return timePodStart(r, cluster, node, ns, secret+"-"+string(rune('a'+i)), image, secret)
+		node.ForgetImages("pause:1")
+		return timePodStart(r, cluster, ns, secret+"-"+string(rune('a'+i)), image, secret)
 	}
 	var viaProxyTimes, directTimes []float64
 	for i := range runs {
@@ -85,12 +86,11 @@ func (b *bench) podStartThroughProxy(runs int) {
 	report("pod_start_private_image_proxy_vs_direct", median(viaProxyTimes)/median(directTimes))
 }
 
-// timePodStart starts a pod of image with the pull secret on a node that
-// holds no image but the pause image, and returns the seconds until its
-// container runs; the pod is gone when it returns.
-func timePodStart(r *harness.Runner, cluster *kube.Cluster, node *realnode.Node, ns, name, image, secret string) float64 {
+// timePodStart starts a pod of image with the pull secret (the caller made
+// the node forget the image) and returns the seconds until its container
+// runs; the pod is gone when it returns.
+func timePodStart(r *harness.Runner, cluster *kube.Cluster, ns, name, image, secret string) float64 {
 	ctx := context.Background()
-	node.ForgetImages("pause:1")
 	pods := cluster.Client.CoreV1().Pods(ns)
 	began := time.Now()
 	_, err := pods.Create(ctx, &corev1.Pod{

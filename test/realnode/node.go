@@ -86,6 +86,29 @@ func (n *Node) ForgetImages(keep string) {
 	}
 }
 
+// ForgetImage removes the images whose name contains ref, and the
+// containers made from them (a deleted pod's go lazily, and would keep the
+// layers), so that the next pull of ref is cold while every other pod of
+// the node keeps running.
+func (n *Node) ForgetImage(ref string) {
+	for _, line := range strings.Split(ctr(n.ContainerdSocket, "containers", "ls"), "\n")[1:] {
+		if f := strings.Fields(line); len(f) >= 2 && strings.Contains(f[1], ref) {
+			ctr(n.ContainerdSocket, "tasks", "kill", "--signal", "SIGKILL", f[0])
+			ctr(n.ContainerdSocket, "tasks", "delete", "--force", f[0])
+			ctr(n.ContainerdSocket, "containers", "delete", f[0])
+		}
+	}
+	var remove []string
+	for _, name := range strings.Fields(ctr(n.ContainerdSocket, "images", "ls", "-q")) {
+		if strings.Contains(name, ref) {
+			remove = append(remove, name)
+		}
+	}
+	if len(remove) > 0 {
+		ctr(n.ContainerdSocket, append([]string{"images", "rm", "--sync"}, remove...)...)
+	}
+}
+
 // Start runs containerd, the kubelet and kube-scheduler, and waits for the
 // node to be Ready.
 func Start(t harness.T, cluster *kube.Cluster, o Options) *Node {
