@@ -16,8 +16,8 @@ import (
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
-	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
+	"github.com/oci-connector/oci-connector/pkg/events"
 )
 
 // Refusals on the real node. A pod whose ServiceAccount may not pull
