@@ -24,6 +24,7 @@ import (
 	"github.com/oci-connector/oci-connector/test/cluster"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/kube"
+	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/realnode"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
@@ -89,6 +90,16 @@ func (b *bench) knative(runs int, blobSize int64) {
 		}
 	}
 	log.Printf("pod start seconds, through Knative %v, direct %v", knativeTimes, directTimes)
+	// Cold means the 64 MiB layer crossed the proxy on every start.
+	big := 0
+	for _, req := range proxyproc.ParseRequests(strings.NewReader(pc.ContainerLog(ns, service+"-", "proxy"))) {
+		if req.Bytes >= 64*mib {
+			big++
+		}
+	}
+	if big != runs {
+		r.Fatalf("the proxy sent the 64 MiB layer %d times in %d starts: the image was not pulled cold", big, runs)
+	}
 	report("knative_pod_start_vs_direct", median(knativeTimes)/median(directTimes))
 
 	// The Knative data path against the same proxy reached at its pod.
@@ -121,7 +132,8 @@ func (b *bench) knative(runs int, blobSize int64) {
 
 // autoscalePulls pulls a 32 MiB layer with 8 clients against a target of 1
 // request per replica until the autoscaler has added a replica, then with
-// one until it is back to one, and reports the pulls that failed.
+// one, once a second, until it is back to one, and reports the pulls that
+// failed.
 func (b *bench) autoscalePulls(pc *cluster.Cluster, ns string, up *registry.Registry) {
 	r := b.r
 	c := pc.ReadyConnector(r, &v1alpha1.Connector{
@@ -152,7 +164,8 @@ func (b *bench) autoscalePulls(pc *cluster.Cluster, ns string, up *registry.Regi
 			failures.Add(1)
 		}
 	}
-	phase := func(clients int, done func(ready, all int) bool) {
+	// Each client pulls, then waits pause before the next pull.
+	phase := func(clients int, pause time.Duration, done func(ready, all int) bool) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for range clients {
@@ -161,7 +174,7 @@ func (b *bench) autoscalePulls(pc *cluster.Cluster, ns string, up *registry.Regi
 					select {
 					case <-stop:
 						return
-					default:
+					case <-time.After(pause):
 						pull()
 					}
 				}
@@ -169,7 +182,7 @@ func (b *bench) autoscalePulls(pc *cluster.Cluster, ns string, up *registry.Regi
 		}
 		deadline := time.Now().Add(3 * time.Minute)
 		for time.Now().Before(deadline) {
-			if done(countPods(r, pc, ns, service)) {
+			if done(countPods(r, pc, ns, service, false)) {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -178,8 +191,10 @@ func (b *bench) autoscalePulls(pc *cluster.Cluster, ns string, up *registry.Regi
 		wg.Wait()
 	}
 	most := 0
-	phase(8, func(ready, _ int) bool { most = max(most, ready); return ready >= 2 })
-	phase(1, func(ready, all int) bool { return ready == 1 && all == 1 })
+	phase(8, 0, func(ready, _ int) bool { most = max(most, ready); return ready >= 2 })
+	// Light load: one client, mostly idle (a steady one would keep two
+	// replicas at a target of 1 and 70% utilization).
+	phase(1, time.Second, func(ready, all int) bool { return ready == 1 && all == 1 })
 	log.Printf("autoscaling: up to %d Ready replicas, back to one; %d pulls", most, pulls.Load())
 	report("autoscale_pulls_errors", float64(failures.Load()))
 }
@@ -202,12 +217,13 @@ func passwordConfig(host string) []byte {
 	return raw
 }
 
-// countPods counts the pods of the Knative Service, and the Ready ones.
-func countPods(r *harness.Runner, pc *cluster.Cluster, ns, service string) (ready, all int) {
+// countPods counts the pods of the Knative Service, and the Ready ones;
+// terminating ones too when withTerminating (they may still serve).
+func countPods(r *harness.Runner, pc *cluster.Cluster, ns, service string, withTerminating bool) (ready, all int) {
 	pods, err := pc.Kube.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 	check(r, err)
 	for _, p := range pods.Items {
-		if !strings.HasPrefix(p.Name, service+"-") || p.DeletionTimestamp != nil {
+		if !strings.HasPrefix(p.Name, service+"-") || (p.DeletionTimestamp != nil && !withTerminating) {
 			continue
 		}
 		all++
@@ -220,10 +236,11 @@ func countPods(r *harness.Runner, pc *cluster.Cluster, ns, service string) (read
 	return ready, all
 }
 
-// waitNoPods waits until Knative has scaled the Knative Service to zero.
+// waitNoPods waits until Knative has scaled the Knative Service to zero,
+// and its last pod, which serves while it drains, is gone.
 func waitNoPods(r *harness.Runner, pc *cluster.Cluster, ns, service string) {
 	harness.WaitFor(r, 3*time.Minute, ns+"/"+service+" scaled to zero", func(context.Context) (bool, string) {
-		ready, all := countPods(r, pc, ns, service)
+		ready, all := countPods(r, pc, ns, service, true)
 		return all == 0, fmt.Sprintf("%d pods, %d ready", all, ready)
 	})
 }

@@ -25,14 +25,16 @@ import (
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
-// readyPods counts the Ready pods of namespace whose names begin with prefix.
-func readyPods(ctx context.Context, ns, prefix string) (ready, all int) {
+// readyPods counts the pods of namespace whose names begin with prefix, and
+// the Ready ones; terminating ones too when withTerminating (a pod serves
+// while it drains).
+func readyPods(ctx context.Context, ns, prefix string, withTerminating bool) (ready, all int) {
 	pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return 0, 0
 	}
 	for _, p := range pods.Items {
-		if !strings.HasPrefix(p.Name, prefix) || p.DeletionTimestamp != nil {
+		if !strings.HasPrefix(p.Name, prefix) || (p.DeletionTimestamp != nil && !withTerminating) {
 			continue
 		}
 		all++
@@ -46,11 +48,11 @@ func readyPods(ctx context.Context, ns, prefix string) (ready, all int) {
 }
 
 // waitScaledToZero waits until Knative has removed every pod of the
-// Knative Service.
+// Knative Service, the draining ones too.
 func waitScaledToZero(t *testing.T, ns, service string) {
 	t.Helper()
 	waitFor(t, ns+"/"+service+" scaled to zero", func(ctx context.Context) (bool, string) {
-		ready, all := readyPods(ctx, ns, service+"-")
+		ready, all := readyPods(ctx, ns, service+"-", true)
 		return all == 0, fmt.Sprintf("%d pods, %d ready", all, ready)
 	})
 }
@@ -143,27 +145,28 @@ func TestAutoscalingUnderConcurrentPulls(t *testing.T) {
 	}
 	most := 0
 	harness.WaitFor(t, 3*time.Minute, "two or more Ready proxy replicas under load", func(ctx context.Context) (bool, string) {
-		ready, all := readyPods(ctx, ns, proxy.service+"-")
+		ready, all := readyPods(ctx, ns, proxy.service+"-", false)
 		most = max(most, ready)
 		return ready >= 2, fmt.Sprintf("%d pods, %d ready; %d pulls, %d failed", all, ready, pulls.Load(), failures.Load())
 	})
 	close(stop)
 	wg.Wait()
 	t.Logf("scaled up to %d Ready replicas under 8 concurrent pullers; %d pulls", most, pulls.Load())
-	// Down: one puller goes on until a single replica is left.
+	// Down: one puller, once a second, until a single replica is left (a
+	// steady one would hold two at a target of 1 and 70% utilization).
 	stop = make(chan struct{})
 	wg.Go(func() {
 		for {
 			select {
 			case <-stop:
 				return
-			default:
+			case <-time.After(time.Second):
 				pull()
 			}
 		}
 	})
 	harness.WaitFor(t, 3*time.Minute, "back to one proxy replica", func(ctx context.Context) (bool, string) {
-		ready, all := readyPods(ctx, ns, proxy.service+"-")
+		ready, all := readyPods(ctx, ns, proxy.service+"-", false)
 		return all == 1 && ready == 1, fmt.Sprintf("%d pods, %d ready", all, ready)
 	})
 	close(stop)
