@@ -112,7 +112,7 @@ func (b *bench) knative(runs int, blobSize int64) {
 		atPod = append(atPod, b.timed(blobSize, func() { b.get("http://"+podIP+":8080", path, "u", token, "") }))
 	}
 	log.Printf("%d MiB blob MB/s: through Traefik and queue-proxy %v, the proxy at its pod %v", blobSize/mib, mbs(viaTraefik), mbs(atPod))
-	report(fmt.Sprintf("blob_%dm_knative_vs_proxy", blobSize/mib), median(viaTraefik)/median(atPod))
+	report("blob_1g_knative_vs_proxy", median(viaTraefik)/median(atPod))
 
 	// Scale from zero: from the first request to a served manifest.
 	coldHost, coldService := connector("cold", 0, 1, 100)

@@ -98,10 +98,19 @@ func (n *Node) ForgetImage(ref string) {
 			ctr(n.ContainerdSocket, "containers", "delete", f[0])
 		}
 	}
+	// The CRI plugin names each image by its ID (sha256:...) too: every
+	// name of the same manifest goes, or the content stays.
+	rows := strings.Split(ctr(n.ContainerdSocket, "images", "ls"), "\n")[1:]
+	digests := map[string]bool{}
+	for _, row := range rows {
+		if f := strings.Fields(row); len(f) >= 3 && strings.Contains(f[0], ref) {
+			digests[f[2]] = true
+		}
+	}
 	var remove []string
-	for _, name := range strings.Fields(ctr(n.ContainerdSocket, "images", "ls", "-q")) {
-		if strings.Contains(name, ref) {
-			remove = append(remove, name)
+	for _, row := range rows {
+		if f := strings.Fields(row); len(f) >= 3 && digests[f[2]] {
+			remove = append(remove, f[0])
 		}
 	}
 	if len(remove) > 0 {
