@@ -217,22 +217,10 @@ func passwordConfig(host string) []byte {
 	return raw
 }
 
-// countPods counts the pods of the Knative Service, and the Ready ones;
-// terminating ones too when withTerminating (they may still serve).
+// countPods counts the pods of the Knative Service, and the Ready ones.
 func countPods(r *harness.Runner, pc *cluster.Cluster, ns, service string, withTerminating bool) (ready, all int) {
-	pods, err := pc.Kube.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
+	ready, all, err := pc.ServicePods(context.Background(), ns, service, withTerminating)
 	check(r, err)
-	for _, p := range pods.Items {
-		if !strings.HasPrefix(p.Name, service+"-") || (p.DeletionTimestamp != nil && !withTerminating) {
-			continue
-		}
-		all++
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				ready++
-			}
-		}
-	}
 	return ready, all
 }
 
@@ -250,7 +238,7 @@ func readyPodIP(r *harness.Runner, pc *cluster.Cluster, ns, service string) stri
 	pods, err := pc.Kube.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{})
 	check(r, err)
 	for _, p := range pods.Items {
-		if strings.HasPrefix(p.Name, service+"-") && p.DeletionTimestamp == nil && p.Status.PodIP != "" {
+		if p.Labels["serving.knative.dev/service"] == service && p.DeletionTimestamp == nil && p.Status.PodIP != "" {
 			for _, c := range p.Status.Conditions {
 				if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
 					return p.Status.PodIP

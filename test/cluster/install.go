@@ -92,3 +92,25 @@ func (c *Cluster) WaitKnativeService(t harness.T, namespace, name string) {
 		return false, "no Ready condition yet\n" + c.podsState(ctx, namespace)
 	})
 }
+
+// ServicePods counts the pods of the Knative Service ns/service (every
+// revision's), and the Ready ones; terminating ones too when
+// withTerminating (a pod still serves while it drains).
+func (c *Cluster) ServicePods(ctx context.Context, ns, service string, withTerminating bool) (ready, all int, err error) {
+	pods, err := c.Kube.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "serving.knative.dev/service=" + service})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil && !withTerminating {
+			continue
+		}
+		all++
+		for _, cond := range p.Status.Conditions {
+			if cond.Type == corev1.PodReady && cond.Status == corev1.ConditionTrue {
+				ready++
+			}
+		}
+	}
+	return ready, all, nil
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,8 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
@@ -25,25 +22,9 @@ import (
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
-// readyPods counts the pods of namespace whose names begin with prefix, and
-// the Ready ones; terminating ones too when withTerminating (a pod serves
-// while it drains).
-func readyPods(ctx context.Context, ns, prefix string, withTerminating bool) (ready, all int) {
-	pods, err := cluster.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return 0, 0
-	}
-	for _, p := range pods.Items {
-		if !strings.HasPrefix(p.Name, prefix) || (p.DeletionTimestamp != nil && !withTerminating) {
-			continue
-		}
-		all++
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				ready++
-			}
-		}
-	}
+// readyPods counts the pods of the Knative Service, and the Ready ones.
+func readyPods(ctx context.Context, ns, service string, withTerminating bool) (ready, all int) {
+	ready, all, _ = pc.ServicePods(ctx, ns, service, withTerminating)
 	return ready, all
 }
 
@@ -52,7 +33,7 @@ func readyPods(ctx context.Context, ns, prefix string, withTerminating bool) (re
 func waitScaledToZero(t *testing.T, ns, service string) {
 	t.Helper()
 	waitFor(t, ns+"/"+service+" scaled to zero", func(ctx context.Context) (bool, string) {
-		ready, all := readyPods(ctx, ns, service+"-", true)
+		ready, all := readyPods(ctx, ns, service, true)
 		return all == 0, fmt.Sprintf("%d pods, %d ready", all, ready)
 	})
 }
@@ -145,7 +126,7 @@ func TestAutoscalingUnderConcurrentPulls(t *testing.T) {
 	}
 	most := 0
 	harness.WaitFor(t, 3*time.Minute, "two or more Ready proxy replicas under load", func(ctx context.Context) (bool, string) {
-		ready, all := readyPods(ctx, ns, proxy.service+"-", false)
+		ready, all := readyPods(ctx, ns, proxy.service, false)
 		most = max(most, ready)
 		return ready >= 2, fmt.Sprintf("%d pods, %d ready; %d pulls, %d failed", all, ready, pulls.Load(), failures.Load())
 	})
@@ -166,7 +147,7 @@ func TestAutoscalingUnderConcurrentPulls(t *testing.T) {
 		}
 	})
 	harness.WaitFor(t, 3*time.Minute, "back to one proxy replica", func(ctx context.Context) (bool, string) {
-		ready, all := readyPods(ctx, ns, proxy.service+"-", false)
+		ready, all := readyPods(ctx, ns, proxy.service, false)
 		return all == 1 && ready == 1, fmt.Sprintf("%d pods, %d ready", all, ready)
 	})
 	close(stop)
