@@ -21,6 +21,8 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/pkg/events"
 	"github.com/oci-connector/oci-connector/test/harness"
+	"github.com/oci-connector/oci-connector/test/realnode"
+	"github.com/oci-connector/oci-connector/test/registry"
 )
 
 // The audit function runs as the installed Knative Service: a pod's pull
@@ -40,10 +42,16 @@ func TestAuditPageThroughKnative(t *testing.T) {
 		s.Sink = &duckv1.Destination{URI: apis.HTTP(auditHost)}
 		s.PullSecrets = &v1alpha1.PullSecretsSpec{ServiceAccounts: []string{"app"}}
 	})
+	// An image of its own, which the node has never held: containerd asks
+	// only for the digest (HEAD) of a manifest it has, and a HEAD is no
+	// pull on the record.
+	const image = "team/audited:v1"
+	realnode.PushGoImage(t, "./test/realnode/pause", upstream.Host+"/"+image, registry.RobotAuth())
+	realnode.AppendRandomLayer(t, upstream.Host+"/"+image, 1024, registry.RobotAuth())
 	pullSecretOn(t, ns, "app", nil)
-	runPod(t, ns, "app", "app", proxy.Host+"/"+appRepository)
+	runPod(t, ns, "app", "app", proxy.Host+"/"+image)
 	waitRunning(t, ns, "app")
-	runPod(t, ns, "nobody", "nobody", proxy.Host+"/"+appRepository)
+	runPod(t, ns, "nobody", "nobody", proxy.Host+"/"+image)
 	waitPullRefused(t, ns, "nobody")
 
 	reader := cluster.Token(t, connectorapi.SystemNamespace, "audit-reader", "", time.Hour)
@@ -76,7 +84,7 @@ func TestAuditPageThroughKnative(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
-	for _, want := range []string{"system:serviceaccount:" + ns + ":app", "team/app:v1", `id="pulls-per-image"`, `id="denials-per-reason"`} {
+	for _, want := range []string{"system:serviceaccount:" + ns + ":app", image, `id="pulls-per-image"`, `id="denials-per-reason"`} {
 		if !strings.Contains(string(dom), want) {
 			t.Errorf("the page lacks %q:\n%s", want, dom)
 		}
