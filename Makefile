@@ -7,7 +7,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl $(BIN)/staticcheck \
 	$(BIN)/buildkitd $(BIN)/buildctl $(BIN)/kubelet $(BIN)/kube-scheduler \
-	$(BIN)/kube-proxy $(BIN)/ko $(BIN)/cluster-sources
+	$(BIN)/kube-proxy $(BIN)/ko $(BIN)/cluster-sources test/tools/traefik/build/.assembled
 
 .PHONY: run test bench tools codegen verify-codegen vet lint fuzz scenarios csi-sanity clean-tools cluster release
 
@@ -112,12 +112,16 @@ $(BIN)/kube-proxy:
 # CoreDNS): Traefik's local replaces assembled, and every module fetched,
 # since ko runs in the cluster's network namespace, which cannot reach the
 # module proxy.
-$(BIN)/cluster-sources: test/tools/traefik/go.sum test/tools/coredns/go.sum test/tools/knative/go.sum
-	test/tools/traefik/assemble.sh
+$(BIN)/cluster-sources: test/tools/traefik/go.sum test/tools/coredns/go.sum test/tools/knative/go.sum test/tools/traefik/build/.assembled
 	cd test/tools/traefik && go list -deps github.com/traefik/traefik/v3/cmd/traefik >/dev/null
 	cd test/tools/coredns && go list -deps . >/dev/null
 	cd test/tools/knative && go list -deps knative.dev/serving/cmd/activator knative.dev/serving/cmd/autoscaler knative.dev/serving/cmd/controller knative.dev/serving/cmd/queue knative.dev/serving/cmd/webhook >/dev/null
 	go mod download
+	touch $@
+
+# Traefik's local replaces, assembled in the tree (build/ is not committed).
+test/tools/traefik/build/.assembled: test/tools/traefik/assemble.sh $(wildcard test/tools/traefik/stubs/*.go test/tools/traefik/stubs/ext/*)
+	test/tools/traefik/assemble.sh
 	touch $@
 
 $(BIN)/staticcheck:
