@@ -31,16 +31,12 @@ const (
 // (no answer, 5xx, 429) leaves the proxy ready: it answers clients with a
 // clear error, and an outage must not take every replica out.
 type readiness struct {
-	check func(ctx context.Context) bool
+	upstream *upstream
 
 	mu      sync.Mutex
 	checked time.Time
 	ready   bool
 	group   singleflight.Group
-}
-
-func newReadiness(u *upstream) *readiness {
-	return &readiness{check: u.takesCredentials}
 }
 
 func (rd *readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -64,7 +60,7 @@ func (rd *readiness) isReady(ctx context.Context) bool {
 	v, _, _ := rd.group.Do("", func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readinessTimeout)
 		defer cancel()
-		ready := rd.check(ctx)
+		ready := rd.upstream.takesCredentials(ctx)
 		rd.mu.Lock()
 		rd.ready, rd.checked = ready, time.Now()
 		rd.mu.Unlock()
@@ -95,7 +91,7 @@ func (u *upstream) takesCredentials(ctx context.Context) bool {
 // withReadiness serves the readiness probe beside the registry API: what
 // the proxy's server runs.
 func (p *proxy) withReadiness() http.Handler {
-	rd := newReadiness(p.upstream)
+	rd := &readiness{upstream: p.upstream}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == connector.ProxyReadinessPath && r.Method == http.MethodGet {
 			rd.ServeHTTP(w, r)

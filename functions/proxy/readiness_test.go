@@ -4,8 +4,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"go.opentelemetry.io/otel/metric/noop"
@@ -41,11 +39,7 @@ func TestReadinessFollowsTheUpstreamsAnswerToTheCredentials(t *testing.T) {
 	t.Run("the Secret changed first, the upstream takes the previous password: ready", func(t *testing.T) {
 		up := newRotatingUpstream(t, registryPassword(t))
 		srv := newTestProxy(t, up.URL, noop.NewMeterProvider())
-		creds := srv.proxy.upstream.rotation.(*mountedCredentials)
-		if err := os.WriteFile(filepath.Join(creds.dir, "password"), []byte("new-password"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		creds.refresh()
+		srv.rotateMountedPassword(t, "new-password")
 		if code := probe(t, srv); code != http.StatusOK {
 			t.Errorf("probe: %d, want 200", code)
 		}

@@ -45,6 +45,17 @@ func newRotatingUpstream(t *testing.T, password string) *rotatingUpstream {
 	return u
 }
 
+// rotateMountedPassword puts password into the proxy's mounted Secret, as
+// the kubelet does after the Secret changes, and has the proxy read it.
+func (tp *testProxy) rotateMountedPassword(t *testing.T, password string) {
+	t.Helper()
+	creds := tp.proxy.upstream.rotation.(*mountedCredentials)
+	if err := os.WriteFile(filepath.Join(creds.dir, "password"), []byte(password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	creds.refresh()
+}
+
 func (u *rotatingUpstream) logins(password string) int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -59,11 +70,7 @@ func TestTheReplacedPasswordIsTriedOnlyAFewTimes(t *testing.T) {
 	srv := newTestProxy(t, up.URL, noop.NewMeterProvider())
 	// The Secret had the old password; now it has the new one, which the
 	// upstream already takes.
-	creds := srv.proxy.upstream.rotation.(*mountedCredentials)
-	if err := os.WriteFile(filepath.Join(creds.dir, "password"), []byte("new-password"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	creds.refresh()
+	srv.rotateMountedPassword(t, "new-password")
 	for range 20 {
 		if code := srv.status(t, "GET", "/v2/testing/unknown/manifests/latest", goodToken); code != http.StatusBadGateway {
 			t.Fatalf("an unknown repository the upstream refuses: %d, want 502", code)
@@ -80,11 +87,7 @@ func TestTheReplacedPasswordIsTriedOnlyAFewTimes(t *testing.T) {
 func TestARotationUnderWayServesEveryPull(t *testing.T) {
 	up := newRotatingUpstream(t, registryPassword(t))
 	srv := newTestProxy(t, up.URL, noop.NewMeterProvider())
-	creds := srv.proxy.upstream.rotation.(*mountedCredentials)
-	if err := os.WriteFile(filepath.Join(creds.dir, "password"), []byte("new-password"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	creds.refresh()
+	srv.rotateMountedPassword(t, "new-password")
 	for i := range 20 {
 		if code := srv.status(t, "GET", "/v2/testing/busybox/manifests/latest", goodToken); code != http.StatusOK {
 			t.Fatalf("pull %d during the rotation: %d, want 200", i, code)
