@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -58,13 +59,35 @@ func PushBinaryImage(t harness.T, bin, ref string, auth authn.Authenticator, arg
 		t.Fatalf("%v", err)
 	}
 	entry := "/" + filepath.Base(bin)
+	PushLayerImage(t, ref, []ImageFile{{Name: entry[1:], Mode: 0o755, Body: raw}},
+		v1.Config{Entrypoint: []string{entry}, Cmd: args}, auth)
+}
+
+// ImageFile is a file of a one-layer image, or a directory when its Name
+// ends in a slash.
+type ImageFile struct {
+	Name string
+	Mode int64
+	Body []byte
+}
+
+// PushLayerImage pushes an image of one layer holding files, with config,
+// for this machine's platform.
+func PushLayerImage(t harness.T, ref string, files []ImageFile, config v1.Config, auth authn.Authenticator) {
+	t.Helper()
 	var layerTar bytes.Buffer
 	tw := tar.NewWriter(&layerTar)
-	if err := tw.WriteHeader(&tar.Header{Name: entry[1:], Mode: 0o755, Size: int64(len(raw)), Typeflag: tar.TypeReg}); err != nil {
-		t.Fatalf("%v", err)
-	}
-	if _, err := tw.Write(raw); err != nil {
-		t.Fatalf("%v", err)
+	for _, f := range files {
+		h := &tar.Header{Name: f.Name, Mode: f.Mode, Size: int64(len(f.Body)), Typeflag: tar.TypeReg}
+		if strings.HasSuffix(f.Name, "/") {
+			h.Typeflag, h.Size = tar.TypeDir, 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatalf("%v", err)
+		}
+		if _, err := tw.Write(f.Body); err != nil {
+			t.Fatalf("%v", err)
+		}
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatalf("%v", err)
@@ -85,7 +108,7 @@ func PushBinaryImage(t harness.T, bin, ref string, auth authn.Authenticator, arg
 	}
 	cfg = cfg.DeepCopy()
 	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
-	cfg.Config = v1.Config{Entrypoint: []string{entry}, Cmd: args}
+	cfg.Config = config
 	if img, err = mutate.ConfigFile(img, cfg); err != nil {
 		t.Fatalf("%v", err)
 	}
