@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/oci-connector/oci-connector/test/realnode"
 )
 
 // The private network every cluster of this package lives in.
@@ -43,7 +45,7 @@ func RunInNetns() int {
 		return -1
 	}
 	removeStaleNetns()
-	before := netnsNames()
+	before := realnode.NetworkNamespaces()
 	name := netnsPrefix + strconv.Itoa(os.Getpid())
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "creating network namespace %s: %v\n%s", name, err, out)
@@ -52,13 +54,7 @@ func RunInNetns() int {
 	defer deleteNetns(name)
 	// The CNI plugins name each pod's namespace under /run/netns, which the
 	// run shares with the machine; a run cut short leaves them behind.
-	defer func() {
-		for n := range netnsNames() {
-			if strings.HasPrefix(n, "cni-") && !before[n] {
-				_ = exec.Command("ip", "netns", "delete", n).Run()
-			}
-		}
-	}()
+	defer realnode.RemovePodNamespaces(before)
 	etc := filepath.Join("/etc/netns", name)
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -127,19 +123,9 @@ func deleteNetns(name string) {
 	_ = os.RemoveAll(filepath.Join("/etc/netns", name))
 }
 
-// netnsNames are the names under /run/netns.
-func netnsNames() map[string]bool {
-	names := map[string]bool{}
-	entries, _ := os.ReadDir("/run/netns")
-	for _, e := range entries {
-		names[e.Name()] = true
-	}
-	return names
-}
-
 // removeStaleNetns deletes the namespaces of runs whose process is gone.
 func removeStaleNetns() {
-	for n := range netnsNames() {
+	for n := range realnode.NetworkNamespaces() {
 		if !strings.HasPrefix(n, netnsPrefix) {
 			continue
 		}

@@ -96,28 +96,37 @@ type networkState struct {
 
 // readNetworkState reads it, before the node starts.
 func readNetworkState(bridge string) networkState {
-	st := networkState{namespaces: map[string]bool{}}
-	out, _ := exec.Command("ip", "netns", "list").Output()
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 {
-			st.namespaces[f[0]] = true
-		}
-	}
-	st.bridge = exec.Command("ip", "link", "show", bridge).Run() == nil
-	return st
+	return networkState{namespaces: NetworkNamespaces(), bridge: exec.Command("ip", "link", "show", bridge).Run() == nil}
 }
 
-// removeNetworkLeftovers deletes the network namespaces the CNI plugins made
-// for this run's pods (those named cni-... that were not there before) and
-// the bridge if this run made it. Namespaces of other runs are left alone.
+// removeNetworkLeftovers deletes what the run added: the network
+// namespaces of its pods, and the bridge if it made it.
 func removeNetworkLeftovers(before networkState, bridge string) {
-	for name := range readNetworkState(bridge).namespaces {
-		if strings.HasPrefix(name, "cni-") && !before.namespaces[name] {
-			_ = exec.Command("ip", "netns", "delete", name).Run()
-		}
-	}
+	RemovePodNamespaces(before.namespaces)
 	if !before.bridge {
 		_ = exec.Command("ip", "link", "delete", bridge).Run()
+	}
+}
+
+// NetworkNamespaces are the network namespaces `ip netns` names (those
+// under /run/netns).
+func NetworkNamespaces() map[string]bool {
+	names := map[string]bool{}
+	entries, _ := os.ReadDir("/run/netns")
+	for _, e := range entries {
+		names[e.Name()] = true
+	}
+	return names
+}
+
+// RemovePodNamespaces deletes the network namespaces the CNI plugins made
+// for pods (cni-...) that are not in before: a run's own, which outlive it
+// when it is cut short. Namespaces of other runs are left alone.
+func RemovePodNamespaces(before map[string]bool) {
+	for name := range NetworkNamespaces() {
+		if strings.HasPrefix(name, "cni-") && !before[name] {
+			_ = exec.Command("ip", "netns", "delete", name).Run()
+		}
 	}
 }
 
