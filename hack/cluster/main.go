@@ -15,10 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/oci-connector/oci-connector/pkg/apis/connector"
-	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/test/cluster"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/registry"
@@ -39,14 +36,7 @@ func main() {
 	upstream := registry.NewHtpasswd(r, registry.WithListenIP(cluster.NodeIP))
 	c.Kube.EnsureServiceAccount(r, namespace, "app")
 	c.Kube.BindClusterRole(r, namespace, "app", connector.PullerClusterRole, namespace)
-	conn := c.ReadyConnector(r, &v1alpha1.Connector{
-		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
-		Spec: v1alpha1.ConnectorSpec{
-			ConnectorClassName: v1alpha1.ConnectorClassOCI,
-			Address:            upstream.URL,
-			Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: name + "-upstream"}},
-		},
-	}, registry.SecretData())
+	conn := c.ReadyConnector(r, cluster.BasicConnector(namespace, name, upstream.URL), registry.SecretData())
 	image := conn.Status.URL.Host + "/" + registry.SeedRepository + ":" + registry.SeedTag
 	tokenFile := filepath.Join(r.TempDir(), "token")
 	if err := os.WriteFile(tokenFile, []byte(c.Kube.Token(r, namespace, "app", conn.Status.Audience, time.Hour)), 0o600); err != nil {

@@ -16,6 +16,19 @@ import (
 	"github.com/oci-connector/oci-connector/test/harness"
 )
 
+// BasicConnector is a Connector in front of the registry at address, with
+// Basic auth from the Secret <name>-upstream.
+func BasicConnector(ns, name, address string) *v1alpha1.Connector {
+	return &v1alpha1.Connector{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1alpha1.ConnectorSpec{
+			ConnectorClassName: v1alpha1.ConnectorClassOCI,
+			Address:            address,
+			Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: name + "-upstream"}},
+		},
+	}
+}
+
 // ReadyConnector creates conn and its Secret (named by its secretRef) with
 // secretData, and waits until the installed controller and Knative have
 // made it Ready: its proxy a Ready Knative revision behind Traefik. The

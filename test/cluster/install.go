@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -10,16 +9,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/utils/ptr"
+	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
 
 	"github.com/oci-connector/oci-connector/test/harness"
 )
-
-// ksvcs is Knative Serving's Service resource.
-var ksvcs = schema.GroupVersionResource{Group: "serving.knative.dev", Version: "v1", Resource: "services"}
 
 // Install installs oci-connector as a user does: `ko resolve -f config/`
 // then kubectl apply, as the cluster admin. The only thing added is what a
@@ -51,7 +45,7 @@ func (c *Cluster) makeAuditVolume(t harness.T) {
 	if err := os.Chmod(dir, 0o775); err != nil {
 		t.Fatalf("%v", err)
 	}
-	if err := os.Chown(dir, 0, 65532); err != nil {
+	if err := os.Chown(dir, 0, nonrootID); err != nil {
 		t.Fatalf("%v", err)
 	}
 	pv := &corev1.PersistentVolume{
@@ -74,22 +68,13 @@ func (c *Cluster) makeAuditVolume(t harness.T) {
 // WaitKnativeService waits until Knative reports the Knative Service Ready.
 func (c *Cluster) WaitKnativeService(t harness.T, namespace, name string) {
 	t.Helper()
-	client, err := dynamic.NewForConfig(c.Kube.Config)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
+	serving := servingclientset.NewForConfigOrDie(c.Kube.Config)
 	harness.WaitFor(t, 5*time.Minute, "Knative Service "+namespace+"/"+name+" Ready", func(ctx context.Context) (bool, string) {
-		ksvc, err := client.Resource(ksvcs).Namespace(namespace).Get(ctx, name, metav1.GetOptions{})
+		ksvc, err := serving.ServingV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
-		conditions, _, _ := unstructured.NestedSlice(ksvc.Object, "status", "conditions")
-		for _, item := range conditions {
-			if cond, _ := item.(map[string]any); cond["type"] == "Ready" {
-				return cond["status"] == "True", fmt.Sprintf("Ready=%v %v: %v\n%s", cond["status"], cond["reason"], cond["message"], c.podsState(ctx, namespace))
-			}
-		}
-		return false, "no Ready condition yet\n" + c.podsState(ctx, namespace)
+		return ksvc.IsReady(), conditions(ksvc.Status.Conditions) + "\n" + c.podsState(ctx, namespace)
 	})
 }
 

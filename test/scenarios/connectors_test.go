@@ -13,6 +13,7 @@ import (
 	connectorapi "github.com/oci-connector/oci-connector/pkg/apis/connector"
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	privatecluster "github.com/oci-connector/oci-connector/test/cluster"
 	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
@@ -43,14 +44,7 @@ func (p *connectorProxy) Log() string {
 func startConnector(t harness.T, ns, name string, mutate ...func(*v1alpha1.ConnectorSpec)) *connectorProxy {
 	t.Helper()
 	cluster.EnsureNamespace(t, ns)
-	c := &v1alpha1.Connector{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: v1alpha1.ConnectorSpec{
-			ConnectorClassName: v1alpha1.ConnectorClassOCI,
-			Address:            upstream.URL,
-			Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: name + "-upstream"}},
-		},
-	}
+	c := privatecluster.BasicConnector(ns, name, upstream.URL)
 	for _, m := range mutate {
 		m(&c.Spec)
 	}
