@@ -9,7 +9,6 @@ import (
 	"log"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,19 +45,7 @@ func (b *bench) knative(runs int, blobSize int64) {
 	realnode.AppendRandomLayer(r, up.Host+"/"+repo, 64*mib, registry.RobotAuth())
 	pc.Kube.EnsureServiceAccount(r, ns, "app")
 	pc.Kube.BindClusterRole(r, ns, "app", connectorapi.PullerClusterRole, ns)
-	connector := func(name string, minScale, maxScale, target int32) (host, service string) {
-		c := pc.ReadyConnector(r, &v1alpha1.Connector{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-			Spec: v1alpha1.ConnectorSpec{
-				ConnectorClassName: v1alpha1.ConnectorClassOCI,
-				Address:            up.URL,
-				Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: name + "-upstream"}},
-				Proxy:              v1alpha1.ProxySpec{MinScale: ptr.To(minScale), MaxScale: ptr.To(maxScale), TargetConcurrency: ptr.To(target)},
-			},
-		}, registry.SecretData())
-		return c.Status.URL.Host, resources.ServiceName(c)
-	}
-	host, service := connector("warm", 1, 3, 100)
+	host, service := readyConnector(r, pc, ns, "warm", up.URL, 1, 3, 100)
 	token := pc.Kube.Token(r, ns, "app", v1alpha1.ConnectorAudience(ns, "warm"), time.Hour)
 
 	// Pod starts: the same 64 MiB image, cold on the node, through the
@@ -115,7 +102,7 @@ func (b *bench) knative(runs int, blobSize int64) {
 	report("blob_1g_knative_vs_proxy", median(viaTraefik)/median(atPod))
 
 	// Scale from zero: from the first request to a served manifest.
-	coldHost, coldService := connector("cold", 0, 1, 100)
+	coldHost, coldService := readyConnector(r, pc, ns, "cold", up.URL, 0, 1, 100)
 	coldToken := pc.Kube.Token(r, ns, "app", v1alpha1.ConnectorAudience(ns, "cold"), time.Hour)
 	var fromZero []float64
 	for range runs {
@@ -136,21 +123,12 @@ func (b *bench) knative(runs int, blobSize int64) {
 // failed.
 func (b *bench) autoscalePulls(pc *cluster.Cluster, ns string, up *registry.Registry) {
 	r := b.r
-	c := pc.ReadyConnector(r, &v1alpha1.Connector{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "busy"},
-		Spec: v1alpha1.ConnectorSpec{
-			ConnectorClassName: v1alpha1.ConnectorClassOCI,
-			Address:            up.URL,
-			Auth:               v1alpha1.ConnectorAuth{Name: v1alpha1.AuthBasic, SecretRef: &v1alpha1.SecretReference{Name: "busy-upstream"}},
-			Proxy:              v1alpha1.ProxySpec{MinScale: ptr.To(int32(1)), MaxScale: ptr.To(int32(3)), TargetConcurrency: ptr.To(int32(1))},
-		},
-	}, registry.SecretData())
+	host, service := readyConnector(r, pc, ns, "busy", up.URL, 1, 3, 1)
 	token := pc.Kube.Token(r, ns, "app", v1alpha1.ConnectorAudience(ns, "busy"), time.Hour)
 	path := "/v2/" + benchRepo + "/blobs/" + b.uploadBlobTo(up, 32*mib)
-	service := resources.ServiceName(c)
 	var pulls, failures atomic.Int64
 	pull := func() {
-		req, _ := http.NewRequest("GET", "http://"+c.Status.URL.Host+path, nil)
+		req, _ := http.NewRequest("GET", "http://"+host+path, nil)
 		req.SetBasicAuth("u", token)
 		resp, err := b.client.Do(req)
 		pulls.Add(1)
@@ -164,39 +142,33 @@ func (b *bench) autoscalePulls(pc *cluster.Cluster, ns string, up *registry.Regi
 			failures.Add(1)
 		}
 	}
-	// Each client pulls, then waits pause before the next pull.
-	phase := func(clients int, pause time.Duration, done func(ready, all int) bool) {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for range clients {
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(pause):
-						pull()
-					}
-				}
-			})
-		}
-		deadline := time.Now().Add(3 * time.Minute)
-		for time.Now().Before(deadline) {
-			if done(countPods(r, pc, ns, service, false)) {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		close(stop)
-		wg.Wait()
+	// Each client pulls, then waits pause before the next pull, until
+	// done holds of the Ready pods and all pods.
+	phase := func(what string, clients int, pause time.Duration, done func(ready, all int) bool) {
+		stop := harness.Repeat(clients, pause, pull)
+		defer stop()
+		harness.WaitFor(r, 3*time.Minute, what, func(ctx context.Context) (bool, string) {
+			ready, all := countPods(r, pc, ns, service, false)
+			return done(ready, all), fmt.Sprintf("%d pods, %d ready", all, ready)
+		})
 	}
 	most := 0
-	phase(8, 0, func(ready, _ int) bool { most = max(most, ready); return ready >= 2 })
+	phase("two or more Ready replicas under load", 8, 0, func(ready, _ int) bool { most = max(most, ready); return ready >= 2 })
 	// Light load: one client, mostly idle (a steady one would keep two
 	// replicas at a target of 1 and 70% utilization).
-	phase(1, time.Second, func(ready, all int) bool { return ready == 1 && all == 1 })
+	phase("back to one replica", 1, time.Second, func(ready, all int) bool { return ready == 1 && all == 1 })
 	log.Printf("autoscaling: up to %d Ready replicas, back to one; %d pulls", most, pulls.Load())
 	report("autoscale_pulls_errors", float64(failures.Load()))
+}
+
+// readyConnector makes a Connector with the given scale in front of the
+// registry at address, waits until Knative has made it Ready, and returns
+// its URL's host and its Knative Service's name.
+func readyConnector(r *harness.Runner, pc *cluster.Cluster, ns, name, address string, minScale, maxScale, target int32) (host, service string) {
+	c := cluster.BasicConnector(ns, name, address)
+	c.Spec.Proxy = v1alpha1.ProxySpec{MinScale: ptr.To(minScale), MaxScale: ptr.To(maxScale), TargetConcurrency: ptr.To(target)}
+	ready := pc.ReadyConnector(r, c, registry.SecretData())
+	return ready.Status.URL.Host, resources.ServiceName(ready)
 }
 
 // createPullSecret stores a docker config as a pull secret.

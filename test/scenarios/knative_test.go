@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,48 +109,23 @@ func TestAutoscalingUnderConcurrentPulls(t *testing.T) {
 		}
 	}
 	// Up: 8 pullers at once against a target of 1 in flight per replica.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					pull()
-				}
-			}
-		})
-	}
+	stop := harness.Repeat(8, 0, pull)
 	most := 0
 	harness.WaitFor(t, 3*time.Minute, "two or more Ready proxy replicas under load", func(ctx context.Context) (bool, string) {
 		ready, all := readyPods(ctx, ns, proxy.service, false)
 		most = max(most, ready)
 		return ready >= 2, fmt.Sprintf("%d pods, %d ready; %d pulls, %d failed", all, ready, pulls.Load(), failures.Load())
 	})
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Logf("scaled up to %d Ready replicas under 8 concurrent pullers; %d pulls", most, pulls.Load())
 	// Down: one puller, once a second, until a single replica is left (a
 	// steady one would hold two at a target of 1 and 70% utilization).
-	stop = make(chan struct{})
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Second):
-				pull()
-			}
-		}
-	})
+	stop = harness.Repeat(1, time.Second, pull)
 	harness.WaitFor(t, 3*time.Minute, "back to one proxy replica", func(ctx context.Context) (bool, string) {
 		ready, all := readyPods(ctx, ns, proxy.service, false)
 		return all == 1 && ready == 1, fmt.Sprintf("%d pods, %d ready", all, ready)
 	})
-	close(stop)
-	wg.Wait()
+	stop()
 	if n := failures.Load(); n > 0 {
 		t.Errorf("%d of %d pulls failed while the proxy scaled; the first: %v", n, pulls.Load(), firstFailure.Load())
 	}
