@@ -56,13 +56,23 @@ func TestAuditPageThroughKnative(t *testing.T) {
 
 	reader := cluster.Token(t, connectorapi.SystemNamespace, "audit-reader", "", time.Hour)
 	cluster.BindClusterRole(t, connectorapi.SystemNamespace, "audit-reader", "oci-connector-audit-reader", "")
-	for _, kind := range []string{events.ImagePulled, events.AccessDenied} {
-		waitFor(t, "a "+kind+" row of "+ns, func(ctx context.Context) (bool, string) {
+	// The pull as the app's ServiceAccount, and the refusal of the pod
+	// that had no pull secret.
+	for kind, want := range map[string]func(auditRow) bool{
+		events.ImagePulled:  func(r auditRow) bool { return r.Identity == "system:serviceaccount:"+ns+":app" },
+		events.AccessDenied: func(r auditRow) bool { return r.Reason == events.ReasonNoToken },
+	} {
+		waitFor(t, "the "+kind+" row of "+image, func(ctx context.Context) (bool, string) {
 			rows, err := auditRows(ctx, reader, url.Values{"type": {kind}, "namespace": {ns}})
 			if err != nil {
 				return false, err.Error()
 			}
-			return len(rows) > 0, fmt.Sprintf("%+v", rows)
+			for _, r := range rows {
+				if r.Repository == "team/audited" && want(r) {
+					return true, ""
+				}
+			}
+			return false, fmt.Sprintf("%+v", rows)
 		})
 	}
 
