@@ -109,14 +109,14 @@ $(BIN)/kube-proxy:
 	cd test/tools && go build -ldflags '$(K8S_LDFLAGS)' -o $(BIN)/kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 
 # What ko builds the test cluster's images from (Knative Serving, Traefik,
-# CoreDNS): Traefik's local replaces assembled, and every module fetched,
+# CoreDNS, and config/'s own commands): every module they need fetched,
 # since ko runs in the cluster's network namespace, which cannot reach the
 # module proxy.
 $(BIN)/cluster-sources: test/tools/traefik/go.sum test/tools/coredns/go.sum test/tools/knative/go.sum test/tools/traefik/build/.assembled
 	cd test/tools/traefik && go list -deps github.com/traefik/traefik/v3/cmd/traefik >/dev/null
 	cd test/tools/coredns && go list -deps . >/dev/null
 	cd test/tools/knative && go list -deps knative.dev/serving/cmd/activator knative.dev/serving/cmd/autoscaler knative.dev/serving/cmd/controller knative.dev/serving/cmd/queue knative.dev/serving/cmd/webhook >/dev/null
-	go mod download
+	go list -deps ./reconcilers ./functions/... ./node/... >/dev/null
 	touch $@
 
 # Traefik's local replaces, assembled in the tree (build/ is not committed).
