@@ -78,15 +78,7 @@ func (b *bench) knative(runs int, blobSize int64) {
 	}
 	log.Printf("pod start seconds, through Knative %v, direct %v", knativeTimes, directTimes)
 	// Cold means the 64 MiB layer crossed the proxy on every start.
-	big := 0
-	for _, req := range proxyproc.ParseRequests(strings.NewReader(pc.ContainerLog(ns, service+"-", "proxy"))) {
-		if req.Bytes >= 64*mib {
-			big++
-		}
-	}
-	if big != runs {
-		r.Fatalf("the proxy sent the 64 MiB layer %d times in %d starts: the image was not pulled cold", big, runs)
-	}
+	checkCold(r, proxyproc.ParseRequests(strings.NewReader(pc.ContainerLog(ns, service+"-", "proxy"))), 64*mib, runs)
 	report("knative_pod_start_vs_direct", median(knativeTimes)/median(directTimes))
 
 	// The Knative data path against the same proxy reached at its pod.

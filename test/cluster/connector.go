@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	servingclientset "knative.dev/serving/pkg/client/clientset/versioned"
@@ -13,6 +12,7 @@ import (
 	"github.com/oci-connector/oci-connector/pkg/apis/connector/v1alpha1"
 	connectorclientset "github.com/oci-connector/oci-connector/pkg/client/clientset/versioned"
 	"github.com/oci-connector/oci-connector/reconcilers/connector/resources"
+	"github.com/oci-connector/oci-connector/test/controlplane"
 	"github.com/oci-connector/oci-connector/test/harness"
 )
 
@@ -35,18 +35,9 @@ func BasicConnector(ns, name, address string) *v1alpha1.Connector {
 // node reaches its URL over plain HTTP from then on.
 func (c *Cluster) ReadyConnector(t harness.T, conn *v1alpha1.Connector, secretData map[string]string) *v1alpha1.Connector {
 	t.Helper()
-	ctx := context.Background()
 	ns, name := conn.Namespace, conn.Name
-	if _, err := c.Kube.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: conn.Spec.Auth.SecretRef.Name},
-		StringData: secretData,
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating the Secret of Connector %s/%s: %v", ns, name, err)
-	}
+	controlplane.CreateConnector(t, c.Kube.Config, conn, secretData)
 	connectors := connectorclientset.NewForConfigOrDie(c.Kube.Config)
-	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Create(ctx, conn, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating Connector %s/%s: %v", ns, name, err)
-	}
 	serving := servingclientset.NewForConfigOrDie(c.Kube.Config)
 	start := time.Now()
 	var ready *v1alpha1.Connector

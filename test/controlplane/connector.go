@@ -34,20 +34,11 @@ func ReadyConnector(t harness.T, cfg *rest.Config, c *v1alpha1.Connector, secret
 func ReadyConnectorAt(t harness.T, cfg *rest.Config, c *v1alpha1.Connector, secretData map[string]string, url *apis.URL, progress func(string)) *v1alpha1.Connector {
 	t.Helper()
 	ctx := context.Background()
-	kube := kubernetes.NewForConfigOrDie(cfg)
 	connectors := connectorclientset.NewForConfigOrDie(cfg)
 	serving := servingclientset.NewForConfigOrDie(cfg)
 	ns, name := c.Namespace, c.Name
 
-	if _, err := kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: c.Spec.Auth.SecretRef.Name},
-		StringData: secretData,
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating the Secret of Connector %s/%s: %v", ns, name, err)
-	}
-	if _, err := connectors.ConnectorV1alpha1().Connectors(ns).Create(ctx, c, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating Connector %s/%s: %v", ns, name, err)
-	}
+	CreateConnector(t, cfg, c, secretData)
 
 	var ready *v1alpha1.Connector
 	last := ""
@@ -78,6 +69,22 @@ func ReadyConnectorAt(t harness.T, cfg *rest.Config, c *v1alpha1.Connector, secr
 		t.Fatalf("Connector %s/%s did not become Ready within a minute; last: %s", ns, name, last)
 	}
 	return ready
+}
+
+// CreateConnector creates c and its Secret (named by c's secretRef) with
+// secretData.
+func CreateConnector(t harness.T, cfg *rest.Config, c *v1alpha1.Connector, secretData map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := kubernetes.NewForConfigOrDie(cfg).CoreV1().Secrets(c.Namespace).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: c.Spec.Auth.SecretRef.Name},
+		StringData: secretData,
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the Secret of Connector %s/%s: %v", c.Namespace, c.Name, err)
+	}
+	if _, err := connectorclientset.NewForConfigOrDie(cfg).ConnectorV1alpha1().Connectors(c.Namespace).Create(ctx, c, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating Connector %s/%s: %v", c.Namespace, c.Name, err)
+	}
 }
 
 // Conditions spells a Connector's conditions on one line.
