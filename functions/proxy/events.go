@@ -28,7 +28,7 @@ type eventSender interface {
 // served, a manifest stored, or a refusal that is an access decision. A
 // client's anonymous handshake is not recorded (the request metrics count
 // it), and unauthenticated refusals are aggregated per client and reason.
-func (p *proxy) emit(r *http.Request, status int, header http.Header, a admission) {
+func (p *proxy) emit(r *http.Request, status int, header http.Header, a admission, cache string) {
 	if p.events == nil {
 		return
 	}
@@ -74,6 +74,9 @@ func (p *proxy) emit(r *http.Request, status int, header http.Header, a admissio
 	}
 	if typ != events.AccessDenied {
 		data.Digest = header.Get("Docker-Content-Digest")
+	}
+	if typ == events.ImagePulled {
+		data.Cache = cache
 	}
 	if a.unauthenticated() {
 		data.Client = a.client

@@ -49,39 +49,56 @@ func copyBuffer() ([]byte, func()) {
 // credentials for the admission's scopes, and the query it re-encoded, and
 // streams the answer back.
 func (u *upstream) forward(w http.ResponseWriter, r *http.Request, a admission) {
-	ctx := r.Context()
-	blobGET := a.route.kind == routeBlob && r.Method == http.MethodGet
-	if blobGET {
-		ctx = withSplice(ctx)
-	}
-	target := *u.base
-	target.Path, target.RawPath, target.RawQuery = r.URL.Path, r.URL.RawPath, a.query
-	var body io.Reader
-	if r.ContentLength != 0 {
-		body = r.Body
-	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, target.String(), body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, codeUnsupported, "cannot build the upstream request")
-		return
-	}
-	req.ContentLength = r.ContentLength
-	copyRequestHeaders(req.Header, r.Header)
-
-	sent := time.Now()
-	resp, transport, err := u.send(ctx, req, a.scopes, r.Method == http.MethodPut || r.Method == http.MethodPatch)
-	u.metrics.upstream(ctx, a.routeLabel(), time.Since(sent))
-	if err != nil {
-		u.failed(w, err)
-		return
-	}
-	resp, err = u.followRedirects(ctx, transport, req, resp, blobGET && u.passBlobRedirects)
+	splice := a.route.kind == routeBlob && r.Method == http.MethodGet
+	resp, err := u.exchange(r.Context(), r, a, r.Method, "", splice)
 	if err != nil {
 		u.failed(w, err)
 		return
 	}
 	defer resp.Body.Close()
+	u.respond(w, r, resp, nil)
+}
 
+// exchange sends method on path (the client's own path when empty) upstream
+// for the admitted request r, with r's headers and, when it is r's own
+// method, r's body, and returns the answer with redirects followed. With
+// splice, a blob's body may go from socket to socket (splice.go).
+func (u *upstream) exchange(ctx context.Context, r *http.Request, a admission, method, path string, splice bool) (*http.Response, error) {
+	if splice {
+		ctx = withSplice(ctx)
+	}
+	target := *u.base
+	target.Path, target.RawPath, target.RawQuery = r.URL.Path, r.URL.RawPath, a.query
+	if path != "" {
+		target.Path, target.RawPath = path, ""
+	}
+	var body io.Reader
+	sameRequest := method == r.Method
+	if sameRequest && r.ContentLength != 0 {
+		body = r.Body
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target.String(), body)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build the upstream request: %w", err)
+	}
+	if sameRequest {
+		req.ContentLength = r.ContentLength
+	}
+	copyRequestHeaders(req.Header, r.Header)
+
+	sent := time.Now()
+	resp, transport, err := u.send(ctx, req, a.scopes, method == http.MethodPut || method == http.MethodPatch)
+	u.metrics.upstream(ctx, a.routeLabel(), time.Since(sent))
+	if err != nil {
+		return nil, err
+	}
+	isBlobGET := a.route.kind == routeBlob && method == http.MethodGet
+	return u.followRedirects(ctx, transport, req, resp, isBlobGET && u.passBlobRedirects)
+}
+
+// respond streams the upstream's answer to the client, its body also
+// written to tee when tee is set (the cache, which never fails a write).
+func (u *upstream) respond(w http.ResponseWriter, r *http.Request, resp *http.Response, tee io.Writer) {
 	if resp.StatusCode == http.StatusUnauthorized {
 		// The upstream refused our own credentials: that is ours to fix,
 		// and its challenge must not reach the client.
@@ -98,7 +115,7 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, a admission) 
 	if r.Method == http.MethodHead {
 		return
 	}
-	if spliced, ok := resp.Body.(*splicedBody); ok {
+	if spliced, ok := resp.Body.(*splicedBody); ok && tee == nil {
 		var to io.Writer = w
 		if direct {
 			// The headers go out through the server, the body past it.
@@ -112,9 +129,13 @@ func (u *upstream) forward(w http.ResponseWriter, r *http.Request, a admission) 
 		}
 		return
 	}
+	var body io.Reader = resp.Body
+	if tee != nil {
+		body = io.TeeReader(resp.Body, tee)
+	}
 	buf, release := copyBuffer()
 	defer release()
-	if _, err := io.CopyBuffer(writerOnly{w}, resp.Body, buf); err != nil && !errors.Is(err, context.Canceled) {
+	if _, err := io.CopyBuffer(writerOnly{w}, body, buf); err != nil && !errors.Is(err, context.Canceled) {
 		u.logger.Warnw("Streaming the upstream response broke off", zap.Error(err))
 	}
 }

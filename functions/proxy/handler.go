@@ -36,6 +36,8 @@ type proxy struct {
 	limiter  *refusalLimiter
 	tarpit   *tarpit
 	refusals *refusalAggregator
+	// cache, when spec.cache is set, answers reads it may (cached.go).
+	cache *readCache
 }
 
 func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -44,6 +46,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &countingReader{ReadCloser: r.Body}
 	r.Body = body
 	a := p.admit(r)
+	cache := ""
 	if a.unauthenticated() && !a.handshake() {
 		p.limiter.failed(a.client)
 	}
@@ -61,10 +64,17 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if a.route.kind == routeManifest && r.Method == http.MethodPut {
 			r.Body = http.MaxBytesReader(rec, r.Body, maxManifestBytes)
 		}
-		p.upstream.forward(rec, r, a)
+		if p.cache != nil && cachedRead(r, a) {
+			cache = p.cache.serve(rec, r, a)
+		} else {
+			p.upstream.forward(rec, r, a)
+		}
 	}
-	p.emit(r, rec.status, rec.Header(), a)
+	p.emit(r, rec.status, rec.Header(), a, cache)
 	p.metrics.request(r.Context(), a.routeLabel(), rec.status, string(a.verb), rec.bytes, body.n)
+	if cache != "" {
+		p.metrics.cached(r.Context(), cache, rec.bytes)
+	}
 	if a.rateLimited() {
 		// A flood is counted in the metrics; logging each of its requests
 		// would spend on the log what the limit saves.
@@ -83,7 +93,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.logger.Infow("request",
 		"method", r.Method, "path", r.URL.Path, "repository", repository,
 		"user", user, "uid", uid, "status", rec.status, "bytes", rec.bytes,
-		"duration", time.Since(start), "reason", reason)
+		"duration", time.Since(start), "reason", reason, "cache", cache)
 }
 
 // recorder remembers the status and size of a response for the access log.

@@ -56,6 +56,7 @@ type config struct {
 	forwardedHops      int
 	writeTokenAge      time.Duration
 	metrics            knativemetrics.Config
+	cache              cacheConfig
 }
 
 func parseConfig(args []string) (config, error) {
@@ -87,6 +88,7 @@ func parseConfig(args []string) (config, error) {
 	fs.StringVar(&c.metrics.Protocol, "metrics-protocol", env.MetricsProtocol, "OpenTelemetry metrics export: none, prometheus, grpc or http/protobuf")
 	fs.StringVar(&c.profilingAddress, "profiling-address", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:8008; off when empty")
 	fs.StringVar(&c.metrics.Endpoint, "metrics-endpoint", env.MetricsEndpoint, "the exporter's endpoint (host:port to serve Prometheus on)")
+	c.cache.flags(fs, env)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -145,6 +147,10 @@ func newProxy(ctx context.Context, c config, keys identity.KeySource, tokenRevie
 		return nil, err
 	}
 	go creds.watch(ctx, logger)
+	cache, err := c.cache.open(ctx, logger)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
 
 	s := scope{repository: c.repository}
 	if c.repositories != "" {
@@ -164,7 +170,7 @@ func newProxy(ctx context.Context, c config, keys identity.KeySource, tokenRevie
 	authn.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "token", hit) }
 	authz := &authorizer{reviewer: access.NewReviewer(sars), connector: types.NamespacedName{Namespace: c.namespace, Name: c.name}}
 	authz.lookedUp = func(ctx context.Context, hit bool) { m.cacheLookup(ctx, "access", hit) }
-	return &proxy{
+	p := &proxy{
 		connector: c.namespace + "/" + c.name,
 		namespace: c.namespace,
 		name:      c.name,
@@ -180,7 +186,11 @@ func newProxy(ctx context.Context, c config, keys identity.KeySource, tokenRevie
 		refusals:  newRefusalAggregator(),
 
 		forwardedHops: c.forwardedHops,
-	}, nil
+	}
+	if cache != nil {
+		p.cache = &readCache{c: cache, upstream: up, logger: logger}
+	}
+	return p, nil
 }
 
 // newServer serves h with HTTP/1.1 and h2c, with the limits a public

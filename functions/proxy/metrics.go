@@ -16,6 +16,8 @@ type proxyMetrics struct {
 	bytes            metric.Int64Counter
 	upstreamDuration metric.Float64Histogram
 	authCache        metric.Int64Counter
+	cacheRequests    metric.Int64Counter
+	bytesBySource    metric.Int64Counter
 }
 
 func newProxyMetrics(provider metric.MeterProvider) (*proxyMetrics, error) {
@@ -40,7 +42,18 @@ func newProxyMetrics(provider metric.MeterProvider) (*proxyMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &proxyMetrics{requests: requests, bytes: bytes, upstreamDuration: upstreamDuration, authCache: authCache}, nil
+	cacheRequests, err := meter.Int64Counter("oci_connector.proxy.cache.requests",
+		metric.WithDescription("Manifest and blob reads with the cache on, by result (hit, miss, stale)"))
+	if err != nil {
+		return nil, err
+	}
+	bytesBySource, err := meter.Int64Counter("oci_connector.proxy.cache.bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes sent to clients with the cache on, by source (cache, upstream)"))
+	if err != nil {
+		return nil, err
+	}
+	return &proxyMetrics{requests: requests, bytes: bytes, upstreamDuration: upstreamDuration, authCache: authCache,
+		cacheRequests: cacheRequests, bytesBySource: bytesBySource}, nil
 }
 
 var routeNames = map[routeKind]string{
@@ -69,4 +82,17 @@ func (m *proxyMetrics) cacheLookup(ctx context.Context, cache string, hit bool) 
 		result = "hit"
 	}
 	m.authCache.Add(ctx, 1, metric.WithAttributes(attribute.String("cache", cache), attribute.String("result", result)))
+}
+
+// cached counts a read the cache took part in, and where its bytes came
+// from: a hit or a stale serve from the cache, a miss from the upstream.
+func (m *proxyMetrics) cached(ctx context.Context, result string, toClient int64) {
+	m.cacheRequests.Add(ctx, 1, metric.WithAttributes(attribute.String("result", result)))
+	source := "cache"
+	if result == cacheMiss {
+		source = "upstream"
+	}
+	if toClient > 0 {
+		m.bytesBySource.Add(ctx, toClient, metric.WithAttributes(attribute.String("source", source)))
+	}
 }

@@ -41,12 +41,19 @@ type testProxy struct {
 // settings; tokens as fakeKube says.
 func newTestProxy(t *testing.T, upstream string, mp metric.MeterProvider) *testProxy {
 	t.Helper()
-	dir := mountedSecret(t)
+	return newTestProxyWith(t, config{upstream: upstream}, mp)
+}
+
+// newTestProxyWith is newTestProxy with more of the config set (the
+// upstream, a cache); the Connector's identity and Secret are the test's.
+func newTestProxyWith(t *testing.T, c config, mp metric.MeterProvider) *testProxy {
+	t.Helper()
+	c.credentialsDir, c.namespace, c.name, c.audience = mountedSecret(t), "ns", "harbor", testAudience
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	tp := &testProxy{}
 	kube := fakeKube(&tp.reviews, &tp.accessChecks)
-	p, err := newProxy(ctx, config{upstream: upstream, credentialsDir: dir, namespace: "ns", name: "harbor", audience: testAudience},
+	p, err := newProxy(ctx, c,
 		testSigner.Keys(), kube.AuthenticationV1().TokenReviews(), kube.AuthorizationV1().SubjectAccessReviews(), mp, zap.NewNop().Sugar())
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,18 @@ type ImageData struct {
 	// Count, when set, is how many refusals of this client for this reason
 	// the event stands for, beyond the first, over the proxy's interval.
 	Count int `json:"count,omitempty"`
+	// Cache says, for a pull with the Connector's cache on, where the
+	// manifest came from: hit, miss, or stale (the upstream could not
+	// answer, and the tag's last known manifest was served).
+	Cache string `json:"cache,omitempty"`
 }
+
+// The values of ImageData.Cache.
+const (
+	CacheHit   = "hit"
+	CacheMiss  = "miss"
+	CacheStale = "stale"
+)
 
 // CredentialsData is the data of CredentialsRotated.
 type CredentialsData struct {

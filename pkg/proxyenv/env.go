@@ -34,6 +34,28 @@ const (
 	// ForwardedHops is how many proxies in front of the proxy the install
 	// trusts to append to X-Forwarded-For.
 	ForwardedHops = "FORWARDED_HOPS"
+	// CacheStorage is emptyDir or s3 when spec.cache is set; no cache
+	// otherwise.
+	CacheStorage = "CACHE_STORAGE"
+	// CacheSize is the cache's size as a Kubernetes quantity.
+	CacheSize = "CACHE_SIZE"
+	// CacheDir is the emptyDir the cache is kept in.
+	CacheDir = "CACHE_DIR"
+	// CacheStagingDir holds blobs while they are written to the bucket.
+	CacheStagingDir = "CACHE_STAGING_DIR"
+	// The object store of s3 storage, and where its Secret is mounted.
+	CacheS3Endpoint       = "CACHE_S3_ENDPOINT"
+	CacheS3Region         = "CACHE_S3_REGION"
+	CacheS3Bucket         = "CACHE_S3_BUCKET"
+	CacheS3Prefix         = "CACHE_S3_PREFIX"
+	CacheS3CredentialsDir = "CACHE_S3_CREDENTIALS_DIR"
+)
+
+// Where the reconciler mounts the cache's volumes and Secret.
+const (
+	DefaultCacheDir              = "/var/cache/oci-connector"
+	DefaultCacheStagingDir       = "/var/cache/oci-connector-staging"
+	DefaultCacheS3CredentialsDir = "/var/run/oci-connector/cache-credentials"
 )
 
 // DefaultCredentialsDir is where the reconciler mounts the Secret.
@@ -59,6 +81,15 @@ type Environment struct {
 	AuditTokenFile             string `envconfig:"AUDIT_TOKEN_FILE"`
 	AuditURL                   string `envconfig:"AUDIT_URL"`
 	ForwardedHops              int    `envconfig:"FORWARDED_HOPS"`
+	CacheStorage               string `envconfig:"CACHE_STORAGE"`
+	CacheSize                  string `envconfig:"CACHE_SIZE"`
+	CacheDir                   string `envconfig:"CACHE_DIR" default:"/var/cache/oci-connector"`
+	CacheStagingDir            string `envconfig:"CACHE_STAGING_DIR"`
+	CacheS3Endpoint            string `envconfig:"CACHE_S3_ENDPOINT"`
+	CacheS3Region              string `envconfig:"CACHE_S3_REGION"`
+	CacheS3Bucket              string `envconfig:"CACHE_S3_BUCKET"`
+	CacheS3Prefix              string `envconfig:"CACHE_S3_PREFIX"`
+	CacheS3CredentialsDir      string `envconfig:"CACHE_S3_CREDENTIALS_DIR" default:"/var/run/oci-connector/cache-credentials"`
 	Kubeconfig                 string `envconfig:"KUBECONFIG"`
 	MetricsProtocol            string `envconfig:"METRICS_PROTOCOL" default:"none"`
 	MetricsEndpoint            string `envconfig:"METRICS_ENDPOINT"`
