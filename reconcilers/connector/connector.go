@@ -60,7 +60,8 @@ type Reconciler struct {
 	refreshed *lru.Cache
 
 	checker       upstream.Checker
-	checks        *upstreamResults
+	checks        *checkResults
+	cacheChecks   *checkResults
 	secretDigests *secretDigests
 
 	settings Settings
@@ -108,9 +109,13 @@ func (r *Reconciler) ReconcileKind(ctx context.Context, c *v1alpha1.Connector) p
 	if err := r.reconcileProxyIdentity(ctx, c); err != nil {
 		return err
 	}
+	cacheSecretDigest, err := r.checkCache(ctx, c, spec)
+	if err != nil {
+		return err
+	}
 	sink := r.resolveSink(ctx, c, spec)
 	c.Status.SinkURI, _ = apis.ParseURL(sink)
-	ksvc, err := r.reconcileService(ctx, c, spec, secretDigest, sink)
+	ksvc, err := r.reconcileService(ctx, c, spec, secretDigest, cacheSecretDigest, sink)
 	if err != nil {
 		return err
 	}
@@ -205,7 +210,7 @@ func upstreamReason(err error) string {
 
 // reconcileService creates the proxy's Knative Service, or puts it back to
 // the desired spec when it drifted.
-func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secretDigest, sink string) (*servingv1.Service, error) {
+func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, secretDigest, cacheSecretDigest, sink string) (*servingv1.Service, error) {
 	timeout := r.servingDefaults.requestTimeout(r.settings.TimeoutSeconds)
 	r.markRequestTimeout(ctx, c, timeout)
 	desired := resources.MakeService(c, spec, resources.ServiceArgs{
@@ -216,6 +221,8 @@ func (r *Reconciler) reconcileService(ctx context.Context, c *v1alpha1.Connector
 		AuditURL:         r.settings.AuditURL,
 		ForwardedHops:    r.settings.ProxyForwardedHops,
 		ClusterConnector: config.FromContextOrDefaults(ctx).Tenancy.IsCluster(c.Namespace),
+
+		CacheSecretDigest: cacheSecretDigest,
 	})
 
 	existing, err := r.serviceLister.Services(c.Namespace).Get(desired.Name)

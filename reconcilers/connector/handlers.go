@@ -37,6 +37,7 @@ func (r *Reconciler) watch(ctx context.Context, impl *controller.Impl) {
 			}
 			if c, ok := obj.(*v1alpha1.Connector); ok {
 				r.checks.Forget(c.UID)
+				r.cacheChecks.Forget(c.UID)
 				r.connectorDeleted(ctx, c)
 			}
 		},

@@ -25,7 +25,8 @@ func TestUpstreamCheckedOnChangeAndPeriodically(t *testing.T) {
 	counter := &countingChecker{}
 	r := &Reconciler{
 		checker:       counter,
-		checks:        newUpstreamResults(),
+		checks:        newCheckResults(),
+		cacheChecks:   newCheckResults(),
 		secretDigests: newSecretDigests(),
 		settings:      testSettings,
 		clock:         now,

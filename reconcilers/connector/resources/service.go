@@ -56,6 +56,9 @@ type ServiceArgs struct {
 	// ClusterConnector says the Connector serves the whole cluster: its
 	// proxy accepts the node audience beside its own.
 	ClusterConnector bool
+	// CacheSecretDigest identifies the object store Secret's content (s3
+	// cache storage).
+	CacheSecretDigest string
 }
 
 // Audiences are the token audiences a Connector's proxy accepts: its own,
@@ -76,7 +79,7 @@ func MakeService(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, args Servi
 		managedByLabel: managedByValue,
 		componentLabel: componentValue,
 	}
-	return &servingv1.Service{
+	ksvc := &servingv1.Service{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            ServiceName(c),
 			Namespace:       c.Namespace,
@@ -156,6 +159,8 @@ func MakeService(c *v1alpha1.Connector, spec *v1alpha1.ConnectorSpec, args Servi
 			}}},
 		},
 	}
+	addCache(ksvc, spec.Cache, args.CacheSecretDigest)
+	return ksvc
 }
 
 func templateAnnotations(p v1alpha1.ProxySpec, secretDigest string) map[string]string {

@@ -52,6 +52,9 @@ func (s *ConnectorSpec) setDefaults() {
 	if s.PullSecrets != nil {
 		s.PullSecrets.setDefaults()
 	}
+	if s.Cache != nil {
+		s.Cache.setDefaults()
+	}
 }
 
 func (p *ProxySpec) setDefaults() {

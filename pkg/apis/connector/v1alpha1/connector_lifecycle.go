@@ -26,23 +26,31 @@ const (
 	// cluster Connector); absent otherwise. It does not gate Ready: the
 	// Connector's own namespace is still served.
 	ConditionPullSecretsScope apis.ConditionType = "PullSecretsScope"
+	// ConditionCacheReady is set when spec.cache is: True when the cache's
+	// storage works (for s3, the controller wrote and read back a probe
+	// object with the Secret's keys). It does not gate Ready: without its
+	// cache the proxy serves from the upstream.
+	ConditionCacheReady apis.ConditionType = "CacheReady"
 )
 
 // Reasons a condition is not true, for users and for tests.
 const (
-	ReasonSecretNotFound       = "SecretNotFound"
-	ReasonSecretKeyMissing     = "SecretKeyMissing"
-	ReasonUnreachable          = "Unreachable"
-	ReasonAddressNotAllowed    = "AddressNotAllowed"
-	ReasonTLSError             = "TLSError"
-	ReasonUnauthorized         = "Unauthorized"
-	ReasonRepositoryNotFound   = "RepositoryNotFound"
-	ReasonUpstreamError        = "UpstreamError"
-	ReasonServiceNotOwned      = "ServiceNotOwned"
-	ReasonServiceNotReady      = "ServiceNotReady"
-	ReasonServiceFailed        = "ServiceFailed"
-	ReasonLimitedByKnative     = "LimitedByKnative"
-	ReasonNotAClusterConnector = "NotAClusterConnector"
+	ReasonSecretNotFound        = "SecretNotFound"
+	ReasonSecretKeyMissing      = "SecretKeyMissing"
+	ReasonUnreachable           = "Unreachable"
+	ReasonAddressNotAllowed     = "AddressNotAllowed"
+	ReasonTLSError              = "TLSError"
+	ReasonUnauthorized          = "Unauthorized"
+	ReasonRepositoryNotFound    = "RepositoryNotFound"
+	ReasonUpstreamError         = "UpstreamError"
+	ReasonServiceNotOwned       = "ServiceNotOwned"
+	ReasonServiceNotReady       = "ServiceNotReady"
+	ReasonServiceFailed         = "ServiceFailed"
+	ReasonLimitedByKnative      = "LimitedByKnative"
+	ReasonNotAClusterConnector  = "NotAClusterConnector"
+	ReasonCacheSecretNotFound   = "CacheSecretNotFound"
+	ReasonCacheSecretKeyMissing = "CacheSecretKeyMissing"
+	ReasonCacheUnavailable      = "CacheUnavailable"
 )
 
 var connectorCondSet = apis.NewLivingConditionSet(
@@ -156,4 +164,20 @@ func (s *ConnectorStatus) MarkPullSecretsBeyondScope(namespace string) {
 // ClearPullSecretsScope removes the condition when the scope is fine.
 func (s *ConnectorStatus) ClearPullSecretsScope() {
 	_ = connectorCondSet.Manage(s).ClearCondition(ConditionPullSecretsScope)
+}
+
+// MarkCacheReady records that the cache's storage works.
+func (s *ConnectorStatus) MarkCacheReady() {
+	connectorCondSet.Manage(s).MarkTrue(ConditionCacheReady)
+}
+
+// MarkCacheNotReady records why the cache cannot be used: the proxy then
+// serves from the upstream, so it is a warning, not a failure.
+func (s *ConnectorStatus) MarkCacheNotReady(reason, messageFormat string, args ...any) {
+	s.markWarning(ConditionCacheReady, reason, messageFormat, args...)
+}
+
+// ClearCacheReady removes the condition: there is no cache.
+func (s *ConnectorStatus) ClearCacheReady() {
+	_ = connectorCondSet.Manage(s).ClearCondition(ConditionCacheReady)
 }

@@ -96,6 +96,12 @@ type ConnectorSpec struct {
 	// ServiceAccounts.
 	// +optional
 	PullSecrets *PullSecretsSpec `json:"pullSecrets,omitempty"`
+
+	// Cache keeps the manifests and blobs the proxy serves, behind its own
+	// authorization, so that pulls of them survive the upstream. Off
+	// unless set.
+	// +optional
+	Cache *CacheSpec `json:"cache,omitempty"`
 }
 
 // ConnectorAuth names the upstream credentials.

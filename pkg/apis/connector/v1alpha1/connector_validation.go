@@ -117,6 +117,9 @@ func (s *ConnectorSpec) Validate(ctx context.Context) *apis.FieldError {
 	if s.PullSecrets != nil {
 		errs = errs.Also(s.PullSecrets.validate().ViaField("pullSecrets"))
 	}
+	if s.Cache != nil {
+		errs = errs.Also(s.Cache.Validate(ctx).ViaField("cache"))
+	}
 	return errs
 }
 

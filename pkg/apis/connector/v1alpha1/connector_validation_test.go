@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"knative.dev/pkg/apis"
@@ -26,6 +27,11 @@ func validConnector() *Connector {
 	}}
 	c.SetDefaults(context.Background())
 	return c
+}
+
+func s3Cache() *CacheSpec {
+	return &CacheSpec{Storage: CacheStorageS3, Bucket: "registry-cache", Prefix: "team-a", Endpoint: "https://s3.eu-west-1.amazonaws.com",
+		Region: "eu-west-1", SecretRef: &SecretReference{Name: "cache-keys"}}
 }
 
 func TestValidate(t *testing.T) {
@@ -50,6 +56,29 @@ func TestValidate(t *testing.T) {
 		{name: "another class", mutate: func(c *Connector) { c.Spec.ConnectorClassName = "git" }, wantPaths: []string{"spec.connectorClassName"}},
 		{name: "blob redirects passed is valid", mutate: func(c *Connector) { c.Spec.Proxy.BlobRedirects = BlobRedirectsPass }},
 		{name: "blob redirects of another kind", mutate: func(c *Connector) { c.Spec.Proxy.BlobRedirects = "proxy" }, wantPaths: []string{"spec.proxy.blobRedirects"}},
+		{name: "an emptyDir cache is valid", mutate: func(c *Connector) { c.Spec.Cache = &CacheSpec{Storage: CacheStorageEmptyDir} }},
+		{name: "an s3 cache is valid", mutate: func(c *Connector) { c.Spec.Cache = s3Cache() }},
+		{name: "a cache without storage", mutate: func(c *Connector) { c.Spec.Cache = &CacheSpec{} }, wantPaths: []string{"spec.cache.storage"}},
+		{name: "a cache of another storage", mutate: func(c *Connector) { c.Spec.Cache = &CacheSpec{Storage: "hostPath"} }, wantPaths: []string{"spec.cache.storage"}},
+		{name: "a cache too small", mutate: func(c *Connector) {
+			c.Spec.Cache = &CacheSpec{Storage: CacheStorageEmptyDir, Size: ptr.To(resource.MustParse("1Mi"))}
+		}, wantPaths: []string{"spec.cache.size"}},
+		{name: "an emptyDir cache with a bucket", mutate: func(c *Connector) {
+			c.Spec.Cache = &CacheSpec{Storage: CacheStorageEmptyDir, Bucket: "cache", SecretRef: &SecretReference{Name: "s3"}}
+		}, wantPaths: []string{"spec.cache.bucket", "spec.cache.secretRef"}},
+		{name: "an s3 cache without bucket, endpoint or keys", mutate: func(c *Connector) {
+			c.Spec.Cache = &CacheSpec{Storage: CacheStorageS3}
+		}, wantPaths: []string{"spec.cache.bucket", "spec.cache.endpoint", "spec.cache.secretRef"}},
+		{name: "an s3 cache with a bad bucket name", mutate: func(c *Connector) { c.Spec.Cache = s3Cache(); c.Spec.Cache.Bucket = "Cache_Bucket" }, wantPaths: []string{"spec.cache.bucket"}},
+		{
+			name:       "an s3 endpoint with keys in it is refused without echoing them",
+			mutate:     func(c *Connector) { c.Spec.Cache = s3Cache(); c.Spec.Cache.Endpoint = "https://AKID:hunter2@s3.example.com" },
+			wantPaths:  []string{"spec.cache.endpoint"},
+			notInError: "hunter2",
+		},
+		{name: "an s3 endpoint with a path", mutate: func(c *Connector) { c.Spec.Cache = s3Cache(); c.Spec.Cache.Endpoint = "https://s3.example.com/bucket" }, wantPaths: []string{"spec.cache.endpoint"}},
+		{name: "an s3 prefix that climbs", mutate: func(c *Connector) { c.Spec.Cache = s3Cache(); c.Spec.Cache.Prefix = "team/../other" }, wantPaths: []string{"spec.cache.prefix"}},
+		{name: "an s3 secretRef with a bad name", mutate: func(c *Connector) { c.Spec.Cache = s3Cache(); c.Spec.Cache.SecretRef.Name = "Not A Name" }, wantPaths: []string{"spec.cache.secretRef.name"}},
 		{name: "missing address", mutate: func(c *Connector) { c.Spec.Address = "" }, wantPaths: []string{"spec.address"}},
 		{name: "address without scheme", mutate: func(c *Connector) { c.Spec.Address = "harbor.example.com" }, wantPaths: []string{"spec.address"}},
 		{name: "ftp address", mutate: func(c *Connector) { c.Spec.Address = "ftp://harbor.example.com" }, wantPaths: []string{"spec.address"}},
