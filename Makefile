@@ -7,7 +7,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 BIN := $(CURDIR)/.bin
 TOOLS := $(BIN)/etcd $(BIN)/kube-apiserver $(BIN)/kube-controller-manager $(BIN)/kubectl $(BIN)/crane $(BIN)/regctl $(BIN)/staticcheck \
 	$(BIN)/buildkitd $(BIN)/buildctl $(BIN)/kubelet $(BIN)/kube-scheduler \
-	$(BIN)/kube-proxy $(BIN)/ko $(BIN)/cluster-sources test/tools/traefik/build/.assembled
+	$(BIN)/kube-proxy $(BIN)/ko $(BIN)/cluster-sources test/tools/traefik/build/.assembled $(BIN)/objectstore
 
 .PHONY: run test bench tools codegen verify-codegen vet lint fuzz scenarios csi-sanity clean-tools cluster release
 
@@ -86,6 +86,10 @@ $(BIN)/kube-scheduler:
 
 $(BIN)/kubectl:
 	cd test/tools && go build -o $(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
+
+# The S3-compatible object store of the cache's tests (gofakes3).
+$(BIN)/objectstore:
+	cd test/tools && go build -o $(BIN)/objectstore ./cmd/objectstore
 
 $(BIN)/crane:
 	cd test/tools/clients && go build -o $(BIN)/crane github.com/google/go-containerregistry/cmd/crane

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oci-connector/oci-connector/test/harness"
 	"github.com/oci-connector/oci-connector/test/proxyproc"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
@@ -153,9 +154,9 @@ func (b *bench) rotationUnderLoad(rotations int, d time.Duration) {
 // not left hanging.
 func (b *bench) upstreamOutage(outage time.Duration) {
 	log.Printf("the upstream away for %s during steady pulls", outage)
-	gate := startGate(b.r, b.reg.Host)
+	gate := harness.StartGate(b.r, b.reg.Host, harness.FarOptions{})
 	p := proxyproc.Start(b.r, proxyproc.Options{
-		Upstream: "http://" + gate.addr, Namespace: namespace, Name: connector,
+		Upstream: "http://" + gate.Addr, Namespace: namespace, Name: connector,
 		Kubeconfig: b.cluster.KubeconfigAs(b.r, namespace, "proxy"), Secret: registry.SecretData(),
 	})
 	// The same steady pulls, straight at the upstream (through the same
@@ -163,11 +164,11 @@ func (b *bench) upstreamOutage(outage time.Duration) {
 	proxied, direct := &outageWatch{}, &outageWatch{}
 	stop := make(chan struct{})
 	wgProxy := steadyPulls("http://"+p.Host, "u", b.token, 4, stop, proxied.seen)
-	wgDirect := steadyPulls("http://"+gate.addr, registry.Username, registry.Password, 4, stop, direct.seen)
+	wgDirect := steadyPulls("http://"+gate.Addr, registry.Username, registry.Password, 4, stop, direct.seen)
 	time.Sleep(2 * time.Second)
-	gate.down()
+	gate.Down()
 	time.Sleep(outage)
-	gate.up(b.r)
+	gate.Up(b.r)
 	back := time.Now()
 	proxied.upAt(back)
 	direct.upAt(back)

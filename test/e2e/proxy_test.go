@@ -294,12 +294,19 @@ func TestProxyWithSkopeo(t *testing.T) {
 
 func assertNoPasswordInLog(t *testing.T, p *proxyproc.Proc) {
 	t.Helper()
+	assertNotInLog(t, p, registry.Password)
+}
+
+// assertNotInLog checks that the proxy's log, which holds requests, does
+// not hold secret.
+func assertNotInLog(t *testing.T, p *proxyproc.Proc, secret string) {
+	t.Helper()
 	raw, err := os.ReadFile(p.LogPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(raw, []byte(registry.Password)) {
-		t.Fatal("the proxy's log holds the upstream password")
+	if bytes.Contains(raw, []byte(secret)) {
+		t.Fatal("the proxy's log holds a credential")
 	}
 	if !bytes.Contains(raw, []byte(`"msg":"request"`)) {
 		t.Fatal("the proxy logged no request; the log check above proves nothing")

@@ -18,6 +18,8 @@ type Request struct {
 	Status     int    `json:"status"`
 	Bytes      int64  `json:"bytes"`
 	Reason     string `json:"reason"`
+	// Cache is hit, miss or stale when the cache took part.
+	Cache string `json:"cache"`
 }
 
 // Requests reads the proxy's access log so far.

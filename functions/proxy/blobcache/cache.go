@@ -12,7 +12,7 @@
 // Layout, the same in a directory and in a bucket:
 //
 //	blobs/sha256/<hex>                           content, manifests and blobs alike
-//	repositories/<name>/_links/sha256/<hex>      a link; holds the media type of a manifest
+//	repositories/<name>/_links/sha256/<hex>      a link (JSON): a manifest's media type, none for a blob
 //	repositories/<name>/_tags/<tag>              the tag's last known descriptor (JSON)
 //
 // Repository path components never begin with "_" (the distribution
@@ -175,9 +175,13 @@ func (c *Cache) Open(ctx context.Context, repo, digest string) (*Entry, error) {
 	if !Cacheable(digest) {
 		return nil, ErrMiss
 	}
-	mediaType, err := c.store.readSmall(ctx, linkName(repo, digest))
+	raw, err := c.store.readSmall(ctx, linkName(repo, digest))
 	if err != nil {
 		return nil, c.miss(err)
+	}
+	var l link
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return nil, c.miss(fmt.Errorf("link of %s in %s: %w", digest, repo, err))
 	}
 	name := contentName(digest)
 	unpin, known := c.lru.pin(name)
@@ -192,7 +196,7 @@ func (c *Cache) Open(ctx context.Context, repo, digest string) (*Entry, error) {
 	if !known {
 		unpin = c.lru.addPinned(name, size)
 	}
-	return &Entry{ReadSeekCloser: r, Digest: digest, Size: size, MediaType: string(mediaType), unpin: unpin}, nil
+	return &Entry{ReadSeekCloser: r, Digest: digest, Size: size, MediaType: l.MediaType, unpin: unpin}, nil
 }
 
 // miss is ErrMiss, logging a store failure that is not simply absence: a
@@ -254,11 +258,18 @@ func (c *Cache) writeContent(ctx context.Context, name string, body []byte) erro
 	return err
 }
 
+// link is what a repository's link to content records. It is never
+// empty: some object stores refuse an empty object.
+type link struct {
+	MediaType string `json:"mediaType,omitempty"`
+}
+
 func (c *Cache) link(ctx context.Context, repo, digest, mediaType string) error {
 	if !Cacheable(digest) {
 		return nil
 	}
-	return c.store.writeSmall(ctx, linkName(repo, digest), []byte(mediaType))
+	b, _ := json.Marshal(link{MediaType: mediaType})
+	return c.store.writeSmall(ctx, linkName(repo, digest), b)
 }
 
 // Descriptor is what the cache remembers of a tag.

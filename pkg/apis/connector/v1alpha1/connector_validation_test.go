@@ -71,8 +71,11 @@ func TestValidate(t *testing.T) {
 		}, wantPaths: []string{"spec.cache.bucket", "spec.cache.endpoint", "spec.cache.secretRef"}},
 		{name: "an s3 cache with a bad bucket name", mutate: func(c *Connector) { c.Spec.Cache = s3Cache(); c.Spec.Cache.Bucket = "Cache_Bucket" }, wantPaths: []string{"spec.cache.bucket"}},
 		{
-			name:       "an s3 endpoint with keys in it is refused without echoing them",
-			mutate:     func(c *Connector) { c.Spec.Cache = s3Cache(); c.Spec.Cache.Endpoint = "https://AKID:hunter2@s3.example.com" },
+			name: "an s3 endpoint with keys in it is refused without echoing them",
+			mutate: func(c *Connector) {
+				c.Spec.Cache = s3Cache()
+				c.Spec.Cache.Endpoint = "https://AKID:hunter2@s3.example.com"
+			},
 			wantPaths:  []string{"spec.cache.endpoint"},
 			notInError: "hunter2",
 		},
