@@ -18,7 +18,9 @@ const (
 type chart struct {
 	ID, Title string
 	// Fill is the bars' colour.
-	Fill   string
+	Fill string
+	// Unit follows each bar's number ("%" for a ratio).
+	Unit   string
 	Bars   []bar
 	Height int
 }
@@ -45,11 +47,26 @@ func chartsOf(st statistics, window time.Duration) []chart {
 		denials[i] = labelled{x.Key, x.Count}
 	}
 	over := " over " + windowText(window)
-	return []chart{
+	charts := []chart{
 		layout("pulls-per-image", "Pulls per image"+over, "#3465a4", pulls(st.PerImage)),
 		layout("pulls-per-namespace", "Pulls per namespace"+over, "#3465a4", pulls(st.PerNamespace)),
 		layout("denials-per-reason", "Refusals per reason"+over, "#a40000", denials),
 	}
+	if len(st.CachePerConnector) > 0 {
+		ratios := make([]labelled, len(st.CachePerConnector))
+		for i, c := range st.CachePerConnector {
+			ratios[i] = labelled{fmt.Sprintf("%s (%d of %d)", c.Key, c.Hit+c.Stale, c.Hit+c.Miss+c.Stale), c.HitRatio()}
+		}
+		ratio := layout("cache-hit-ratio", "Pulls served from the cache"+over, "#4e9a06", ratios)
+		// The bars are percentages: full width is all of a Connector's pulls.
+		ratio.Unit = "%"
+		for i := range ratio.Bars {
+			w := max(int(int64(chartBarWidth)*ratio.Bars[i].N/100), 1)
+			ratio.Bars[i].Width, ratio.Bars[i].NumberX = w, chartLabelArea+w+6
+		}
+		charts = append(charts, ratio)
+	}
+	return charts
 }
 
 // windowText says a window the way people do: 24h, 90m.

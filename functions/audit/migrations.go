@@ -30,6 +30,8 @@ var migrations = []string{
 	)`,
 	`CREATE INDEX events_time ON events (time_us, id)`,
 	`CREATE INDEX events_type_time ON events (type, time_us)`,
+	// image.pulled's cache (hit, miss, stale) when the Connector caches.
+	`ALTER TABLE events ADD COLUMN cache TEXT NOT NULL DEFAULT ''`,
 }
 
 // migrationLock serializes replicas that start together on PostgreSQL.

@@ -34,7 +34,7 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;font-size
 </form>
 {{if .Error}}<p class="denied">{{.Error}}</p>{{end}}
 {{if .Charts}}<div class="charts">{{range .Charts}}<section class="chart" id="{{.ID}}"><h2>{{.Title}}</h2>
-<svg width="620" height="{{.Height}}" role="img" aria-label="{{.Title}}">{{$fill := .Fill}}{{range .Bars}}<text x="0" y="{{.TextY}}">{{.Label}}</text><rect x="260" y="{{.Y}}" width="{{.Width}}" height="16" fill="{{$fill}}"></rect><text x="{{.NumberX}}" y="{{.TextY}}">{{.N}}</text>{{else}}<text x="0" y="14">Nothing in the window.</text>{{end}}</svg></section>{{end}}</div>{{end}}
+<svg width="620" height="{{.Height}}" role="img" aria-label="{{.Title}}">{{$fill := .Fill}}{{$unit := .Unit}}{{range .Bars}}<text x="0" y="{{.TextY}}">{{.Label}}</text><rect x="260" y="{{.Y}}" width="{{.Width}}" height="16" fill="{{$fill}}"></rect><text x="{{.NumberX}}" y="{{.TextY}}">{{.N}}{{$unit}}</text>{{else}}<text x="0" y="14">Nothing in the window.</text>{{end}}</svg></section>{{end}}</div>{{end}}
 {{if .Login}}<form method="post" action="/login"><input type="hidden" name="csrf" value="{{.CSRF}}"><label>Kubernetes token <input name="token" type="password" size="60"></label>
 <button type="submit">Log in</button></form><p>You see the events of the namespaces where you may <code>get connectors/audit</code> (ClusterRole oci-connector-audit-reader).</p>{{end}}
 <table id="events"><thead><tr><th>Time</th><th>Type</th><th>Image</th><th>Identity</th><th>Outcome</th><th>Reason</th><th>Connector</th></tr></thead><tbody>

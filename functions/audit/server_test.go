@@ -173,6 +173,17 @@ func seedEvents(t *testing.T, target string) {
 		Outcome: events.OutcomeDenied, Reason: events.ReasonNoRBAC}))
 }
 
+// seedCachedPulls adds pulls through a caching Connector: 3 of 4 from its
+// cache.
+func seedCachedPulls(t *testing.T, target string) {
+	t.Helper()
+	for i, result := range []string{events.CacheMiss, events.CacheHit, events.CacheHit, events.CacheStale} {
+		d := pulled("platform", "cached", "team/app", "system:serviceaccount:team-a:default")
+		d.Cache = result
+		deliver(t, target, event(t, events.ImagePulled, fmt.Sprintf("c%d", i), time.Now().Add(-3*time.Minute), d))
+	}
+}
+
 func TestReceiveAndQuery(t *testing.T) {
 	srv, _ := newTestServer(t)
 	seedEvents(t, srv.URL)
@@ -241,6 +252,7 @@ func TestPageInChromium(t *testing.T) {
 	}
 	srv, _ := newTestServer(t)
 	seedEvents(t, srv.URL)
+	seedCachedPulls(t, srv.URL)
 	// Chromium comes through a front that logs it in, as an authenticating
 	// proxy in front of the page would.
 	target, _ := url.Parse(srv.URL)
@@ -264,7 +276,9 @@ func TestPageInChromium(t *testing.T) {
 	all := dom("")
 	for _, want := range []string{"team/app:v1", "team/secret:v1", "system:serviceaccount:team-b:builder", events.ReasonNoRBAC,
 		// The charts: pulls per image and per namespace, refusals per reason.
-		`id="pulls-per-image"`, "platform/harbor:team/app", `id="pulls-per-namespace"`, `id="denials-per-reason"`} {
+		`id="pulls-per-image"`, "platform/harbor:team/app", `id="pulls-per-namespace"`, `id="denials-per-reason"`,
+		// The cache's hit ratio per caching Connector.
+		`id="cache-hit-ratio"`, "platform/cached (3 of 4)", "75%"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("the page lacks %q:\n%s", want, all)
 		}
@@ -283,6 +297,10 @@ func TestPageInChromium(t *testing.T) {
 	// A bar is at least 16 pixels high; the longest 300 wide.
 	if pulls < 16*300 || refusals < 16*300 {
 		t.Errorf("the screenshot has %d pixels of the pulls' bars and %d of the refusals', want a full bar of each", pulls, refusals)
+	}
+	// The hit ratio's bar is three quarters of the full width.
+	if hits := harness.ColourPixels(t, shot, color.RGBA{0x4e, 0x9a, 0x06, 0xff}); hits < 16*225 || hits >= 16*300 {
+		t.Errorf("the screenshot has %d pixels of the hit ratio's bar, want 16 by 225", hits)
 	}
 	denied := dom("?type=" + url.QueryEscape(events.AccessDenied))
 	if !strings.Contains(denied, "team/secret:v1") || strings.Contains(denied, "team/app:v1") {

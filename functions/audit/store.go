@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +91,7 @@ type record struct {
 	UserAgent  string          `json:"userAgent,omitempty"`
 	Outcome    string          `json:"outcome,omitempty"`
 	Reason     string          `json:"reason,omitempty"`
+	Cache      string          `json:"cache,omitempty"`
 	Data       json.RawMessage `json:"data,omitempty"`
 }
 
@@ -108,7 +111,7 @@ func recordOf(e cloudevents.Event) record {
 		Namespace: clean(d.Namespace), Connector: clean(d.Connector), Repository: clean(d.Repository), Reference: clean(d.Reference),
 		Digest: clean(d.Digest), Identity: clean(d.Identity.Username), Client: clean(clientNamespace(d.Identity.Username)),
 		Pod: clean(d.Identity.Pod), UserAgent: clean(d.UserAgent), Outcome: clean(d.Outcome), Reason: clean(d.Reason),
-		Data: cleanJSON(e.Data()),
+		Cache: clean(d.Cache), Data: cleanJSON(e.Data()),
 	}
 }
 
@@ -120,7 +123,7 @@ func clientNamespace(username string) string {
 
 // insertColumns are the columns an event fills, in insert order.
 const insertColumns = `source, id, type, subject, time_us, namespace, connector, repository, reference, digest,
-	identity, client_namespace, pod, user_agent, outcome, reason, data`
+	identity, client_namespace, pod, user_agent, outcome, reason, cache, data`
 
 // insert stores e once: a second delivery of the same (source, id) changes
 // nothing, and says so.
@@ -132,14 +135,14 @@ func (s *store) insert(ctx context.Context, e cloudevents.Event) (inserted bool,
 // insertAll stores events in one statement, each once; it returns how many
 // were new.
 func (s *store) insertAll(ctx context.Context, all []cloudevents.Event) (int64, error) {
-	const columns = 17
+	const columns = 18
 	rows := make([]string, len(all))
 	args := make([]any, 0, columns*len(all))
 	for i, e := range all {
 		r := recordOf(e)
 		rows[i] = "(?" + strings.Repeat(", ?", columns-1) + ")"
 		args = append(args, r.Source, r.ID, r.Type, r.Subject, r.Time.UnixMicro(), r.Namespace, r.Connector, r.Repository,
-			r.Reference, r.Digest, r.Identity, r.Client, r.Pod, r.UserAgent, r.Outcome, r.Reason, string(r.Data))
+			r.Reference, r.Digest, r.Identity, r.Client, r.Pod, r.UserAgent, r.Outcome, r.Reason, r.Cache, string(r.Data))
 	}
 	res, err := s.db.ExecContext(ctx, s.rebind(`INSERT INTO events (`+insertColumns+`) VALUES `+
 		strings.Join(rows, ", ")+` ON CONFLICT (source, id) DO NOTHING`), args...)
@@ -216,8 +219,7 @@ func (s *store) query(ctx context.Context, f filter) (out []record, next string,
 		limit = defaultLimit
 	}
 	limit = min(limit, maxLimit)
-	q := `SELECT source, id, type, subject, time_us, namespace, connector, repository, reference, digest,
-		identity, client_namespace, pod, user_agent, outcome, reason, data FROM events`
+	q := `SELECT ` + insertColumns + ` FROM events`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -234,7 +236,7 @@ func (s *store) query(ctx context.Context, f filter) (out []record, next string,
 		var us int64
 		var data string
 		if err := rows.Scan(&r.Source, &r.ID, &r.Type, &r.Subject, &us, &r.Namespace, &r.Connector, &r.Repository, &r.Reference,
-			&r.Digest, &r.Identity, &r.Client, &r.Pod, &r.UserAgent, &r.Outcome, &r.Reason, &data); err != nil {
+			&r.Digest, &r.Identity, &r.Client, &r.Pod, &r.UserAgent, &r.Outcome, &r.Reason, &r.Cache, &data); err != nil {
 			return nil, "", fmt.Errorf("reading events: %w", err)
 		}
 		r.Time = time.UnixMicro(us).UTC()
@@ -285,6 +287,27 @@ type tally struct {
 type statistics struct {
 	PerImage, PerNamespace []count
 	DeniedPerReason        []tally
+	// CachePerConnector counts the pulls of caching Connectors by where
+	// the manifest came from.
+	CachePerConnector []cacheCount
+}
+
+// cacheCount is one Connector's pulls by cache result in GET /stats.
+type cacheCount struct {
+	Key   string `json:"key"`
+	Hit   int64  `json:"hit"`
+	Miss  int64  `json:"miss"`
+	Stale int64  `json:"stale"`
+}
+
+// HitRatio is the share of pulls served from the cache, stale ones
+// included, in percent.
+func (c cacheCount) HitRatio() int64 {
+	total := c.Hit + c.Miss + c.Stale
+	if total == 0 {
+		return 0
+	}
+	return (c.Hit + c.Stale) * 100 / total
 }
 
 // stats counts, in [since, until), pulls per image (connector and
@@ -317,7 +340,7 @@ func (s *store) stats(ctx context.Context, since, until time.Time, namespaces []
 		}
 		return rows.Err()
 	}
-	st := statistics{PerImage: []count{}, PerNamespace: []count{}, DeniedPerReason: []tally{}}
+	st := statistics{PerImage: []count{}, PerNamespace: []count{}, DeniedPerReason: []tally{}, CachePerConnector: []cacheCount{}}
 	if err := group(events.ImagePulled, "namespace || '/' || connector || ':' || repository", func(k string, n int64) {
 		st.PerImage = append(st.PerImage, count{k, n})
 	}); err != nil {
@@ -328,8 +351,37 @@ func (s *store) stats(ctx context.Context, since, until time.Time, namespaces []
 	}); err != nil {
 		return st, err
 	}
-	err := group(events.AccessDenied, "reason", func(k string, n int64) {
+	if err := group(events.AccessDenied, "reason", func(k string, n int64) {
 		st.DeniedPerReason = append(st.DeniedPerReason, tally{k, n})
+	}); err != nil {
+		return st, err
+	}
+	// Grouped by Connector and result in one key, split here: the same
+	// GROUP BY on both databases.
+	byConnector := map[string]*cacheCount{}
+	err := group(events.ImagePulled, "namespace || '/' || connector || ' ' || cache", func(k string, n int64) {
+		key, result, _ := strings.Cut(k, " ")
+		c := byConnector[key]
+		if c == nil {
+			c = &cacheCount{Key: key}
+			byConnector[key] = c
+		}
+		switch result {
+		case events.CacheHit:
+			c.Hit += n
+		case events.CacheMiss:
+			c.Miss += n
+		case events.CacheStale:
+			c.Stale += n
+		}
+	})
+	for _, c := range byConnector {
+		if c.Hit+c.Miss+c.Stale > 0 {
+			st.CachePerConnector = append(st.CachePerConnector, *c)
+		}
+	}
+	slices.SortFunc(st.CachePerConnector, func(a, b cacheCount) int {
+		return cmp.Or(cmp.Compare(b.Hit+b.Miss+b.Stale, a.Hit+a.Miss+a.Stale), cmp.Compare(a.Key, b.Key))
 	})
 	return st, err
 }

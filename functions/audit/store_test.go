@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -169,6 +170,28 @@ func TestStore(t *testing.T) {
 		}
 		if len(perNamespace) != 2 || perNamespace[0] != (count{"team-a", 3}) || perNamespace[1] != (count{"team-b", 1}) {
 			t.Errorf("pulls per namespace %+v", perNamespace)
+		}
+
+		// Pulls through a caching Connector, by where they came from.
+		for i, result := range []string{events.CacheMiss, events.CacheHit, events.CacheHit, events.CacheStale} {
+			d := pulled("platform", "cached", "team/app", alice)
+			d.Cache = result
+			if _, err := s.insert(ctx, event(t, events.ImagePulled, fmt.Sprintf("c%d", i), base.Add(30*time.Minute), d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err = s.stats(ctx, base, base.Add(time.Hour), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []cacheCount{{Key: "platform/cached", Hit: 2, Miss: 1, Stale: 1}}; fmt.Sprint(st.CachePerConnector) != fmt.Sprint(want) || st.CachePerConnector[0].HitRatio() != 75 {
+			t.Errorf("cache per Connector %+v, want %+v at 75%%", st.CachePerConnector, want)
+		}
+		if rows, _, _ := s.query(ctx, filter{Connector: "cached", Limit: 1}); len(rows) != 1 || rows[0].Cache == "" {
+			t.Errorf("a cached pull's row has no cache result: %+v", rows)
+		}
+		if _, err := s.db.ExecContext(ctx, s.rebind(`DELETE FROM events WHERE connector = ?`), "cached"); err != nil {
+			t.Fatal(err)
 		}
 
 		n, err := s.deleteBefore(ctx, base.Add(2*time.Minute))
