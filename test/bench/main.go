@@ -66,7 +66,7 @@ func main() {
 	concurrentMiB := flag.Int64("concurrent-mib", 100, "blob size in MiB for the memory figure")
 	authnWindow := flag.Duration("authn-window", 120*time.Second, "steady-state window for counting TokenReviews; the token cache lives a minute, so shorter windows round to 0 or 1")
 	admissions := flag.Int("admissions", 2000, "AdmissionReviews sent to the pod webhook")
-	only := flag.String("only", "", "run one part: admission, events, latency, pullsecrets, flood, csi, podstart, throughput, memory, tls, redirects, reliability, knative")
+	only := flag.String("only", "", "run one part: admission, events, latency, pullsecrets, flood, csi, podstart, throughput, memory, tls, redirects, reliability, cache, knative")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -129,6 +129,10 @@ func main() {
 	case "podstart":
 		b.podStartThroughProxy(5)
 		return
+	case "cache":
+		b.startupToReady()
+		b.cache(b.uploadBlob(*blobSize*mib), *blobSize*mib)
+		return
 	}
 
 	b.startupToReady()
@@ -144,6 +148,7 @@ func main() {
 	b.unauthFlood(50, 20*time.Second)
 	b.forgedFlood(50, 20)
 	b.reliability()
+	b.cache(big, *blobSize*mib)
 	b.csiPublishLatency(200)
 	// The private Knative cluster runs in a process (and network namespace)
 	// of its own, over before the real node below starts: two kubelets on

@@ -154,7 +154,7 @@ func (b *bench) rotationUnderLoad(rotations int, d time.Duration) {
 // not left hanging.
 func (b *bench) upstreamOutage(outage time.Duration) {
 	log.Printf("the upstream away for %s during steady pulls", outage)
-	gate := harness.StartGate(b.r, b.reg.Host, harness.FarOptions{})
+	gate := harness.StartGate(b.r, b.reg.Host, harness.GateOptions{})
 	p := proxyproc.Start(b.r, proxyproc.Options{
 		Upstream: "http://" + gate.Addr, Namespace: namespace, Name: connector,
 		Kubeconfig: b.cluster.KubeconfigAs(b.r, namespace, "proxy"), Secret: registry.SecretData(),

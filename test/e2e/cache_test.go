@@ -38,7 +38,7 @@ func newCachedSetup(t *testing.T, ns string) *cachedSetup {
 	cluster.BindClusterRole(t, "oci-connector", "oci-connector-proxy", "oci-connector-proxy", "")
 	return &cachedSetup{
 		reg:    reg,
-		gate:   harness.StartGate(t, reg.Host, harness.FarOptions{}),
+		gate:   harness.StartGate(t, reg.Host, harness.GateOptions{}),
 		ns:     ns,
 		puller: cluster.Token(t, ns, "puller", v1alpha1.ConnectorAudience(ns, "harbor"), time.Hour),
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Gate is a TCP relay on 127.0.0.1 to a backend: it can be taken down (its
+// Gate is a TCP relay to a backend: it can be taken down (its
 // listener closed and every connection dropped, as when a registry goes
 // away) and brought back on the same address, and it can make the backend
 // far away (a delay each way and a bandwidth limit, in user space: this
@@ -15,28 +15,35 @@ import (
 type Gate struct {
 	Addr    string
 	backend string
-	far     FarOptions
+	far     GateOptions
 
 	mu    sync.Mutex
 	l     net.Listener
 	conns map[net.Conn]struct{}
 }
 
-// FarOptions make a gate's backend far: Delay each way, and at most
-// BytesPerSecond each way on each connection. Zero values add nothing.
-type FarOptions struct {
+// GateOptions say where a gate listens (ListenIP, 127.0.0.1 when empty)
+// and make its backend far: Delay each way, and at most BytesPerSecond
+// each way on each connection. Zero values add nothing.
+type GateOptions struct {
+	ListenIP       string
 	Delay          time.Duration
 	BytesPerSecond int64
 }
 
-// StartGate relays 127.0.0.1:<port> to backend until t's cleanup.
-func StartGate(t T, backend string, far FarOptions) *Gate {
+// StartGate relays <ListenIP>:<port> to backend until t's cleanup.
+func StartGate(t T, backend string, o GateOptions) *Gate {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	ip := o.ListenIP
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	o.ListenIP = ""
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatalf("gate: %v", err)
 	}
-	g := &Gate{Addr: l.Addr().String(), backend: backend, far: far, conns: map[net.Conn]struct{}{}}
+	g := &Gate{Addr: l.Addr().String(), backend: backend, far: o, conns: map[net.Conn]struct{}{}}
 	g.serve(l)
 	t.Cleanup(g.Down)
 	return g
@@ -77,7 +84,7 @@ func (g *Gate) relay(c net.Conn) {
 
 // copy relays src to dst, far when the gate is.
 func (g *Gate) copy(dst io.Writer, src io.Reader) {
-	if g.far == (FarOptions{}) {
+	if g.far == (GateOptions{}) {
 		_, _ = io.Copy(dst, src)
 		return
 	}
