@@ -36,7 +36,8 @@ func (c *cacheConfig) flags(fs *flag.FlagSet, env proxyenv.Environment) {
 	fs.StringVar(&c.s3CredentialsDir, "cache-s3-credentials-dir", env.CacheS3CredentialsDir, "the mounted Secret with accessKeyID and secretAccessKey ($CACHE_S3_CREDENTIALS_DIR)")
 }
 
-// open opens the cache the config asks for; nil without one.
+// open opens the cache the config asks for; nil without one, or when it
+// cannot be opened (logged). Only settings that make no sense are errors.
 func (c *cacheConfig) open(ctx context.Context, logger *zap.SugaredLogger) (*blobcache.Cache, error) {
 	storage := connector.CacheStorage(c.storage)
 	size := c.size
@@ -59,15 +60,28 @@ func (c *cacheConfig) open(ctx context.Context, logger *zap.SugaredLogger) (*blo
 		return nil, fmt.Errorf("--cache-size %q: want a positive quantity such as 10Gi", size)
 	}
 	o := blobcache.Options{StagingDir: c.stagingDir, Bound: connector.CacheContentBound(storage, q.Value()), Logger: logger.With("cache", c.storage)}
+	cache, err := c.openStorage(ctx, storage, o)
+	if err != nil {
+		// A cache that cannot open must not stop the proxy: it serves
+		// from the upstream, as with the cache's store down.
+		logger.Errorw("The cache is off: it could not be opened; pulls go to the upstream", zap.Error(err))
+		return nil, nil
+	}
+	return cache, nil
+}
+
+func (c *cacheConfig) openStorage(ctx context.Context, storage connector.CacheStorage, o blobcache.Options) (*blobcache.Cache, error) {
 	if storage == connector.CacheStorageEmptyDir {
 		o.Dir = c.dir
-	} else {
-		if err := c.s3.ReadCredentials(c.s3CredentialsDir); err != nil {
-			return nil, err
-		}
-		if o.Bucket, err = objectstore.New(c.s3); err != nil {
-			return nil, err
-		}
+		return blobcache.New(ctx, o)
 	}
+	if err := c.s3.ReadCredentials(c.s3CredentialsDir); err != nil {
+		return nil, err
+	}
+	bucket, err := objectstore.New(c.s3)
+	if err != nil {
+		return nil, err
+	}
+	o.Bucket = bucket
 	return blobcache.New(ctx, o)
 }

@@ -24,8 +24,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"go.opentelemetry.io/otel/metric/noop"
+	"go.uber.org/zap"
 
 	"github.com/oci-connector/oci-connector/pkg/events"
+	"github.com/oci-connector/oci-connector/pkg/objectstore"
 	"github.com/oci-connector/oci-connector/test/registry"
 )
 
@@ -476,4 +478,21 @@ func blobDigest(b []byte) string {
 	return h.String()
 }
 
-var _ = context.Background
+// A cache that cannot open (here: its Secret has no keys) leaves the proxy
+// serving from the upstream; a cache setting that makes no sense stops it.
+func TestACacheThatCannotOpenLeavesTheProxyServing(t *testing.T) {
+	u := newFrontedUpstream(t)
+	tp := newTestProxyWith(t, config{upstream: u.URL, cache: cacheConfig{storage: "s3", s3CredentialsDir: t.TempDir(),
+		s3: objectstore.Config{Endpoint: "http://127.0.0.1:1", Bucket: "cache"}}}, noop.NewMeterProvider())
+	if tp.proxy.cache != nil {
+		t.Fatal("the proxy has a cache it could not open")
+	}
+	if err := pullThrough(t, tp, registry.SeedRepository, registry.SeedTag); err != nil {
+		t.Fatalf("pull without the cache: %v", err)
+	}
+	_, err := newProxy(context.Background(), config{upstream: u.URL, credentialsDir: mountedSecret(t), namespace: "ns", name: "harbor",
+		cache: cacheConfig{storage: "hostPath"}}, testSigner.Keys(), nil, nil, noop.NewMeterProvider(), zap.NewNop().Sugar())
+	if err == nil || !strings.Contains(err.Error(), "emptyDir or s3") {
+		t.Errorf("an unknown cache storage: %v", err)
+	}
+}

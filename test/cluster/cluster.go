@@ -232,6 +232,11 @@ func (c *Cluster) podsState(ctx context.Context, namespace string) string {
 			default:
 				fmt.Fprintf(&b, " %s ready=%t restarts=%d", s.Name, s.Ready, s.RestartCount)
 			}
+			// Knative's containers end with their log's tail as the
+			// termination message (FallbackToLogsOnError): why it crashed.
+			if t := s.LastTerminationState.Terminated; t != nil && t.Message != "" {
+				fmt.Fprintf(&b, "\n  %s last ended (exit %d): %s", s.Name, t.ExitCode, t.Message)
+			}
 		}
 		b.WriteString("\n")
 	}

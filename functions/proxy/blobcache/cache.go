@@ -99,11 +99,8 @@ func New(ctx context.Context, o Options) (*Cache, error) {
 	default:
 		return nil, errors.New("the cache needs a directory or a bucket")
 	}
-	if err := os.RemoveAll(c.staging); err != nil {
+	if err := clearDir(c.staging); err != nil {
 		return nil, fmt.Errorf("clearing the cache's staging directory: %w", err)
-	}
-	if err := os.MkdirAll(c.staging, 0o700); err != nil {
-		return nil, fmt.Errorf("making the cache's staging directory: %w", err)
 	}
 	c.lru = newLRU(o.Bound, func(name string) {
 		// Removing a file being read does not end the read: the open
@@ -135,6 +132,24 @@ func New(ctx context.Context, o Options) (*Cache, error) {
 		c.lru.add(f.name, f.size)
 	}
 	return c, nil
+}
+
+// clearDir makes dir an empty directory: its contents go, not dir itself,
+// which may be a volume's mount point.
+func clearDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func contentName(digest string) string {

@@ -56,7 +56,9 @@ func addCache(ksvc *servingv1.Service, cache *v1alpha1.CacheSpec, cacheSecretDig
 		pod.Volumes = append(pod.Volumes,
 			corev1.Volume{Name: cacheCredentialsVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 				// As the upstream's: readable by the proxy's nonroot user.
-				SecretName: cache.SecretRef.Name, DefaultMode: ptr.To(int32(0o444)),
+				// Optional: without it the proxy runs uncached (CacheReady
+				// says why) rather than not at all.
+				SecretName: cache.SecretRef.Name, DefaultMode: ptr.To(int32(0o444)), Optional: ptr.To(true),
 			}}},
 			corev1.Volume{Name: cacheStagingVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 		ksvc.Spec.Template.Annotations[CacheSecretDigestAnnotation] = cacheSecretDigest
