@@ -496,3 +496,25 @@ func TestACacheThatCannotOpenLeavesTheProxyServing(t *testing.T) {
 		t.Errorf("an unknown cache storage: %v", err)
 	}
 }
+
+// containerd's flow: HEAD by tag, GET by digest, then blobs; the same
+// again with the upstream down.
+func TestContainerdsFlowIsServedWhileTheUpstreamIsDown(t *testing.T) {
+	u := newFrontedUpstream(t)
+	tp, _ := newCachedProxy(t, u, "64Mi")
+	path := "/v2/" + registry.SeedRepository + "/manifests/"
+	flow := func() {
+		t.Helper()
+		resp, _ := get(t, tp, http.MethodHead, path+registry.SeedTag)
+		digest := resp.Header.Get("Docker-Content-Digest")
+		if resp.StatusCode != 200 || digest != u.reg.SeedDigest {
+			t.Fatalf("HEAD by tag: %d %q", resp.StatusCode, digest)
+		}
+		if resp, _ := get(t, tp, http.MethodGet, path+digest); resp.StatusCode != 200 {
+			t.Fatalf("GET by digest: %d", resp.StatusCode)
+		}
+	}
+	flow()
+	u.mode.Store("down")
+	flow()
+}

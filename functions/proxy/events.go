@@ -28,7 +28,14 @@ type eventSender interface {
 // served, a manifest stored, or a refusal that is an access decision. A
 // client's anonymous handshake is not recorded (the request metrics count
 // it), and unauthenticated refusals are aggregated per client and reason.
-func (p *proxy) emit(r *http.Request, status int, header http.Header, a admission, cache string) {
+// served is what the proxy did for a request beyond its status and
+// headers: where a pulled manifest came from (the cache), and the subject
+// of a pushed referrer.
+type served struct {
+	cache, subject string
+}
+
+func (p *proxy) emit(r *http.Request, status int, header http.Header, a admission, s served) {
 	if p.events == nil {
 		return
 	}
@@ -75,8 +82,11 @@ func (p *proxy) emit(r *http.Request, status int, header http.Header, a admissio
 	if typ != events.AccessDenied {
 		data.Digest = header.Get("Docker-Content-Digest")
 	}
-	if typ == events.ImagePulled {
-		data.Cache = cache
+	switch typ {
+	case events.ImagePulled:
+		data.Cache = s.cache
+	case events.ImagePushed:
+		data.Subject = s.subject
 	}
 	if a.unauthenticated() {
 		data.Client = a.client

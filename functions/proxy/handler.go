@@ -46,7 +46,8 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &countingReader{ReadCloser: r.Body}
 	r.Body = body
 	a := p.admit(r)
-	cache := ""
+	// What the cache and a referrer's subject had to do with the answer.
+	var cache, subject string
 	if a.unauthenticated() && !a.handshake() {
 		p.limiter.failed(a.client)
 	}
@@ -64,13 +65,20 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if a.route.kind == routeManifest && r.Method == http.MethodPut {
 			r.Body = http.MaxBytesReader(rec, r.Body, maxManifestBytes)
 		}
-		if p.cache != nil && cachedRead(r, a) {
+		switch {
+		case p.cache != nil && cachedRead(r, a):
 			cache = p.cache.serve(rec, r, a)
-		} else {
+		case a.route.kind == routeReferrers && r.Method == http.MethodGet:
+			p.upstream.referrers(rec, r, a)
+		case a.route.kind == routeManifest && r.Method == http.MethodPut:
+			subject = p.upstream.pushManifest(rec, r, a)
+		case a.route.kind == routeManifest && r.Method == http.MethodDelete:
+			p.upstream.deleteManifest(rec, r, a)
+		default:
 			p.upstream.forward(rec, r, a)
 		}
 	}
-	p.emit(r, rec.status, rec.Header(), a, cache)
+	p.emit(r, rec.status, rec.Header(), a, served{cache: cache, subject: subject})
 	p.metrics.request(r.Context(), a.routeLabel(), rec.status, string(a.verb), rec.bytes, body.n)
 	if cache != "" {
 		p.metrics.cached(r.Context(), cache, rec.bytes)

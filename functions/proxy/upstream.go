@@ -78,6 +78,9 @@ type upstream struct {
 	// passBlobRedirects hands the upstream's redirects of blob GETs to
 	// storage on another host to the client (spec.proxy.blobRedirects: pass).
 	passBlobRedirects bool
+	// referrerLocks make updates of one referrers index take turns
+	// (referrersindex.go).
+	referrerLocks subjectLocks
 
 	logger  *zap.SugaredLogger
 	metrics *proxyMetrics

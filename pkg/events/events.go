@@ -104,6 +104,9 @@ type ImageData struct {
 	// manifest came from: hit, miss, or stale (the upstream could not
 	// answer, and the tag's last known manifest was served).
 	Cache string `json:"cache,omitempty"`
+	// Subject is, for a pushed referrer (a signature, an SBOM), the digest
+	// of the manifest it refers to.
+	Subject string `json:"subject,omitempty"`
 }
 
 // The values of ImageData.Cache.

@@ -153,11 +153,12 @@ func TestProxyPassesTheDistributionAPIThrough(t *testing.T) {
 
 	// Referrers: an artifact whose subject is the index, pushed through the
 	// proxy, is found again through it. distribution v3 has no referrers
-	// endpoint (it answers 404), so the client falls back to the tag schema;
-	// the proxy forwards the route either way rather than refusing it.
-	resp, _ = s.do(t, "GET", "/v2/testing/multiarch/referrers/"+wantIdx.String(), s.puller, nil, nil)
-	if resp.StatusCode != http.StatusNotFound || strings.Contains(resp.Header.Get("Content-Type"), "json") {
-		t.Fatalf("referrers: %d %q, want the upstream's own 404", resp.StatusCode, resp.Header.Get("Content-Type"))
+	// endpoint (it answers 404); the proxy serves the API from the tag
+	// schema, and keeps the tag schema's index for the pushes it answers
+	// OCI-Subject to (go-containerregistry then leaves the index to it).
+	resp, body = s.do(t, "GET", "/v2/testing/multiarch/referrers/"+wantIdx.String(), s.puller, nil, nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.oci.image.index.v1+json" || !strings.Contains(string(body), `"manifests":[]`) {
+		t.Fatalf("referrers before any: %d %q %s, want an empty image index", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 	artifact, err := random.Image(128, 1)
 	if err != nil {
@@ -179,12 +180,31 @@ func TestProxyPassesTheDistributionAPIThrough(t *testing.T) {
 	if err != nil || len(refManifest.Manifests) != 1 {
 		t.Fatalf("referrers = %+v, %v; want the one artifact", refManifest, err)
 	}
+	// The same, read at the upstream directly, as a client that uses the
+	// tag schema reads it.
+	direct, err := remote.Referrers(mustUpstreamDigest(t, s.reg, "testing/multiarch", wantIdx.String()), remote.WithAuth(registry.RobotAuth()))
+	if err != nil {
+		t.Fatalf("listing referrers at the upstream: %v", err)
+	}
+	if m, err := direct.IndexManifest(); err != nil || len(m.Manifests) != 1 || m.Manifests[0].Digest != refManifest.Manifests[0].Digest {
+		t.Fatalf("at the upstream, referrers = %+v, %v; want the one the proxy lists", m, err)
+	}
 
 	// Deletes are push.
 	resp, _ = s.do(t, "DELETE", "/v2/testing/paged/manifests/"+mustDigest(t, s, "testing/paged:a"), s.pusher, nil, nil)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("delete: %d", resp.StatusCode)
 	}
+}
+
+// mustUpstreamDigest names repo@digest at reg itself.
+func mustUpstreamDigest(t *testing.T, reg *registry.Registry, repo, digest string) name.Digest {
+	t.Helper()
+	d, err := name.NewDigest(reg.Host+"/"+repo+"@"+digest, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func mustDigest(t *testing.T, s *proxySetup, repoAndTag string) string {

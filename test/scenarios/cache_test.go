@@ -50,6 +50,12 @@ func TestPodsStartFromTheCacheWhileTheUpstreamIsDown(t *testing.T) {
 		t.Fatalf("CacheReady %+v", cond)
 	}
 	proxy := &connectorProxy{Host: ready.Status.URL.Host, namespace: ns, service: "c-harbor"}
+	t.Cleanup(func() {
+		if t.Failed() {
+			log := proxy.Log()
+			t.Logf("the proxy's log:\n%s", log[max(0, len(log)-20000):])
+		}
+	})
 	pullSecretOn(t, ns, "app", nil)
 
 	runPod(t, ns, "first", "app", proxy.Host+"/"+image)
