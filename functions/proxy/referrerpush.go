@@ -1,12 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/oci-connector/oci-connector/functions/proxy/blobcache"
 )
@@ -28,7 +28,7 @@ func (u *upstream) pushManifest(w http.ResponseWriter, r *http.Request, a admiss
 		writeError(w, http.StatusBadRequest, codeManifestInvalid, "the manifest could not be read")
 		return ""
 	}
-	r.Body, r.ContentLength = io.NopCloser(strings.NewReader(string(body))), int64(len(body))
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	resp, err := u.exchange(r.Context(), r, a, http.MethodPut, "", false)
 	if err != nil {
 		u.failed(w, err)
