@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -69,6 +70,33 @@ func (s *cachedSetup) pull(t *testing.T, p *proxyproc.Proc, tag string) error {
 	return nil
 }
 
+// containerdResolve resolves the seed tag through p as containerd does
+// (HEAD by tag, then GET by digest) and returns the digest.
+func (s *cachedSetup) containerdResolve(t *testing.T, p *proxyproc.Proc) string {
+	t.Helper()
+	accept := "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json"
+	do := func(method, path string) *http.Response {
+		req, _ := http.NewRequest(method, "http://"+p.Host+path, nil)
+		req.Header.Set("Authorization", basicHeader(s.puller))
+		req.Header.Set("Accept", accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	head := do(http.MethodHead, "/v2/"+registry.SeedRepository+"/manifests/"+registry.SeedTag)
+	digest := head.Header.Get("Docker-Content-Digest")
+	if head.StatusCode != http.StatusOK || digest == "" {
+		t.Fatalf("HEAD by tag: %d, digest %q\n%s", head.StatusCode, digest, harness.Tail(p.LogPath))
+	}
+	if get := do(http.MethodGet, "/v2/"+registry.SeedRepository+"/manifests/"+digest); get.StatusCode != http.StatusOK {
+		t.Fatalf("GET by digest: %d\n%s", get.StatusCode, harness.Tail(p.LogPath))
+	}
+	return digest
+}
+
 // cacheResults are the cache fields of p's manifest GETs by tag so far.
 func cacheResults(t *testing.T, p *proxyproc.Proc) []string {
 	t.Helper()
@@ -97,11 +125,16 @@ func TestACacheInABucketServesEveryReplicaWhileTheUpstreamIsDown(t *testing.T) {
 	if err := s.pull(t, first, registry.SeedTag); err != nil {
 		t.Fatalf("pull with the upstream up: %v", err)
 	}
+	// containerd's way: HEAD by tag, then the manifest by digest.
+	digest := s.containerdResolve(t, first)
 	s.gate.Down()
 	if err := s.pull(t, first, registry.SeedTag); err != nil {
 		t.Fatalf("pull from the cache with the upstream down: %v\n%s", err, harness.Tail(first.LogPath))
 	}
 	second := s.start(t, args()...)
+	if got := s.containerdResolve(t, second); got != digest {
+		t.Fatalf("a new replica resolved the tag to %s with the upstream down, want %s", got, digest)
+	}
 	if err := s.pull(t, second, registry.SeedTag); err != nil {
 		t.Fatalf("a new replica's pull from the bucket with the upstream down: %v", err)
 	}

@@ -50,10 +50,13 @@ func TestPodsStartFromTheCacheWhileTheUpstreamIsDown(t *testing.T) {
 		t.Fatalf("CacheReady %+v", cond)
 	}
 	proxy := &connectorProxy{Host: ready.Status.URL.Host, namespace: ns, service: "c-harbor"}
+	// The proxy's pods go when it scales to zero, and their logs with them.
+	var logs []string
 	t.Cleanup(func() {
 		if t.Failed() {
-			log := proxy.Log()
-			t.Logf("the proxy's log:\n%s", log[max(0, len(log)-20000):])
+			for _, log := range append(logs, proxy.Log()) {
+				t.Logf("a proxy pod's log:\n%s", log[max(0, len(log)-10000):])
+			}
 		}
 	})
 	pullSecretOn(t, ns, "app", nil)
@@ -64,6 +67,7 @@ func TestPodsStartFromTheCacheWhileTheUpstreamIsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	logs = append(logs, proxy.Log())
 	gate.Down()
 	waitScaledToZero(t, ns, proxy.service)
 	node.ForgetImage("team/cached")
