@@ -24,10 +24,6 @@ type eventSender interface {
 	SendLowPriority(cloudevents.Event) bool
 }
 
-// emit sends the event a finished request calls for, if any: a manifest
-// served, a manifest stored, or a refusal that is an access decision. A
-// client's anonymous handshake is not recorded (the request metrics count
-// it), and unauthenticated refusals are aggregated per client and reason.
 // served is what the proxy did for a request beyond its status and
 // headers: where a pulled manifest came from (the cache), and the subject
 // of a pushed referrer.
@@ -35,6 +31,10 @@ type served struct {
 	cache, subject string
 }
 
+// emit sends the event a finished request calls for, if any: a manifest
+// served, a manifest stored, or a refusal that is an access decision. A
+// client's anonymous handshake is not recorded (the request metrics count
+// it), and unauthenticated refusals are aggregated per client and reason.
 func (p *proxy) emit(r *http.Request, status int, header http.Header, a admission, s served) {
 	if p.events == nil {
 		return

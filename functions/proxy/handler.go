@@ -46,8 +46,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &countingReader{ReadCloser: r.Body}
 	r.Body = body
 	a := p.admit(r)
-	// What the cache and a referrer's subject had to do with the answer.
-	var cache, subject string
+	var done served
 	if a.unauthenticated() && !a.handshake() {
 		p.limiter.failed(a.client)
 	}
@@ -67,21 +66,21 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		switch {
 		case p.cache != nil && cachedRead(r, a):
-			cache = p.cache.serve(rec, r, a)
+			done.cache = p.cache.serve(rec, r, a)
 		case a.route.kind == routeReferrers && r.Method == http.MethodGet:
 			p.upstream.referrers(rec, r, a)
 		case a.route.kind == routeManifest && r.Method == http.MethodPut:
-			subject = p.upstream.pushManifest(rec, r, a)
+			done.subject = p.upstream.pushManifest(rec, r, a)
 		case a.route.kind == routeManifest && r.Method == http.MethodDelete:
 			p.upstream.deleteManifest(rec, r, a)
 		default:
 			p.upstream.forward(rec, r, a)
 		}
 	}
-	p.emit(r, rec.status, rec.Header(), a, served{cache: cache, subject: subject})
+	p.emit(r, rec.status, rec.Header(), a, done)
 	p.metrics.request(r.Context(), a.routeLabel(), rec.status, string(a.verb), rec.bytes, body.n)
-	if cache != "" {
-		p.metrics.cached(r.Context(), cache, rec.bytes)
+	if done.cache != "" {
+		p.metrics.cached(r.Context(), done.cache, rec.bytes)
 	}
 	if a.rateLimited() {
 		// A flood is counted in the metrics; logging each of its requests
@@ -101,7 +100,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.logger.Infow("request",
 		"method", r.Method, "path", r.URL.Path, "repository", repository,
 		"user", user, "uid", uid, "status", rec.status, "bytes", rec.bytes,
-		"duration", time.Since(start), "reason", reason, "cache", cache)
+		"duration", time.Since(start), "reason", reason, "cache", done.cache)
 }
 
 // recorder remembers the status and size of a response for the access log.

@@ -30,6 +30,9 @@ func TestPodsStartFromTheCacheWhileTheUpstreamIsDown(t *testing.T) {
 	cluster.BindClusterRole(t, ns, "app", connectorapi.PullerClusterRole, ns)
 	const image = "team/cached:v1"
 	realnode.PushGoImage(t, "./test/realnode/pause", upstream.Host+"/"+image, registry.RobotAuth())
+	// A layer of its own: the pause image's are on the node already, and
+	// containerd fetches only what it lacks.
+	realnode.AppendRandomLayer(t, upstream.Host+"/"+image, 1<<20, registry.RobotAuth())
 
 	// The upstream behind a gate the test takes down, and the object store,
 	// on the node's address where the proxy's pods reach them.
@@ -88,8 +91,17 @@ func TestPodsStartFromTheCacheWhileTheUpstreamIsDown(t *testing.T) {
 	}
 	t.Logf("with the upstream down and the proxy started from zero, the pod ran from the bucket: %d stale tag answers, %d cached blobs", stale, hits)
 
+	// containerd reports the status, not the body: the proxy's 502, whose
+	// OCI error says the upstream is unreachable.
 	runPod(t, ns, "uncached", "app", proxy.Host+"/team/never:v1")
-	if msg := waitPullRefused(t, ns, "uncached"); !strings.Contains(msg, "unreachable") {
-		t.Errorf("an uncached image's pull error says %q, want the proxy's word that the upstream is unreachable", msg)
+	if msg := waitPullRefused(t, ns, "uncached"); !strings.Contains(msg, "502 Bad Gateway") {
+		t.Errorf("an uncached image's pull error says %q, want the proxy's 502", msg)
+	}
+	refused := false
+	for _, r := range proxy.Requests() {
+		refused = refused || (r.Repository == "team/never" && r.Status == 502 && r.Cache == "miss")
+	}
+	if !refused {
+		t.Errorf("the proxy's log has no 502 for the uncached image")
 	}
 }
