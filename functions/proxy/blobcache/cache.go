@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,11 +124,7 @@ func New(ctx context.Context, o Options) (*Cache, error) {
 		c.logger.Warnw("Listing the cache's content failed; starting without it", zap.Error(err))
 	}
 	// Oldest first, so that the newest are the most recently used.
-	for i := 1; i < len(held); i++ {
-		for j := i; j > 0 && held[j].at.Before(held[j-1].at); j-- {
-			held[j], held[j-1] = held[j-1], held[j]
-		}
-	}
+	slices.SortFunc(held, func(a, b found) int { return a.at.Compare(b.at) })
 	for _, f := range held {
 		c.lru.add(f.name, f.size)
 	}
