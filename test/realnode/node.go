@@ -74,6 +74,11 @@ func (n *Node) AddPlainHTTPHost(t harness.T, host string) {
 // pod may be running: the containers of deleted pods go first (the kubelet
 // removes them lazily, and their snapshots would keep the layers).
 func (n *Node) ForgetImages(keep string) {
+	// As in ForgetImage: the kubelet first, or it may start a container
+	// again and pull once more.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && n.hasContainersOf(""); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	killContainers(n.ContainerdSocket)
 	var remove []string
 	for _, ref := range strings.Fields(ctr(n.ContainerdSocket, "images", "ls", "-q")) {
@@ -86,11 +91,29 @@ func (n *Node) ForgetImages(keep string) {
 	}
 }
 
+// hasContainersOf says whether a container made from an image whose name
+// contains ref is on the node.
+func (n *Node) hasContainersOf(ref string) bool {
+	for _, line := range strings.Split(ctr(n.ContainerdSocket, "containers", "ls"), "\n")[1:] {
+		if f := strings.Fields(line); len(f) >= 2 && strings.Contains(f[1], ref) {
+			return true
+		}
+	}
+	return false
+}
+
 // ForgetImage removes the images whose name contains ref, and the
 // containers made from them (a deleted pod's go lazily, and would keep the
 // layers), so that the next pull of ref is cold while every other pod of
 // the node keeps running.
 func (n *Node) ForgetImage(ref string) {
+	// The kubelet removes a deleted pod's containers itself, soon. Killing
+	// one before it does races it: the kubelet may start the container
+	// again, pulling the image once more (seen in the bench as a sixth
+	// pull in five starts, and as a warm start).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && n.hasContainersOf(ref); {
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, line := range strings.Split(ctr(n.ContainerdSocket, "containers", "ls"), "\n")[1:] {
 		if f := strings.Fields(line); len(f) >= 2 && strings.Contains(f[1], ref) {
 			ctr(n.ContainerdSocket, "tasks", "kill", "--signal", "SIGKILL", f[0])
