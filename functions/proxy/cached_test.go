@@ -128,29 +128,7 @@ func pushImage(t *testing.T, u *frontedUpstream, repo, tag string, size int64, l
 // every layer, and fails unless every digest checks out.
 func pullThrough(t *testing.T, tp *testProxy, repo, tag string) error {
 	t.Helper()
-	ref, _ := name.ParseReference(strings.TrimPrefix(tp.URL, "http://")+"/"+repo+":"+tag, name.Insecure)
-	img, err := remote.Image(ref, remote.WithAuth(&authn.Basic{Username: "u", Password: goodToken}))
-	if err != nil {
-		return err
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, rc)
-		if cerr := rc.Close(); err == nil {
-			err = cerr // the digest is checked on Close
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return registry.Pull(strings.TrimPrefix(tp.URL, "http://")+"/"+repo+":"+tag, &authn.Basic{Username: "u", Password: goodToken})
 }
 
 // get makes one authenticated request through the proxy and returns the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -81,7 +80,7 @@ func (b *bench) cacheWarmPullsFromFar(size int64, runs int) {
 	p := b.startCachingProxy("http://"+gate.Addr, "1Gi")
 	pull := func(host string, auth authn.Authenticator) float64 {
 		start := time.Now()
-		check(b.r, pullImage(host+"/"+repo+":"+tag, auth))
+		check(b.r, registry.Pull(host+"/"+repo+":"+tag, auth))
 		return time.Since(start).Seconds()
 	}
 	proxyAuth := &authn.Basic{Username: "u", Password: b.token}
@@ -94,39 +93,6 @@ func (b *bench) cacheWarmPullsFromFar(size int64, runs int) {
 	}
 	log.Printf("pull seconds: cold through the cache %.2f, direct %v, warm through the cache %v", cold, direct, warm)
 	report("cache_warm_pull_vs_direct", median(direct)/median(warm))
-}
-
-// pullImage reads an image's manifest, config and every layer.
-func pullImage(image string, auth authn.Authenticator) error {
-	ref, err := name.ParseReference(image, name.Insecure)
-	if err != nil {
-		return err
-	}
-	img, err := remote.Image(ref, remote.WithAuth(auth))
-	if err != nil {
-		return err
-	}
-	if _, err := img.RawConfigFile(); err != nil {
-		return err
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, rc)
-		if cerr := rc.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // cacheColdConcurrentMisses has clients ask for one uncached blob at once,
@@ -167,13 +133,13 @@ func (b *bench) cacheOutage(outage time.Duration) {
 	p := b.startCachingProxy("http://"+gate.Addr, "1Gi")
 	image := p.Host + "/" + registry.SeedRepository + ":" + registry.SeedTag
 	auth := &authn.Basic{Username: "u", Password: b.token}
-	check(b.r, pullImage(image, auth)) // cached from here on
+	check(b.r, registry.Pull(image, auth)) // cached from here on
 	gate.Down()
 	log.Printf("the upstream away for %s: steady pulls of a cached image", outage)
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
 	stop := harness.Repeat(4, 0, func() {
-		if err := pullImage(image, auth); err != nil {
+		if err := registry.Pull(image, auth); err != nil {
 			failed.Add(1)
 			firstErr.CompareAndSwap(nil, err.Error())
 			return
